@@ -1,0 +1,69 @@
+/*
+ * digest.h - BLAKE2b-256 digests of tensors and checkpoints (SPEC.md 2).
+ *
+ * A tensor's bytes are cut into fixed SP_CHUNK_BYTES chunks; each chunk is a
+ * leaf hashed on its own (so several threads share one large tensor), and the
+ * tensor digest binds the leaves together with the tensor's name, dtype and
+ * shape. A checkpoint root binds the tensor digests of one checkpoint, sorted
+ * by name. All outputs are caller-owned; nothing here keeps state between
+ * calls. nthreads 0 or 1 means the calling thread only.
+ */
+#ifndef SP_DIGEST_H
+#define SP_DIGEST_H
+
+#include "sp_base.h"
+
+#define SP_CHUNK_BYTES (1u << 20)   /* 1 MiB leaves; part of the format */
+#define SP_MAX_THREADS 64u
+
+/* A tensor name with its digest, the unit of a checkpoint root. */
+typedef struct sp_named_digest {
+    const char *name;
+    uint8_t digest[SP_DIGEST_BYTES];
+} sp_named_digest;
+
+/*
+ * Plain domain-separated BLAKE2b-256: out = H(tag || 0x00 || data).
+ * tag is an ASCII string from SPEC.md ("scratchproof/batch", ...).
+ */
+int sp_hash_tagged(uint8_t out[SP_DIGEST_BYTES], const char *tag,
+                   const void *data, size_t len) SP_NONNULL(1, 2);
+
+/*
+ * The chunk-tree root of n raw bytes (SPEC.md 2.1). data may be NULL when n
+ * is 0. Returns SP_OK, SP_EINVAL, SP_ENOMEM (thread start failed falls back
+ * to one thread, never an error).
+ */
+int sp_data_root(uint8_t out[SP_DIGEST_BYTES], const void *data, uint64_t n,
+                 unsigned nthreads) SP_WUR SP_NONNULL(1);
+
+/*
+ * The digest of one tensor (SPEC.md 2.2): name, dtype, shape and the chunk
+ * tree of its bytes. Checks the tensor with sp_tensor_check first.
+ */
+int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                     unsigned nthreads) SP_WUR SP_NONNULL(1, 2);
+
+/*
+ * Digests of n tensors at once, out[i] for t[i]; the chunks of all tensors
+ * form one pool of work for nthreads threads, so a model of many small
+ * tensors and one of a few big ones both use every thread.
+ */
+int sp_tensors_digest(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t,
+                      size_t n, unsigned nthreads) SP_WUR;
+
+/* Sorts d[0..n) by name, bytewise (strcmp order), in place. */
+void sp_named_digest_sort(sp_named_digest *d, size_t n);
+
+/*
+ * The checkpoint root over n tensor digests (SPEC.md 2.3). d must be sorted
+ * strictly ascending by name: SP_EINVAL for unsorted input or a duplicate
+ * name. n may be 0.
+ */
+int sp_checkpoint_root(uint8_t out[SP_DIGEST_BYTES], const sp_named_digest *d,
+                       size_t n) SP_WUR SP_NONNULL(1);
+
+/* Lowercase hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
+void sp_hex(char *out, const uint8_t *in, size_t len) SP_NONNULL(1);
+
+#endif

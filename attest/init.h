@@ -1,0 +1,39 @@
+/*
+ * init.h - the deterministic initialiser (SPEC.md 6).
+ *
+ * Every element of a tensor is a pure function of (seed, tensor name, scheme,
+ * dtype, element index): random-access, so any slice generated alone equals
+ * that slice of the whole tensor, and a sharded rank generates only its part.
+ * Randomness is ChaCha20 keystream from libsodium keyed per tensor; values are
+ * computed with IEEE-754 basic operations in double precision only (no libm
+ * transcendental calls; built with -ffp-contract=off), then rounded to the
+ * dtype with round-to-nearest-even. Bit-exact across compilers and x86-64/ARM.
+ */
+#ifndef SP_INIT_H
+#define SP_INIT_H
+
+#include "sp_base.h"
+
+/*
+ * Checks a scheme: kind known, parameters finite and in range (see sp_base.h),
+ * unused parameters 0. SP_OK or SP_EINVAL.
+ */
+int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
+
+/*
+ * Fills out with elements [first, first + count) of the tensor `name` as the
+ * scheme generates it for `seed`, in dtype (F32, F16 or BF16; SP_EUNSUPPORTED
+ * otherwise). out holds count * sp_dtype_size(dtype) bytes. SP_EINVAL for
+ * SP_INIT_EXTERNAL or a bad scheme, SP_ERANGE if first + count overflows.
+ */
+int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                 const sp_init_scheme *s, uint64_t first, uint64_t count)
+    SP_WUR SP_NONNULL(1, 3, 5);
+
+/* Round-to-nearest-even conversions used by the initialiser (exposed for tests). */
+uint16_t sp_f32_to_bf16(float x);
+uint16_t sp_f32_to_f16(float x);
+float sp_bf16_to_f32(uint16_t h);
+float sp_f16_to_f32(uint16_t h);
+
+#endif

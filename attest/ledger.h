@@ -1,0 +1,61 @@
+/*
+ * ledger.h - the append-only LMDB ledger (SPEC.md 5).
+ *
+ * One LMDB file (MDB_NOSUBDIR, "PATH-lock" beside it) with two named
+ * databases: "meta" (key "format" = "scratchproof-ledger/1") and "records"
+ * (key = 8-byte big-endian sequence number, value = opaque record bytes).
+ * The ledger knows nothing of what the bytes mean.
+ *
+ * Writers: one at a time, enforced with flock(2) on the data file so a second
+ * writer gets SP_EBUSY at open instead of blocking. Each append is one LMDB
+ * write transaction, fsync'd before it returns. Readers never block the writer
+ * and see a consistent snapshot.
+ */
+#ifndef SP_LEDGER_H
+#define SP_LEDGER_H
+
+#include "sp_base.h"
+
+#define SP_LEDGER_FORMAT "scratchproof-ledger/1"
+
+#define SP_LEDGER_RDONLY 0x1u  /* open an existing ledger for reading */
+#define SP_LEDGER_CREATE 0x2u  /* create if absent; open for appending */
+
+typedef struct sp_ledger sp_ledger;
+
+/*
+ * Opens a ledger. Exactly one of the flags. RDONLY: SP_ENOTFOUND when the
+ * file is absent, SP_EFORMAT when it is not an LMDB file or has no
+ * scratchproof "meta" database, SP_EIO when unreadable. CREATE: SP_EBUSY when
+ * another writer holds it. On failure *out is NULL and err (if not NULL) says why.
+ */
+int sp_ledger_open(sp_ledger **out, const char *path, unsigned flags, char *err)
+    SP_WUR SP_NONNULL(1, 2);
+
+/* Closes; NULL is a no-op. */
+void sp_ledger_close(sp_ledger *l);
+
+/* Number of records, into *n. */
+int sp_ledger_count(sp_ledger *l, uint64_t *n) SP_WUR SP_NONNULL(1, 2);
+
+/*
+ * Appends value under key seq, durably. seq must equal the current count
+ * (SP_EINVAL otherwise). SP_ELEDGER / SP_EIO on failure, after which the
+ * handle answers SP_EBADSTATE.
+ */
+int sp_ledger_append(sp_ledger *l, uint64_t seq, const void *val, size_t len)
+    SP_WUR SP_NONNULL(1, 3);
+
+/*
+ * Visits every record in key order inside one read snapshot. key is the raw
+ * LMDB key (normally 8 bytes big-endian); val points into the map and is valid
+ * only during the call. A non-zero return from fn stops the walk and is returned.
+ */
+typedef int (*sp_ledger_visit_fn)(void *ctx, const uint8_t *key, size_t keylen,
+                                  const uint8_t *val, size_t vallen);
+int sp_ledger_foreach(sp_ledger *l, sp_ledger_visit_fn fn, void *ctx) SP_WUR SP_NONNULL(1, 2);
+
+/* Big-endian key encoding helpers. */
+void sp_seq_key(uint8_t key[8], uint64_t seq) SP_NONNULL(1);
+
+#endif

@@ -130,7 +130,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/scratchproof
 	install -m 755 $(BUILD)/scratchproof $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 hooks/scratchproof.h attest/sp_base.h $(DESTDIR)$(PREFIX)/include/scratchproof/
+	install -m 644 hooks/scratchproof.h attest/sp_base.h attest/safetensors.h $(DESTDIR)$(PREFIX)/include/scratchproof/
 	sed -e 's|@PREFIX@|$(PREFIX)|' scratchproof.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof.pc
 
 clean:

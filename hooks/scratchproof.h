@@ -23,6 +23,7 @@
 #define SCRATCHPROOF_H
 
 #include "sp_base.h"
+#include "safetensors.h"   /* sp_st_open / sp_st_write for checkpoint files */
 
 #ifdef __cplusplus
 extern "C" {
@@ -39,11 +40,20 @@ typedef struct sp_run_options {
     const char *model_name;    /* free text, recorded in the genesis */
     const uint8_t *config_digest; /* SP_DIGEST_BYTES or NULL (recorded as zeros) */
     unsigned threads;          /* hashing threads, 0 = 1 */
+    unsigned flags;            /* 0 or SP_RUN_RESUME */
+    char *err;                 /* optional SP_ERRMSG_MAX buffer: why open failed */
 } sp_run_options;
 
 /*
+ * SP_RUN_RESUME: append to a ledger that already holds this run (used by
+ * `scratchproof record`, one process per record). The existing records must
+ * decode and be signed by the same key; the batch chain restarts empty.
+ */
+#define SP_RUN_RESUME 0x1u
+
+/*
  * Opens a run: creates the ledger (refusing one that already holds records:
- * SP_EBADSTATE), takes the single-writer lock (SP_EBUSY if another process
+ * SP_EBADSTATE, unless SP_RUN_RESUME), takes the single-writer lock (SP_EBUSY if another process
  * holds it), loads the secret key (SP_EKEY). On failure *out is NULL.
  */
 int sp_run_open(sp_run **out, const sp_run_options *opts) SP_WUR SP_NONNULL(1, 2);

@@ -1,0 +1,358 @@
+/*
+ * record.c - DSSE envelopes and Record validation (record.h, SPEC.md 3).
+ */
+#include "record.h"
+
+#include <stdarg.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "init.h"
+#include "keys.h"
+
+#define MAX_SIGNATURES 16u
+#define MAX_KEYID 64u
+#define MAX_TENSORS (1u << 22)
+
+__attribute__((format(printf, 2, 3)))
+static void set_err(char *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+}
+
+int sp_pae(uint8_t **out, size_t *outlen, const char *type, const uint8_t *body, size_t len)
+{
+    char head[96];
+    size_t tlen = strlen(type);
+    int h = snprintf(head, sizeof head, "DSSEv1 %zu ", tlen);
+    char mid[32];
+    int m = snprintf(mid, sizeof mid, " %zu ", len);
+    if (h < 0 || m < 0 || len > SIZE_MAX - 256 - tlen)
+        return SP_ERANGE;
+    size_t total = (size_t)h + tlen + (size_t)m + len;
+    uint8_t *p = malloc(total ? total : 1);
+    if (p == NULL)
+        return SP_ENOMEM;
+    memcpy(p, head, (size_t)h);
+    memcpy(p + h, type, tlen);
+    memcpy(p + h + tlen, mid, (size_t)m);
+    if (len > 0)
+        memcpy(p + h + tlen + m, body, len);
+    *out = p;
+    *outlen = total;
+    return SP_OK;
+}
+
+int sp_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t *payload, size_t len,
+                     const uint8_t *sk, const uint8_t *pk)
+{
+    *out = NULL;
+    *outlen = 0;
+    uint8_t *pae;
+    size_t paelen;
+    int rc = sp_pae(&pae, &paelen, SP_PAYLOAD_TYPE, payload, len);
+    if (rc != SP_OK)
+        return rc;
+    uint8_t sig[SP_SIG_BYTES];
+    if (crypto_sign_detached(sig, NULL, pae, paelen, sk) != 0) {
+        free(pae);
+        return SP_ECRYPTO;
+    }
+    free(pae);
+
+    char keyid[SP_KEYID_CHARS + 1];
+    sp_keyid(keyid, pk);
+    Sp__Signature s = SP__SIGNATURE__INIT;
+    s.sig.data = sig;
+    s.sig.len = sizeof sig;
+    s.keyid = keyid;
+    Sp__Signature *sigs[1] = {&s};
+    Sp__Envelope env = SP__ENVELOPE__INIT;
+    env.payload.data = (uint8_t *)payload;
+    env.payload.len = len;
+    env.payload_type = (char *)SP_PAYLOAD_TYPE;
+    env.n_signatures = 1;
+    env.signatures = sigs;
+    size_t n = sp__envelope__get_packed_size(&env);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL)
+        return SP_ENOMEM;
+    sp__envelope__pack(&env, buf);
+    *out = buf;
+    *outlen = n;
+    return SP_OK;
+}
+
+int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char *err)
+{
+    *out = NULL;
+    if (buf == NULL || len == 0) {
+        set_err(err, "empty envelope");
+        return SP_EFORMAT;
+    }
+    if (len > SP_RECORD_MAX) {
+        set_err(err, "envelope of %zu bytes is too large", len);
+        return SP_EFORMAT;
+    }
+    Sp__Envelope *env = sp__envelope__unpack(NULL, len, buf);
+    if (env == NULL) {
+        set_err(err, "not a protobuf envelope (%zu bytes)", len);
+        return SP_EFORMAT;
+    }
+    if (env->payload_type == NULL || strcmp(env->payload_type, SP_PAYLOAD_TYPE) != 0) {
+        set_err(err, "payload type is not " SP_PAYLOAD_TYPE);
+        goto bad;
+    }
+    if (env->n_signatures == 0 || env->n_signatures > MAX_SIGNATURES) {
+        set_err(err, "envelope has %zu signatures (1..16 allowed)", env->n_signatures);
+        goto bad;
+    }
+    for (size_t i = 0; i < env->n_signatures; i++) {
+        const Sp__Signature *s = env->signatures[i];
+        if (s == NULL || s->sig.len != SP_SIG_BYTES || s->keyid == NULL ||
+            strlen(s->keyid) > MAX_KEYID) {
+            set_err(err, "signature %zu is malformed", i);
+            goto bad;
+        }
+    }
+    *out = env;
+    return SP_OK;
+bad:
+    sp__envelope__free_unpacked(env, NULL);
+    return SP_EFORMAT;
+}
+
+void sp_envelope_free(Sp__Envelope *env)
+{
+    if (env != NULL)
+        sp__envelope__free_unpacked(env, NULL);
+}
+
+int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk)
+{
+    uint8_t *pae;
+    size_t paelen;
+    int rc = sp_pae(&pae, &paelen, env->payload_type, env->payload.data, env->payload.len);
+    if (rc != SP_OK)
+        return rc;
+    rc = SP_ECRYPTO;
+    for (size_t i = 0; i < env->n_signatures; i++) {
+        const Sp__Signature *s = env->signatures[i];
+        if (s->sig.len == SP_SIG_BYTES &&
+            crypto_sign_verify_detached(s->sig.data, pae, paelen, pk) == 0) {
+            rc = SP_OK;
+            break;
+        }
+    }
+    free(pae);
+    return rc;
+}
+
+int sp_record_digest(uint8_t out[SP_DIGEST_BYTES], const uint8_t *payload, size_t len)
+{
+    return sp_hash_tagged(out, "scratchproof/record", payload, len);
+}
+
+/* Validates one tensor entry; genesis entries must carry a scheme. */
+static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *err)
+{
+    if (t == NULL || t->name == NULL || t->name[0] == '\0' ||
+        strnlen(t->name, SP_NAME_MAX + 1) > SP_NAME_MAX) {
+        set_err(err, "tensor %zu has an empty or too long name", i);
+        return SP_EFORMAT;
+    }
+    if (t->dtype == 0 || t->dtype > SP_DTYPE_MAX) {
+        set_err(err, "tensor '%s' has an unknown dtype", t->name);
+        return SP_EFORMAT;
+    }
+    uint64_t numel;
+    if (t->n_shape > SP_MAX_DIMS || sp_shape_numel(&numel, t->shape, (uint32_t)t->n_shape) != SP_OK ||
+        numel > (UINT64_C(1) << 62) / sp_dtype_size((sp_dtype)t->dtype)) {
+        set_err(err, "tensor '%s' has an invalid shape (%zu dims)", t->name, t->n_shape);
+        return SP_EFORMAT;
+    }
+    if (t->digest.len != SP_DIGEST_BYTES) {
+        set_err(err, "tensor '%s' digest is %zu bytes, not 32", t->name, t->digest.len);
+        return SP_EFORMAT;
+    }
+    if (!genesis)
+        return SP_OK;
+    if (t->init == NULL || t->init->kind > SP_INIT_KIND_MAX || t->init->n_params != 4) {
+        set_err(err, "tensor '%s' has no valid init scheme", t->name);
+        return SP_EFORMAT;
+    }
+    sp_init_scheme s;
+    sp_record_scheme(&s, t);
+    if (sp_init_check(&s) != SP_OK) {
+        set_err(err, "tensor '%s' has invalid init parameters", t->name);
+        return SP_EFORMAT;
+    }
+    return SP_OK;
+}
+
+static int check_tensor_list(Sp__TensorDigest **t, size_t n, int genesis, char *err)
+{
+    if (n > MAX_TENSORS) {
+        set_err(err, "%zu tensors is too many", n);
+        return SP_EFORMAT;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_tensor(t[i], genesis, i, err);
+        if (rc != SP_OK)
+            return rc;
+        if (i > 0 && strcmp(t[i - 1]->name, t[i]->name) >= 0) {
+            set_err(err, "tensor '%s' is out of order or repeated (index %zu)", t[i]->name, i);
+            return SP_EFORMAT;
+        }
+    }
+    return SP_OK;
+}
+
+static int check_digest_field(const ProtobufCBinaryData *d, int optional, const char *what, char *err)
+{
+    if (d->len == SP_DIGEST_BYTES || (optional && d->len == 0))
+        return SP_OK;
+    set_err(err, "%s is %zu bytes, not 32", what, d->len);
+    return SP_EFORMAT;
+}
+
+static int check_record(const Sp__Record *r, char *err)
+{
+    int rc;
+    if ((rc = check_digest_field(&r->prev, 0, "prev", err)) != SP_OK)
+        return rc;
+    if (r->run_id.len != SP_RUN_ID_BYTES) {
+        set_err(err, "run id is %zu bytes, not 16", r->run_id.len);
+        return SP_EFORMAT;
+    }
+    if ((r->body_case == SP__RECORD__BODY_GENESIS && r->genesis == NULL) ||
+        (r->body_case == SP__RECORD__BODY_CHECKPOINT && r->checkpoint == NULL) ||
+        (r->body_case == SP__RECORD__BODY_FINAL && r->final == NULL)) {
+        set_err(err, "record body is empty");
+        return SP_EFORMAT;
+    }
+    switch (r->body_case) {
+    case SP__RECORD__BODY_GENESIS: {
+        const Sp__Genesis *g = r->genesis;
+        if ((rc = check_digest_field(&g->config_digest, 1, "config digest", err)) != SP_OK ||
+            (rc = check_digest_field(&g->root, 0, "genesis root", err)) != SP_OK)
+            return rc;
+        if (g->public_key.len != 0 && g->public_key.len != SP_PK_BYTES) {
+            set_err(err, "public key is %zu bytes", g->public_key.len);
+            return SP_EFORMAT;
+        }
+        if (g->model_name == NULL || g->tool == NULL) {
+            set_err(err, "genesis lacks a model name");
+            return SP_EFORMAT;
+        }
+        return check_tensor_list(g->tensors, g->n_tensors, 1, err);
+    }
+    case SP__RECORD__BODY_CHECKPOINT: {
+        const Sp__Checkpoint *c = r->checkpoint;
+        if ((rc = check_digest_field(&c->root, 0, "checkpoint root", err)) != SP_OK ||
+            (rc = check_digest_field(&c->optimizer_digest, 1, "optimizer digest", err)) != SP_OK ||
+            (rc = check_digest_field(&c->batches_digest, 0, "batches digest", err)) != SP_OK)
+            return rc;
+        return check_tensor_list(c->tensors, c->n_tensors, 0, err);
+    }
+    case SP__RECORD__BODY_FINAL: {
+        const Sp__Final *f = r->final;
+        if ((rc = check_digest_field(&f->root, 0, "final root", err)) != SP_OK ||
+            (rc = check_digest_field(&f->batches_digest, 0, "batches digest", err)) != SP_OK)
+            return rc;
+        return check_tensor_list(f->tensors, f->n_tensors, 0, err);
+    }
+    default:
+        set_err(err, "record has no known body (case %d)", (int)r->body_case);
+        return SP_EFORMAT;
+    }
+}
+
+int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char *err)
+{
+    *out = NULL;
+    if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
+        set_err(err, "record payload of %zu bytes", len);
+        return SP_EFORMAT;
+    }
+    Sp__Record *r = sp__record__unpack(NULL, len, payload);
+    if (r == NULL) {
+        set_err(err, "payload is not a protobuf record (%zu bytes)", len);
+        return SP_EFORMAT;
+    }
+    int rc = check_record(r, err);
+    if (rc != SP_OK) {
+        sp__record__free_unpacked(r, NULL);
+        return rc;
+    }
+    *out = r;
+    return SP_OK;
+}
+
+void sp_record_free(Sp__Record *r)
+{
+    if (r != NULL)
+        sp__record__free_unpacked(r, NULL);
+}
+
+int sp_record_pack(uint8_t **out, size_t *outlen, const Sp__Record *r)
+{
+    size_t n = sp__record__get_packed_size(r);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (buf == NULL)
+        return SP_ENOMEM;
+    sp__record__pack(r, buf);
+    *out = buf;
+    *outlen = n;
+    return SP_OK;
+}
+
+const char *sp_record_kind(const Sp__Record *r)
+{
+    switch (r->body_case) {
+    case SP__RECORD__BODY_GENESIS: return "genesis";
+    case SP__RECORD__BODY_CHECKPOINT: return "checkpoint";
+    case SP__RECORD__BODY_FINAL: return "final";
+    default: return "unknown";
+    }
+}
+
+void sp_record_tensors(const Sp__Record *r, Sp__TensorDigest ***t, size_t *n)
+{
+    *t = NULL;
+    *n = 0;
+    switch (r->body_case) {
+    case SP__RECORD__BODY_GENESIS: *t = r->genesis->tensors; *n = r->genesis->n_tensors; break;
+    case SP__RECORD__BODY_CHECKPOINT: *t = r->checkpoint->tensors; *n = r->checkpoint->n_tensors; break;
+    case SP__RECORD__BODY_FINAL: *t = r->final->tensors; *n = r->final->n_tensors; break;
+    default: break;
+    }
+}
+
+const uint8_t *sp_record_root(const Sp__Record *r)
+{
+    switch (r->body_case) {
+    case SP__RECORD__BODY_GENESIS: return r->genesis->root.data;
+    case SP__RECORD__BODY_CHECKPOINT: return r->checkpoint->root.data;
+    case SP__RECORD__BODY_FINAL: return r->final->root.data;
+    default: return NULL;
+    }
+}
+
+void sp_record_scheme(sp_init_scheme *s, const Sp__TensorDigest *t)
+{
+    memset(s, 0, sizeof *s);
+    if (t->init == NULL)
+        return;
+    s->kind = (sp_init_kind)t->init->kind;
+    for (size_t i = 0; i < 4 && i < t->init->n_params; i++)
+        s->p[i] = t->init->params[i];
+}

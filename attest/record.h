@@ -1,0 +1,79 @@
+/*
+ * record.h - ledger records: DSSE envelopes around protobuf Records (SPEC.md 3).
+ *
+ * A stored value is an sp.Envelope (DSSE-compatible protobuf) whose payload is
+ * a serialized sp.Record, signed with Ed25519 over the DSSE pre-authentication
+ * encoding PAE(payload_type, payload). Everything decoded here is untrusted:
+ * decode functions validate every field before returning it.
+ */
+#ifndef SP_RECORD_H
+#define SP_RECORD_H
+
+#include "sp_base.h"
+#include "record.pb-c.h"
+
+#define SP_PAYLOAD_TYPE "application/vnd.scratchproof.record.v1+protobuf"
+#define SP_RECORD_MAX (256u << 20)  /* largest envelope accepted, bytes */
+
+/*
+ * DSSE PAE: "DSSEv1" SP len(type) SP type SP len(body) SP body, lengths in
+ * ASCII decimal. *out is malloc'd (caller frees). SP_ENOMEM.
+ */
+int sp_pae(uint8_t **out, size_t *outlen, const char *type, const uint8_t *body,
+           size_t len) SP_WUR SP_NONNULL(1, 2, 3);
+
+/*
+ * Signs payload into a serialized Envelope with one signature (keyid from pk).
+ * sk is SP_SK_BYTES. *out is malloc'd. SP_ENOMEM, SP_ECRYPTO.
+ */
+int sp_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t *payload, size_t len,
+                     const uint8_t *sk, const uint8_t *pk) SP_WUR SP_NONNULL(1, 2, 5, 6);
+
+/*
+ * Decodes an Envelope and checks its structure: payload type, 1..16
+ * signatures of 64 bytes, keyids of at most 64 characters. SP_EFORMAT with err.
+ * Free with sp_envelope_free.
+ */
+int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char *err)
+    SP_WUR SP_NONNULL(1);
+void sp_envelope_free(Sp__Envelope *env);
+
+/*
+ * SP_OK when some signature of env verifies under pk over PAE(type, payload),
+ * SP_ECRYPTO otherwise.
+ */
+int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk) SP_WUR SP_NONNULL(1, 2);
+
+/* The record digest that the next record's prev holds: H("scratchproof/record", payload). */
+int sp_record_digest(uint8_t out[SP_DIGEST_BYTES], const uint8_t *payload, size_t len)
+    SP_NONNULL(1);
+
+/*
+ * Decodes a Record payload and validates every field (SPEC.md 3.3): lengths
+ * of digests and ids, a body present, tensor names non-empty and unique in
+ * ascending order, dtypes and shapes valid, schemes valid. SP_EFORMAT with err.
+ * Free with sp_record_free.
+ */
+int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char *err)
+    SP_WUR SP_NONNULL(1);
+void sp_record_free(Sp__Record *r);
+
+/* Packs a Record into malloc'd bytes. SP_ENOMEM. */
+int sp_record_pack(uint8_t **out, size_t *outlen, const Sp__Record *r) SP_WUR SP_NONNULL(1, 2, 3);
+
+/* "genesis", "checkpoint", "final" or "unknown". */
+const char *sp_record_kind(const Sp__Record *r) SP_NONNULL(1);
+
+/* The tensor list of any body kind, into *t and *n. */
+void sp_record_tensors(const Sp__Record *r, Sp__TensorDigest ***t, size_t *n) SP_NONNULL(1, 2, 3);
+
+/* The root digest of any body kind (32 bytes), or NULL. */
+const uint8_t *sp_record_root(const Sp__Record *r) SP_NONNULL(1);
+
+/*
+ * Converts a decoded TensorDigest to an init scheme (genesis). Validated
+ * records only.
+ */
+void sp_record_scheme(sp_init_scheme *s, const Sp__TensorDigest *t) SP_NONNULL(1, 2);
+
+#endif

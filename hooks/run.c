@@ -1,0 +1,584 @@
+/*
+ * run.c - the hook runtime: a training run that signs its records into the
+ * ledger (scratchproof.h). Each record is built, packed, sealed in a DSSE
+ * envelope and appended in one durable LMDB transaction; the run keeps the
+ * previous record's digest so the next one links to it.
+ */
+#include "scratchproof.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "digest.h"
+#include "init.h"
+#include "keys.h"
+#include "ledger.h"
+#include "record.h"
+
+enum run_state { RUN_NEW, RUN_GENESIS_DONE, RUN_FINAL_DONE, RUN_FAILED };
+
+struct sp_run {
+    sp_ledger *ledger;
+    uint8_t *sk;                        /* sodium_malloc'd, SP_SK_BYTES */
+    uint8_t pk[SP_PK_BYTES];
+    uint64_t seed;
+    char *model_name;
+    uint8_t config[SP_DIGEST_BYTES];
+    unsigned threads;
+    uint8_t run_id[SP_RUN_ID_BYTES];
+    uint64_t next_seq;
+    uint8_t prev[SP_DIGEST_BYTES];
+    enum run_state state;
+    uint8_t batch_chain[SP_DIGEST_BYTES];
+    uint64_t batches;
+    uint64_t last_batch_step;
+    int have_ckpt;
+    uint64_t last_ckpt_step;
+    double hook_seconds;
+    char err[SP_ERRMSG_MAX];
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(sp_run *run, int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(run->err, sizeof run->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* ---- tensor sets: digests, sorted entries and the root of one record ---- */
+
+typedef struct tensor_set {
+    size_t n;
+    const sp_tensor **order;         /* sorted by name */
+    size_t *orig;                    /* orig[i]: index of order[i] in the input */
+    uint8_t (*digest)[SP_DIGEST_BYTES];  /* by input index */
+    Sp__TensorDigest *td;
+    Sp__TensorDigest **ptrs;
+    Sp__InitScheme *init;
+    double *params;
+    uint8_t root[SP_DIGEST_BYTES];
+} tensor_set;
+
+static int by_name(const void *a, const void *b)
+{
+    const sp_tensor *x = *(const sp_tensor *const *)a, *y = *(const sp_tensor *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+static void tensor_set_free(tensor_set *ts)
+{
+    free(ts->order);
+    free(ts->orig);
+    free(ts->digest);
+    free(ts->td);
+    free(ts->ptrs);
+    free(ts->init);
+    free(ts->params);
+    memset(ts, 0, sizeof *ts);
+}
+
+/*
+ * Checks, digests (on run->threads threads) and sorts n tensors, fills the
+ * protobuf entries (schemes too when schemes is not NULL) and the root.
+ * The entries point into t[] (names, shapes): keep t alive until packed.
+ */
+static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
+                            const sp_init_scheme *schemes, size_t n)
+{
+    memset(ts, 0, sizeof *ts);
+    ts->n = n;
+    if (n > 0 && t == NULL)
+        return fail(run, SP_EINVAL, "tensor list is NULL");
+    size_t m = n ? n : 1;
+    ts->order = calloc(m, sizeof *ts->order);
+    ts->orig = calloc(m, sizeof *ts->orig);
+    ts->digest = calloc(m, sizeof *ts->digest);
+    ts->td = calloc(m, sizeof *ts->td);
+    ts->ptrs = calloc(m, sizeof *ts->ptrs);
+    if (!ts->order || !ts->orig || !ts->digest || !ts->td || !ts->ptrs)
+        return fail(run, SP_ENOMEM, "out of memory for %zu tensors", n);
+    if (schemes != NULL) {
+        ts->init = calloc(m, sizeof *ts->init);
+        ts->params = calloc(4 * m, sizeof *ts->params);
+        if (!ts->init || !ts->params)
+            return fail(run, SP_ENOMEM, "out of memory for %zu tensors", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = sp_tensor_check(&t[i]);
+        if (rc != SP_OK)
+            return fail(run, rc, "tensor %zu ('%s'): bad description: %s", i,
+                        t[i].name ? t[i].name : "(null)", sp_strerror(rc));
+        if (schemes != NULL && (rc = sp_init_check(&schemes[i])) != SP_OK)
+            return fail(run, rc, "tensor '%s': invalid init scheme", t[i].name);
+        ts->order[i] = &t[i];
+    }
+    int rc = sp_tensors_digest(ts->digest, t, n, run->threads);
+    if (rc != SP_OK)
+        return fail(run, rc, "hashing tensors: %s", sp_strerror(rc));
+    qsort(ts->order, n, sizeof *ts->order, by_name);
+    sp_named_digest *nd = calloc(m, sizeof *nd);
+    if (nd == NULL)
+        return fail(run, SP_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const sp_tensor *x = ts->order[i];
+        size_t k = (size_t)(x - t);
+        ts->orig[i] = k;
+        if (i > 0 && strcmp(ts->order[i - 1]->name, x->name) == 0) {
+            free(nd);
+            return fail(run, SP_EINVAL, "tensor name '%s' appears twice", x->name);
+        }
+        Sp__TensorDigest *d = &ts->td[i];
+        sp__tensor_digest__init(d);
+        d->name = (char *)x->name;
+        d->dtype = (uint32_t)x->dtype;
+        d->n_shape = x->ndim;
+        d->shape = (uint64_t *)x->shape;
+        d->digest.data = ts->digest[k];
+        d->digest.len = SP_DIGEST_BYTES;
+        if (schemes != NULL) {
+            Sp__InitScheme *s = &ts->init[i];
+            sp__init_scheme__init(s);
+            s->kind = (uint32_t)schemes[k].kind;
+            memcpy(&ts->params[4 * i], schemes[k].p, sizeof schemes[k].p);
+            s->n_params = 4;
+            s->params = &ts->params[4 * i];
+            d->init = s;
+        }
+        ts->ptrs[i] = d;
+        nd[i].name = x->name;
+        memcpy(nd[i].digest, ts->digest[k], SP_DIGEST_BYTES);
+    }
+    rc = sp_checkpoint_root(ts->root, nd, n);
+    free(nd);
+    if (rc != SP_OK)
+        return fail(run, rc, "checkpoint root: %s", sp_strerror(rc));
+    return SP_OK;
+}
+
+/* ---- appending ---- */
+
+static int run_usable(sp_run *run)
+{
+    if (run->state == RUN_FAILED)
+        return fail(run, SP_EBADSTATE, "run is unusable after an earlier failure");
+    return SP_OK;
+}
+
+/* Fills the chain fields of r, seals it and appends it durably. */
+static int run_append(sp_run *run, Sp__Record *r)
+{
+    r->seq = run->next_seq;
+    r->prev.data = run->prev;
+    r->prev.len = SP_DIGEST_BYTES;
+    r->run_id.data = run->run_id;
+    r->run_id.len = SP_RUN_ID_BYTES;
+    r->time_unix_ms = now_unix_ms();
+    uint8_t *payload = NULL, *env = NULL;
+    size_t plen = 0, elen = 0;
+    int rc = sp_record_pack(&payload, &plen, r);
+    if (rc == SP_OK)
+        rc = sp_envelope_seal(&env, &elen, payload, plen, run->sk, run->pk);
+    if (rc == SP_OK) {
+        rc = sp_ledger_append(run->ledger, run->next_seq, env, elen);
+        if (rc != SP_OK)
+            fail(run, rc, "appending record %llu: %s", (unsigned long long)run->next_seq,
+                 sp_ledger_errmsg(run->ledger));
+    } else {
+        fail(run, rc, "sealing record %llu: %s", (unsigned long long)run->next_seq, sp_strerror(rc));
+    }
+    if (rc == SP_OK) {
+        (void)sp_record_digest(run->prev, payload, plen);
+        run->next_seq++;
+    } else {
+        run->state = RUN_FAILED;
+    }
+    free(payload);
+    free(env);
+    return rc;
+}
+
+/* ---- resuming an existing ledger (scratchproof record) ---- */
+
+typedef struct resume_ctx {
+    sp_run *run;
+    uint64_t count;
+    int rc;
+} resume_ctx;
+
+static int resume_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    resume_ctx *c = vctx;
+    sp_run *run = c->run;
+    (void)key;
+    (void)keylen;
+    Sp__Envelope *env = NULL;
+    Sp__Record *r = NULL;
+    char err[SP_ERRMSG_MAX] = "";
+    int rc = sp_envelope_decode(&env, val, len, err);
+    if (rc == SP_OK && (rc = sp_envelope_verify(env, run->pk)) != SP_OK)
+        snprintf(err, sizeof err, "not signed by this key");
+    if (rc == SP_OK)
+        rc = sp_record_decode(&r, env->payload.data, env->payload.len, err);
+    if (rc == SP_OK && r->seq != c->count) {
+        rc = SP_EFORMAT;
+        snprintf(err, sizeof err, "holds sequence number %llu", (unsigned long long)r->seq);
+    }
+    if (rc != SP_OK) {
+        fail(run, rc, "cannot resume: record %llu: %s", (unsigned long long)c->count, err);
+        goto out;
+    }
+    if (c->count == 0) {
+        if (r->body_case != SP__RECORD__BODY_GENESIS) {
+            rc = fail(run, SP_EFORMAT, "cannot resume: record 0 is not a genesis");
+            goto out;
+        }
+        memcpy(run->run_id, r->run_id.data, SP_RUN_ID_BYTES);
+        run->state = RUN_GENESIS_DONE;
+    }
+    if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
+        run->have_ckpt = 1;
+        run->last_ckpt_step = r->checkpoint->step;
+    }
+    if (r->body_case == SP__RECORD__BODY_FINAL)
+        run->state = RUN_FINAL_DONE;
+    (void)sp_record_digest(run->prev, env->payload.data, env->payload.len);
+    c->count++;
+out:
+    sp_record_free(r);
+    sp_envelope_free(env);
+    return rc;
+}
+
+/* ---- public API ---- */
+
+__attribute__((format(printf, 2, 3)))
+static void open_err(const sp_run_options *o, const char *fmt, ...)
+{
+    if (o->err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(o->err, SP_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+}
+
+int sp_run_open(sp_run **out, const sp_run_options *o)
+{
+    *out = NULL;
+    if (o->ledger_path == NULL || o->key_path == NULL || (o->flags & ~SP_RUN_RESUME) != 0 ||
+        o->threads > SP_MAX_THREADS)
+        return SP_EINVAL;
+    if (o->err != NULL)
+        o->err[0] = '\0';
+    if (sodium_init() < 0)
+        return SP_ECRYPTO;
+    sp_run *run = calloc(1, sizeof *run);
+    if (run == NULL)
+        return SP_ENOMEM;
+    double t0 = now_mono();
+    run->sk = sodium_malloc(SP_SK_BYTES);
+    run->model_name = strdup(o->model_name ? o->model_name : "");
+    if (run->sk == NULL || run->model_name == NULL) {
+        sp_run_close(run);
+        return SP_ENOMEM;
+    }
+    run->seed = o->seed;
+    run->threads = o->threads ? o->threads : 1;
+    if (o->config_digest != NULL)
+        memcpy(run->config, o->config_digest, SP_DIGEST_BYTES);
+    char err[SP_ERRMSG_MAX] = "";
+    int rc = sp_key_load_secret(run->sk, o->key_path, err);
+    if (rc != SP_OK) {
+        open_err(o, "%s", err);
+        sp_run_close(run);
+        return rc;
+    }
+    memcpy(run->pk, run->sk + 32, SP_PK_BYTES);   /* libsodium sk = seed || pk */
+    rc = sp_ledger_open(&run->ledger, o->ledger_path, SP_LEDGER_CREATE, err);
+    if (rc != SP_OK) {
+        open_err(o, "%s", err);
+        sp_run_close(run);
+        return rc;
+    }
+    uint64_t count = 0;
+    rc = sp_ledger_count(run->ledger, &count);
+    if (rc == SP_OK && count > 0) {
+        if (!(o->flags & SP_RUN_RESUME)) {
+            open_err(o, "%s already holds %llu records; a run starts a new ledger",
+                     o->ledger_path, (unsigned long long)count);
+            rc = SP_EBADSTATE;
+        } else {
+            resume_ctx c = {run, 0, SP_OK};
+            rc = sp_ledger_foreach(run->ledger, resume_visit, &c);
+            if (rc != SP_OK)
+                open_err(o, "%s", run->err);
+            run->next_seq = c.count;
+        }
+    } else if (rc == SP_OK) {
+        randombytes_buf(run->run_id, sizeof run->run_id);
+    }
+    if (rc != SP_OK) {
+        if (o->err != NULL && o->err[0] == '\0')
+            open_err(o, "%s", sp_strerror(rc));
+        sp_run_close(run);
+        return rc;
+    }
+    run->hook_seconds = now_mono() - t0;
+    *out = run;
+    return SP_OK;
+}
+
+const char *sp_run_errmsg(const sp_run *run)
+{
+    return run ? run->err : "";
+}
+
+uint64_t sp_run_seed(const sp_run *run)
+{
+    return run->seed;
+}
+
+double sp_run_hook_seconds(const sp_run *run)
+{
+    return run->hook_seconds;
+}
+
+static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n)
+{
+    int rc = run_usable(run);
+    if (rc != SP_OK)
+        return rc;
+    if (run->state != RUN_NEW)
+        return fail(run, SP_EBADSTATE, "the genesis is already recorded");
+    if (n > 0 && t == NULL)
+        return fail(run, SP_EINVAL, "tensor list is NULL");
+    size_t m = n ? n : 1;
+    sp_tensor *tensors = calloc(m, sizeof *tensors);
+    sp_init_scheme *schemes = calloc(m, sizeof *schemes);
+    if (tensors == NULL || schemes == NULL) {
+        free(tensors);
+        free(schemes);
+        return fail(run, SP_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        tensors[i] = t[i].t;
+        schemes[i] = t[i].init;
+    }
+    tensor_set ts;
+    rc = tensor_set_build(run, &ts, tensors, schemes, n);
+    if (rc == SP_OK) {
+        Sp__Genesis g = SP__GENESIS__INIT;
+        g.model_name = run->model_name;
+        g.seed = run->seed;
+        g.config_digest.data = run->config;
+        g.config_digest.len = SP_DIGEST_BYTES;
+        g.n_tensors = n;
+        g.tensors = ts.ptrs;
+        g.root.data = ts.root;
+        g.root.len = SP_DIGEST_BYTES;
+        g.tool = (char *)"scratchproof/" SP_VERSION;
+        g.public_key.data = run->pk;
+        g.public_key.len = SP_PK_BYTES;
+        Sp__Record r = SP__RECORD__INIT;
+        r.body_case = SP__RECORD__BODY_GENESIS;
+        r.genesis = &g;
+        rc = run_append(run, &r);
+        if (rc == SP_OK)
+            run->state = RUN_GENESIS_DONE;
+    }
+    tensor_set_free(&ts);
+    free(tensors);
+    free(schemes);
+    return rc;
+}
+
+int sp_run_genesis(sp_run *run, const sp_record_tensor *t, size_t n)
+{
+    double t0 = now_mono();
+    int rc = genesis_impl(run, t, n);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+/* SPEC.md 2.5: chain = H("scratchproof/batch-chain", chain || H("scratchproof/batch", u64le(step) || data)) */
+static int commit_batch_impl(sp_run *run, uint64_t step, const void *data, size_t len)
+{
+    int rc = run_usable(run);
+    if (rc != SP_OK)
+        return rc;
+    if (run->state != RUN_GENESIS_DONE)
+        return fail(run, SP_EBADSTATE, "batches are committed after the genesis and before the final record");
+    if (data == NULL && len > 0)
+        return fail(run, SP_EINVAL, "batch data is NULL");
+    if (run->batches > 0 && step < run->last_batch_step)
+        return fail(run, SP_EINVAL, "batch step %llu is before step %llu",
+                    (unsigned long long)step, (unsigned long long)run->last_batch_step);
+    crypto_generichash_state st;
+    static const uint8_t zero = 0;
+    uint8_t le[8], d[SP_DIGEST_BYTES];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(step >> (8 * i));
+    crypto_generichash_init(&st, NULL, 0, SP_DIGEST_BYTES);
+    crypto_generichash_update(&st, (const uint8_t *)"scratchproof/batch", 18);
+    crypto_generichash_update(&st, &zero, 1);
+    crypto_generichash_update(&st, le, 8);
+    if (len > 0)
+        crypto_generichash_update(&st, data, len);
+    crypto_generichash_final(&st, d, SP_DIGEST_BYTES);
+    uint8_t link[2 * SP_DIGEST_BYTES];
+    memcpy(link, run->batch_chain, SP_DIGEST_BYTES);
+    memcpy(link + SP_DIGEST_BYTES, d, SP_DIGEST_BYTES);
+    rc = sp_hash_tagged(run->batch_chain, "scratchproof/batch-chain", link, sizeof link);
+    if (rc != SP_OK)
+        return fail(run, rc, "hashing batch: %s", sp_strerror(rc));
+    run->batches++;
+    run->last_batch_step = step;
+    return SP_OK;
+}
+
+int sp_run_commit_batch(sp_run *run, uint64_t step, const void *data, size_t len)
+{
+    double t0 = now_mono();
+    int rc = commit_batch_impl(run, step, data, len);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+static void reset_batches(sp_run *run)
+{
+    memset(run->batch_chain, 0, sizeof run->batch_chain);
+    run->batches = 0;
+}
+
+static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t, size_t n)
+{
+    int rc = run_usable(run);
+    if (rc != SP_OK)
+        return rc;
+    if (run->state != RUN_GENESIS_DONE)
+        return fail(run, SP_EBADSTATE, "checkpoints come after the genesis and before the final record");
+    if (run->have_ckpt && info->step <= run->last_ckpt_step)
+        return fail(run, SP_EINVAL, "checkpoint step %llu does not follow step %llu",
+                    (unsigned long long)info->step, (unsigned long long)run->last_ckpt_step);
+    if (info->n_optimizer > 0 && info->optimizer == NULL)
+        return fail(run, SP_EINVAL, "optimizer tensor list is NULL");
+    tensor_set ts, os;
+    memset(&os, 0, sizeof os);
+    rc = tensor_set_build(run, &ts, t, NULL, n);
+    if (rc == SP_OK && info->n_optimizer > 0)
+        rc = tensor_set_build(run, &os, info->optimizer, NULL, info->n_optimizer);
+    if (rc == SP_OK) {
+        Sp__Checkpoint c = SP__CHECKPOINT__INIT;
+        c.step = info->step;
+        c.tokens = info->tokens;
+        c.n_tensors = n;
+        c.tensors = ts.ptrs;
+        c.root.data = ts.root;
+        c.root.len = SP_DIGEST_BYTES;
+        if (info->n_optimizer > 0) {
+            c.optimizer_digest.data = os.root;
+            c.optimizer_digest.len = SP_DIGEST_BYTES;
+        }
+        c.batches_digest.data = run->batch_chain;
+        c.batches_digest.len = SP_DIGEST_BYTES;
+        c.batches = run->batches;
+        c.loss = info->loss;
+        c.lr = info->lr;
+        Sp__Record r = SP__RECORD__INIT;
+        r.body_case = SP__RECORD__BODY_CHECKPOINT;
+        r.checkpoint = &c;
+        rc = run_append(run, &r);
+        if (rc == SP_OK) {
+            run->have_ckpt = 1;
+            run->last_ckpt_step = info->step;
+            reset_batches(run);
+        }
+    }
+    tensor_set_free(&ts);
+    tensor_set_free(&os);
+    return rc;
+}
+
+int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t, size_t n)
+{
+    double t0 = now_mono();
+    int rc = checkpoint_impl(run, info, t, n);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+static int final_impl(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
+{
+    int rc = run_usable(run);
+    if (rc != SP_OK)
+        return rc;
+    if (run->state != RUN_GENESIS_DONE)
+        return fail(run, SP_EBADSTATE, "the final record comes once, after the genesis");
+    if (run->have_ckpt && step < run->last_ckpt_step)
+        return fail(run, SP_EINVAL, "final step %llu is before checkpoint step %llu",
+                    (unsigned long long)step, (unsigned long long)run->last_ckpt_step);
+    tensor_set ts;
+    rc = tensor_set_build(run, &ts, t, NULL, n);
+    if (rc == SP_OK) {
+        Sp__Final f = SP__FINAL__INIT;
+        f.step = step;
+        f.n_tensors = n;
+        f.tensors = ts.ptrs;
+        f.root.data = ts.root;
+        f.root.len = SP_DIGEST_BYTES;
+        f.batches_digest.data = run->batch_chain;
+        f.batches_digest.len = SP_DIGEST_BYTES;
+        f.batches = run->batches;
+        Sp__Record r = SP__RECORD__INIT;
+        r.body_case = SP__RECORD__BODY_FINAL;
+        r.final = &f;
+        rc = run_append(run, &r);
+        if (rc == SP_OK) {
+            run->state = RUN_FINAL_DONE;
+            reset_batches(run);
+        }
+    }
+    tensor_set_free(&ts);
+    return rc;
+}
+
+int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
+{
+    double t0 = now_mono();
+    int rc = final_impl(run, step, t, n);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+void sp_run_close(sp_run *run)
+{
+    if (run == NULL)
+        return;
+    sp_ledger_close(run->ledger);
+    if (run->sk != NULL)
+        sodium_free(run->sk);   /* wipes before freeing */
+    free(run->model_name);
+    sodium_memzero(run, sizeof *run);
+    free(run);
+}

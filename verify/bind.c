@@ -1,0 +1,159 @@
+/* bind.c - hashing weight files and comparing them with records (bind.h). */
+#include "bind.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, char *err)
+{
+    memset(w, 0, sizeof *w);
+    char e[SP_ERRMSG_MAX] = "";
+    int rc = sp_st_open(&w->st, path, e);
+    if (rc != SP_OK) {
+        if (err != NULL)
+            snprintf(err, SP_ERRMSG_MAX, "%s: %s", path, e[0] ? e : sp_strerror(rc));
+        return rc;
+    }
+    w->n = sp_st_count(w->st);
+    w->path = strdup(path);
+    size_t m = w->n ? w->n : 1;
+    sp_tensor *t = calloc(m, sizeof *t);
+    uint8_t (*d)[SP_DIGEST_BYTES] = calloc(m, sizeof *d);
+    w->nd = calloc(m, sizeof *w->nd);
+    if (w->path == NULL || t == NULL || d == NULL || w->nd == NULL) {
+        rc = SP_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < w->n; i++)
+        t[i] = *sp_st_tensor(w->st, i);
+    rc = sp_tensors_digest(d, t, w->n, threads);
+    if (rc != SP_OK)
+        goto out;
+    for (size_t i = 0; i < w->n; i++) {
+        w->nd[i].name = t[i].name;     /* points into the mapping, sorted already */
+        memcpy(w->nd[i].digest, d[i], SP_DIGEST_BYTES);
+    }
+    rc = sp_checkpoint_root(w->root, w->nd, w->n);
+out:
+    free(t);
+    free(d);
+    if (rc != SP_OK) {
+        if (err != NULL)
+            snprintf(err, SP_ERRMSG_MAX, "%s: %s", path, sp_strerror(rc));
+        sp_weight_file_free(w);
+    }
+    return rc;
+}
+
+void sp_weight_file_free(sp_weight_file *w)
+{
+    if (w == NULL)
+        return;
+    sp_st_close(w->st);
+    free(w->nd);
+    free(w->path);
+    memset(w, 0, sizeof *w);
+}
+
+int sp_weight_file_matches(const sp_weight_file *w, const Sp__Record *r)
+{
+    const uint8_t *root = sp_record_root(r);
+    return root != NULL && sodium_memcmp(root, w->root, SP_DIGEST_BYTES) == 0;
+}
+
+/* Binary search of a name in the file's sorted digests. */
+static const sp_named_digest *find(const sp_weight_file *w, const char *name)
+{
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(w->nd[mid].name, name);
+        if (c == 0)
+            return &w->nd[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+size_t sp_weight_file_common(const sp_weight_file *w, const Sp__Record *r)
+{
+    Sp__TensorDigest **t;
+    size_t n, same = 0;
+    sp_record_tensors(r, &t, &n);
+    for (size_t i = 0; i < n; i++) {
+        const sp_named_digest *d = find(w, t[i]->name);
+        if (d != NULL && sodium_memcmp(d->digest, t[i]->digest.data, SP_DIGEST_BYTES) == 0)
+            same++;
+    }
+    return same;
+}
+
+/* Record tensor lists are validated sorted by name: binary search. */
+static int record_lists(Sp__TensorDigest **t, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(t[mid]->name, name);
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Appends "[, ]WHAT 'NAME'" (or just WHAT when name is NULL) to out. */
+static void append(char *out, size_t cap, size_t *len, const char *what, const char *name)
+{
+    if (*len >= cap)
+        return;
+    int k = name ? snprintf(out + *len, cap - *len, "%s%s '%s'", *len ? ", " : "", what, name)
+                 : snprintf(out + *len, cap - *len, "%s", what);
+    if (k > 0)
+        *len += (size_t)k;
+}
+
+void sp_weight_file_diff(char *out, size_t cap, const sp_weight_file *w, const Sp__Record *r)
+{
+    enum { SHOW = 4 };
+    Sp__TensorDigest **t;
+    size_t n, len = 0, shown = 0, differ = 0;
+    sp_record_tensors(r, &t, &n);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const sp_named_digest *d = find(w, t[i]->name);
+        const char *what = NULL;
+        if (d == NULL)
+            what = "missing tensor";
+        else if (sodium_memcmp(d->digest, t[i]->digest.data, SP_DIGEST_BYTES) != 0)
+            what = "changed tensor";
+        if (what == NULL)
+            continue;
+        differ++;
+        if (shown++ < SHOW)
+            append(out, cap, &len, what, t[i]->name);
+    }
+    /* tensors in the file that the record does not list */
+    for (size_t j = 0; j < w->n; j++) {
+        if (record_lists(t, n, w->nd[j].name))
+            continue;
+        differ++;
+        if (shown++ < SHOW)
+            append(out, cap, &len, "extra tensor", w->nd[j].name);
+    }
+    if (shown > SHOW) {
+        char more[64];
+        snprintf(more, sizeof more, " and %zu more", differ - SHOW);
+        append(out, cap, &len, more, NULL);
+    }
+    if (differ == 0)
+        append(out, cap, &len, "same tensors but a different root", NULL);
+}

@@ -1,0 +1,42 @@
+/*
+ * bind.h - weight files against recorded digests (SPEC.md 7.5): a safetensors
+ * file is hashed once, tensor by tensor, and compared with the tensor list of
+ * a checkpoint or final record, by content, never by file name.
+ */
+#ifndef SP_BIND_H
+#define SP_BIND_H
+
+#include "digest.h"
+#include "record.h"
+#include "safetensors.h"
+
+typedef struct sp_weight_file {
+    char *path;
+    sp_st_file *st;
+    sp_named_digest *nd;      /* sorted by name, one per tensor */
+    size_t n;
+    uint8_t root[SP_DIGEST_BYTES];
+} sp_weight_file;
+
+/*
+ * Opens, validates and hashes a safetensors file. SP_EIO / SP_EFORMAT /
+ * SP_EUNSUPPORTED / SP_ENOMEM with err. The struct is zeroed first.
+ */
+int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, char *err)
+    SP_WUR SP_NONNULL(1, 2);
+void sp_weight_file_free(sp_weight_file *w);
+
+/* 1 when the file's root equals the record's root (constant time). */
+int sp_weight_file_matches(const sp_weight_file *w, const Sp__Record *r) SP_NONNULL(1, 2);
+
+/* How many of the record's tensors the file holds with the same digest. */
+size_t sp_weight_file_common(const sp_weight_file *w, const Sp__Record *r) SP_NONNULL(1, 2);
+
+/*
+ * One line naming the tensors that differ, are missing or are extra in the
+ * file compared with the record (at most a few named, then a count).
+ */
+void sp_weight_file_diff(char *out, size_t cap, const sp_weight_file *w, const Sp__Record *r)
+    SP_NONNULL(1, 3, 4);
+
+#endif

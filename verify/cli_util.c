@@ -1,0 +1,61 @@
+/* cli_util.c - helpers shared by the subcommands (cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int sp_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "scratchproof%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+int sp_cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int sp_cli_parse_double(const char *s, double *out)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno != 0 || *end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Progress on stderr, only for a terminal, at most every few percent. */
+void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total)
+{
+    (void)ctx;
+    if (!isatty(STDERR_FILENO))
+        return;
+    if (total > 0)
+        fprintf(stderr, "\r%s: %llu/%llu ", what, (unsigned long long)done + 1,
+                (unsigned long long)total);
+    else
+        fprintf(stderr, "\r%s: %llu ", what, (unsigned long long)done + 1);
+    if (total > 0 && done + 1 == total)
+        fputs("\r\033[K", stderr);
+    fflush(stderr);
+}

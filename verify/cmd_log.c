@@ -1,0 +1,152 @@
+/* cmd_log.c - `scratchproof log LEDGER [--json] [--pubkey PUB]`: list the records. */
+#include <getopt.h>
+#include <jansson.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "digest.h"
+#include "keys.h"
+#include "ledger.h"
+#include "record.h"
+
+typedef struct log_ctx {
+    json_t *arr;            /* --json: records collected here */
+    const uint8_t *pk;      /* NULL: signatures not checked */
+    int bad;                /* a record did not decode */
+    int oom;
+} log_ctx;
+
+static void utc(char *buf, size_t cap, int64_t ms)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    if (gmtime_r(&s, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "?");
+}
+
+static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    log_ctx *c = vctx;
+    uint64_t seq = 0;
+    for (size_t i = 0; i < keylen && i < 8; i++)
+        seq = (seq << 8) | key[i];
+    char err[SP_ERRMSG_MAX] = "";
+    Sp__Envelope *env = NULL;
+    Sp__Record *r = NULL;
+    int rc = sp_envelope_decode(&env, val, len, err);
+    if (rc == SP_OK)
+        rc = sp_record_decode(&r, env->payload.data, env->payload.len, err);
+    const char *sig = "unchecked";
+    if (env != NULL && c->pk != NULL)
+        sig = sp_envelope_verify(env, c->pk) == SP_OK ? "valid" : "INVALID";
+    if (rc != SP_OK || keylen != 8) {
+        c->bad = 1;
+        if (keylen != 8)
+            snprintf(err, sizeof err, "key is not an 8-byte sequence number");
+        if (c->arr != NULL) {
+            json_t *o = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "kind", "undecodable",
+                                  "error", err);
+            if (o == NULL || json_array_append_new(c->arr, o) != 0)
+                c->oom = 1;
+        } else {
+            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, err);
+        }
+        goto out;
+    }
+    Sp__TensorDigest **t;
+    size_t n;
+    sp_record_tensors(r, &t, &n);
+    char root[65], when[32];
+    sp_hex(root, sp_record_root(r), SP_DIGEST_BYTES);
+    utc(when, sizeof when, r->time_unix_ms);
+    uint64_t step = 0;
+    if (r->body_case == SP__RECORD__BODY_CHECKPOINT)
+        step = r->checkpoint->step;
+    else if (r->body_case == SP__RECORD__BODY_FINAL)
+        step = r->final->step;
+    if (c->arr != NULL) {
+        json_t *o = json_pack("{s:I, s:s, s:s, s:I, s:I, s:s, s:s}", "seq", (json_int_t)r->seq,
+                              "kind", sp_record_kind(r), "time", when, "step", (json_int_t)step,
+                              "tensors", (json_int_t)n, "root", root, "signature", sig);
+        if (o != NULL && r->body_case == SP__RECORD__BODY_GENESIS) {
+            json_object_set_new(o, "seed", json_integer((json_int_t)r->genesis->seed));
+            json_object_set_new(o, "model_name", json_string(r->genesis->model_name));
+        } else if (o != NULL && r->body_case == SP__RECORD__BODY_CHECKPOINT) {
+            json_object_set_new(o, "tokens", json_integer((json_int_t)r->checkpoint->tokens));
+            json_object_set_new(o, "loss", json_real(r->checkpoint->loss));
+            json_object_set_new(o, "lr", json_real(r->checkpoint->lr));
+            json_object_set_new(o, "batches", json_integer((json_int_t)r->checkpoint->batches));
+        }
+        if (o == NULL || json_array_append_new(c->arr, o) != 0)
+            c->oom = 1;
+        goto out;
+    }
+    char extra[256] = "";
+    if (r->body_case == SP__RECORD__BODY_GENESIS)
+        snprintf(extra, sizeof extra, "model '%.100s', seed %llu", r->genesis->model_name,
+                 (unsigned long long)r->genesis->seed);
+    else if (r->body_case == SP__RECORD__BODY_CHECKPOINT)
+        snprintf(extra, sizeof extra, "loss %.4f, lr %g, %llu batches", r->checkpoint->loss,
+                 r->checkpoint->lr, (unsigned long long)r->checkpoint->batches);
+    printf("%-5llu  %-10s  %s  step %-7llu  %3zu tensors  root %.16s  sig %s  %s\n",
+           (unsigned long long)r->seq, sp_record_kind(r), when, (unsigned long long)step, n, root,
+           sig, extra);
+out:
+    sp_record_free(r);
+    sp_envelope_free(env);
+    return 0;
+}
+
+int sp_cmd_log(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"pubkey", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int json = 0, c;
+    const char *pubpath = NULL;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = 1; break;
+        case 'p': pubpath = optarg; break;
+        case 'h':
+            printf("usage: scratchproof log LEDGER [--json] [--pubkey PUB]\n"
+                   "Lists the records. Signatures are checked only with --pubkey;\n"
+                   "use 'scratchproof verify' for the full replay.\n"
+                   "exit: 0, 1 if a record does not decode, 2 unreadable ledger.\n");
+            return 0;
+        default: return sp_cli_usage_error("log", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return sp_cli_usage_error("log", optind >= argc ? "missing LEDGER" : "one LEDGER expected");
+    uint8_t pk[SP_PK_BYTES];
+    char err[SP_ERRMSG_MAX] = "";
+    if (pubpath != NULL && sp_key_load_public(pk, pubpath, err) != SP_OK)
+        return sp_cli_usage_error("log", "%s", err);
+    sp_ledger *l = NULL;
+    int rc = sp_ledger_open(&l, argv[optind], SP_LEDGER_RDONLY, err);
+    if (rc != SP_OK)
+        return sp_cli_usage_error("log", "%s", err[0] ? err : sp_strerror(rc));
+    log_ctx ctx = {.arr = json ? json_array() : NULL, .pk = pubpath ? pk : NULL};
+    if (!json)
+        printf("seq    kind        time                  step          tensors  root\n");
+    rc = sp_ledger_foreach(l, log_visit, &ctx);
+    sp_ledger_close(l);
+    if (rc != SP_OK || ctx.oom || (json && ctx.arr == NULL)) {
+        json_decref(ctx.arr);
+        return sp_cli_usage_error("log", "%s: cannot read records", argv[optind]);
+    }
+    if (json) {
+        json_t *o = json_pack("{s:s, s:b, s:o}", "ledger", argv[optind], "signatures_checked",
+                              pubpath != NULL, "records", ctx.arr);
+        if (o == NULL)
+            return sp_cli_usage_error("log", "out of memory");
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+    }
+    return ctx.bad ? 1 : 0;
+}

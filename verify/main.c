@@ -1,0 +1,59 @@
+/*
+ * main.c - the scratchproof command: dispatches to the subcommands (cli.h).
+ * The only place besides the examples that calls exit().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "scratchproof.h"
+
+static const char usage[] =
+    "usage: scratchproof COMMAND [ARGS]\n"
+    "\n"
+    "Prove that a model was trained from scratch.\n"
+    "\n"
+    "commands:\n"
+    "  keygen -o PREFIX        write an Ed25519 key pair: PREFIX.key (0600), PREFIX.pub\n"
+    "  log LEDGER [--json]     list the records of a ledger\n"
+    "  record KIND ...         append a record for a trainer that only writes files\n"
+    "                          (KIND: genesis, checkpoint, final; see record --help)\n"
+    "  verify LEDGER --pubkey PUB [--checkpoints DIR] [--model FILE]... [--json]\n"
+    "                          replay a ledger: signatures, chain, initialisation,\n"
+    "                          checkpoint and model binding\n"
+    "  audit MODEL --ref REF [--ref REF]... [--json] [--html FILE]\n"
+    "                          is MODEL derived from a reference model?\n"
+    "\n"
+    "exit status: 0 verified (audit: no evidence of derivation), 1 not verified\n"
+    "(audit: derived), 2 usage error or unreadable input.\n"
+    "Run 'scratchproof COMMAND --help' for a command's options. Formats: SPEC.md.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("scratchproof %s\n", SP_VERSION);
+        return 0;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(int, char **);
+    } cmds[] = {
+        {"keygen", sp_cmd_keygen}, {"log", sp_cmd_log}, {"record", sp_cmd_record},
+        {"verify", sp_cmd_verify}, {"audit", sp_cmd_audit},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            exit(cmds[i].fn(argc - 1, argv + 1));
+    fprintf(stderr, "scratchproof: unknown command '%s' (try 'scratchproof --help')\n", cmd);
+    return 2;
+}

@@ -1,0 +1,96 @@
+/* report.c - named checks, text and JSON output (report.h). */
+#include "report.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sp_report_init(sp_report *r)
+{
+    memset(r, 0, sizeof *r);
+}
+
+void sp_report_free(sp_report *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->v[i].name);
+        free(r->v[i].detail);
+    }
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}
+
+void sp_report_add(sp_report *r, const char *name, int ok, const char *fmt, ...)
+{
+    if (!ok)
+        r->failed++;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 16;
+        sp_check *v = realloc(r->v, cap * sizeof *v);
+        if (v == NULL) {
+            r->oom = 1;
+            return;
+        }
+        r->v = v;
+        r->cap = cap;
+    }
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    sp_check *c = &r->v[r->n];
+    c->name = strdup(name);
+    c->detail = strdup(buf);
+    c->ok = ok;
+    if (c->name == NULL || c->detail == NULL) {
+        free(c->name);
+        free(c->detail);
+        r->oom = 1;
+        return;
+    }
+    r->n++;
+}
+
+int sp_report_ok(const sp_report *r)
+{
+    return r->failed == 0 && !r->oom && r->n > 0;
+}
+
+void sp_report_print(const sp_report *r, FILE *out, int verbose)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const sp_check *c = &r->v[i];
+        if (c->ok && !verbose)
+            continue;
+        fprintf(out, "  %-5s %-18s %s\n", c->ok ? "ok" : "FAIL", c->name, c->detail);
+    }
+    if (r->oom)
+        fprintf(out, "  FAIL  report             out of memory: some checks are missing\n");
+}
+
+json_t *sp_report_json(const sp_report *r)
+{
+    json_t *a = json_array();
+    if (a == NULL)
+        return NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        const sp_check *c = &r->v[i];
+        json_t *o = json_pack("{s:s, s:b, s:s}", "name", c->name, "ok", c->ok, "detail", c->detail);
+        if (o == NULL || json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    if (r->oom) {
+        json_t *o = json_pack("{s:s, s:b, s:s}", "name", "report", "ok", 0, "detail",
+                              "out of memory: some checks are missing");
+        if (o == NULL || json_array_append_new(a, o) != 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}

@@ -1,0 +1,540 @@
+/*
+ * verify.c - replays a ledger (verify.h, SPEC.md 7). The records are read in
+ * one snapshot, then checked in the order SPEC.md gives: structure and
+ * signatures, chain, genesis regeneration, record roots and tensor sets,
+ * checkpoint files, published models. Every failure names its record (and
+ * tensor, where there is one).
+ */
+#include "verify.h"
+
+#include <dirent.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bind.h"
+#include "digest.h"
+#include "init.h"
+#include "keys.h"
+#include "ledger.h"
+#include "record.h"
+
+typedef struct rec {
+    uint64_t key;
+    int key_ok;
+    Sp__Envelope *env;
+    Sp__Record *r;                       /* NULL when the payload did not decode */
+    uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
+} rec;
+
+typedef struct loaded {
+    rec *v;
+    size_t n, cap;
+    sp_report *rep;
+    int oom;
+} loaded;
+
+static void free_loaded(loaded *L)
+{
+    for (size_t i = 0; i < L->n; i++) {
+        sp_record_free(L->v[i].r);
+        sp_envelope_free(L->v[i].env);
+    }
+    free(L->v);
+}
+
+static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
+
+/* Decodes one stored value; findings about it go straight into the report. */
+static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    loaded *L = ctx;
+    if (L->n == L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 64;
+        rec *v = realloc(L->v, cap * sizeof *v);
+        if (v == NULL) {
+            L->oom = 1;
+            return SP_ENOMEM;
+        }
+        L->v = v;
+        L->cap = cap;
+    }
+    rec *x = &L->v[L->n++];
+    memset(x, 0, sizeof *x);
+    if (keylen == 8) {
+        x->key_ok = 1;
+        for (int i = 0; i < 8; i++)
+            x->key = (x->key << 8) | key[i];
+    }
+    char err[SP_ERRMSG_MAX] = "";
+    if (sp_envelope_decode(&x->env, val, len, err) != SP_OK) {
+        sp_report_add(L->rep, "record", 0, "record %llu: stored value is not a valid envelope: %s",
+                      ull(x->key), err);
+        return 0;
+    }
+    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
+    if (sp_record_decode(&x->r, x->env->payload.data, x->env->payload.len, err) != SP_OK)
+        sp_report_add(L->rep, "record", 0, "record %llu: payload does not decode: %s", ull(x->key), err);
+    return 0;
+}
+
+/* Signatures, sequence numbers, links, run id, record kinds and step order. */
+static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_summary *sum)
+{
+    size_t bad_sig = 0, bad_chain = 0;
+    uint64_t expect = 0;
+    uint8_t prev[SP_DIGEST_BYTES] = {0};
+    int prev_known = 1;
+    const uint8_t *run_id = NULL;
+    int have_ckpt = 0, have_final = 0;
+    uint64_t last_step = 0;
+    char keyid[SP_KEYID_CHARS + 1];
+    sp_keyid(keyid, pk);
+
+    for (size_t i = 0; i < L->n; i++) {
+        rec *x = &L->v[i];
+        if (!x->key_ok) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "entry %zu: key is not an 8-byte sequence number", i);
+            prev_known = 0;
+            continue;
+        }
+        if (x->key != expect) {
+            bad_chain++;
+            if (x->key > expect)
+                sp_report_add(rep, "chain", 0, "record %llu: records %llu..%llu are missing (dropped)",
+                              ull(x->key), ull(expect), ull(x->key - 1));
+            else
+                sp_report_add(rep, "chain", 0, "record %llu: out of order", ull(x->key));
+            prev_known = 0;
+        }
+        expect = x->key + 1;
+        if (x->env == NULL) {
+            prev_known = 0;
+            continue;
+        }
+        if (sp_envelope_verify(x->env, pk) != SP_OK) {
+            bad_sig++;
+            sp_report_add(rep, "signature", 0,
+                          "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
+                          ull(x->key), keyid, x->env->signatures[0]->keyid);
+        }
+        const Sp__Record *r = x->r;
+        if (r == NULL) {
+            memcpy(prev, x->digest, sizeof prev);
+            prev_known = 1;
+            continue;
+        }
+        if (r->seq != x->key) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "record %llu: holds sequence number %llu (moved or reordered)",
+                          ull(x->key), ull(r->seq));
+        }
+        if (prev_known && sodium_memcmp(r->prev.data, prev, SP_DIGEST_BYTES) != 0) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "record %llu: prev is not the digest of record %llu (chain broken)",
+                          ull(x->key), ull(x->key ? x->key - 1 : 0));
+        }
+        memcpy(prev, x->digest, sizeof prev);
+        prev_known = 1;
+        int is_genesis = r->body_case == SP__RECORD__BODY_GENESIS;
+        if (x->key == 0 && !is_genesis) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "record 0: is a %s record, not a genesis", sp_record_kind(r));
+        } else if (x->key != 0 && is_genesis) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "record %llu: a second genesis", ull(x->key));
+        }
+        if (run_id == NULL) {
+            run_id = r->run_id.data;
+        } else if (sodium_memcmp(run_id, r->run_id.data, SP_RUN_ID_BYTES) != 0) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "record %llu: belongs to another run (run id differs)", ull(x->key));
+        }
+        if (have_final && !is_genesis) {
+            bad_chain++;
+            sp_report_add(rep, "chain", 0, "record %llu: follows the final record", ull(x->key));
+        }
+        if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
+            if (have_ckpt && r->checkpoint->step <= last_step) {
+                bad_chain++;
+                sp_report_add(rep, "steps", 0, "record %llu: checkpoint step %llu does not follow step %llu",
+                              ull(x->key), ull(r->checkpoint->step), ull(last_step));
+            }
+            have_ckpt = 1;
+            last_step = r->checkpoint->step;
+        } else if (r->body_case == SP__RECORD__BODY_FINAL) {
+            if (have_ckpt && r->final->step < last_step) {
+                bad_chain++;
+                sp_report_add(rep, "steps", 0, "record %llu: final step %llu is before checkpoint step %llu",
+                              ull(x->key), ull(r->final->step), ull(last_step));
+            }
+            have_final = 1;
+        }
+    }
+    if (bad_sig == 0)
+        sp_report_add(rep, "signatures", 1, "%zu records signed by the pinned key %s", L->n, keyid);
+    if (bad_chain == 0)
+        sp_report_add(rep, "chain", 1, "records 0..%llu linked in order, one run", ull(L->n ? L->n - 1 : 0));
+    if (run_id != NULL)
+        sp_hex(sum->run_id, run_id, SP_RUN_ID_BYTES);
+    memcpy(sum->keyid, keyid, sizeof keyid);
+}
+
+/* Recomputes a record's root from its tensor list. */
+static int root_of(uint8_t out[SP_DIGEST_BYTES], const Sp__Record *r)
+{
+    Sp__TensorDigest **t;
+    size_t n;
+    sp_record_tensors(r, &t, &n);
+    sp_named_digest *nd = calloc(n ? n : 1, sizeof *nd);
+    if (nd == NULL)
+        return SP_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        nd[i].name = t[i]->name;
+        memcpy(nd[i].digest, t[i]->digest.data, SP_DIGEST_BYTES);
+    }
+    int rc = sp_checkpoint_root(out, nd, n);
+    free(nd);
+    return rc;
+}
+
+/* Same tensor names and shapes as the genesis (dtype may change, e.g. a bf16 export). */
+static void check_same_tensors(const Sp__Record *g, const Sp__Record *r, sp_report *rep)
+{
+    Sp__TensorDigest **a, **b;
+    size_t na, nb;
+    sp_record_tensors(g, &a, &na);
+    sp_record_tensors(r, &b, &nb);
+    size_t i = 0, j = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i]->name, b[j]->name);
+        if (c < 0) {
+            sp_report_add(rep, "tensors", 0, "record %llu: tensor '%s' of the genesis is missing",
+                          ull(r->seq), a[i]->name);
+            return;
+        }
+        if (c > 0) {
+            sp_report_add(rep, "tensors", 0, "record %llu: tensor '%s' is not in the genesis",
+                          ull(r->seq), b[j]->name);
+            return;
+        }
+        if (a[i]->n_shape != b[j]->n_shape ||
+            memcmp(a[i]->shape, b[j]->shape, a[i]->n_shape * sizeof *a[i]->shape) != 0) {
+            sp_report_add(rep, "tensors", 0, "record %llu: tensor '%s' changed shape since the genesis",
+                          ull(r->seq), b[j]->name);
+            return;
+        }
+        i++;
+        j++;
+    }
+}
+
+static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
+{
+    switch (s->kind) {
+    case SP_INIT_ZEROS: snprintf(buf, cap, "zeros"); break;
+    case SP_INIT_CONSTANT: snprintf(buf, cap, "constant(%g)", s->p[0]); break;
+    case SP_INIT_UNIFORM: snprintf(buf, cap, "uniform(%g, %g)", s->p[0], s->p[1]); break;
+    case SP_INIT_NORMAL: snprintf(buf, cap, "normal(%g, %g)", s->p[0], s->p[1]); break;
+    case SP_INIT_TRUNC_NORMAL:
+        snprintf(buf, cap, "trunc_normal(%g, %g, %g, %g)", s->p[0], s->p[1], s->p[2], s->p[3]);
+        break;
+    default: snprintf(buf, cap, "external"); break;
+    }
+    return buf;
+}
+
+/* Regenerates every genesis tensor from the seed and compares digests. */
+static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_report *rep)
+{
+    const Sp__Genesis *G = g->genesis;
+    size_t bad = 0, external = 0;
+    for (size_t i = 0; i < G->n_tensors; i++) {
+        const Sp__TensorDigest *t = G->tensors[i];
+        sp_init_scheme s;
+        char sch[128];
+        sp_record_scheme(&s, t);
+        if (o->progress)
+            o->progress(o->progress_ctx, "regenerating initial tensors", i, G->n_tensors);
+        if (s.kind == SP_INIT_EXTERNAL) {
+            external++;
+            bad++;
+            sp_report_add(rep, "init", 0,
+                          "record 0 tensor '%s': scheme external: the initial weights were loaded "
+                          "from elsewhere, not generated from seed %llu", t->name, ull(G->seed));
+            continue;
+        }
+        sp_tensor x = {.name = t->name, .dtype = (sp_dtype)t->dtype, .ndim = (uint32_t)t->n_shape};
+        uint64_t numel = 0;
+        memcpy(x.shape, t->shape, t->n_shape * sizeof *t->shape);
+        void *buf = NULL;
+        if (sp_shape_numel(&numel, x.shape, x.ndim) == SP_OK) {   /* validated at decode */
+            x.nbytes = numel * sp_dtype_size(x.dtype);
+            buf = malloc(x.nbytes ? x.nbytes : 1);
+        }
+        if (buf == NULL) {
+            bad++;
+            sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot allocate %llu bytes to regenerate it",
+                          t->name, ull(x.nbytes));
+            continue;
+        }
+        x.data = buf;
+        uint8_t d[SP_DIGEST_BYTES];
+        int rc = sp_init_fill(buf, x.dtype, t->name, G->seed, &s, 0, numel);
+        if (rc == SP_OK)
+            rc = sp_tensor_digest(d, &x, o->threads);
+        if (rc != SP_OK) {
+            bad++;
+            sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
+                          scheme_text(sch, sizeof sch, &s), sp_dtype_name(x.dtype), sp_strerror(rc));
+        } else if (sodium_memcmp(d, t->digest.data, SP_DIGEST_BYTES) != 0) {
+            bad++;
+            char want[17], got[17];
+            sp_hex(want, t->digest.data, 8);
+            sp_hex(got, d, 8);
+            sp_report_add(rep, "init", 0,
+                          "record 0 tensor '%s': does not regenerate from seed %llu with %s "
+                          "(recorded %s..., regenerated %s...)", t->name, ull(G->seed),
+                          scheme_text(sch, sizeof sch, &s), want, got);
+        }
+        free(buf);
+    }
+    if (bad == 0)
+        sp_report_add(rep, "init", 1, "all %zu initial tensors regenerated bit for bit from seed %llu",
+                      G->n_tensors, ull(G->seed));
+    else if (external > 0)
+        sp_report_add(rep, "from-scratch", 0, "%zu of %zu initial tensors were not generated by the "
+                      "deterministic initialiser: this run does not start from scratch",
+                      external, G->n_tensors);
+}
+
+/* Each record's root equals its tensor list; weights keep the genesis's tensors. */
+static void check_records(const loaded *L, const Sp__Record *g, sp_report *rep)
+{
+    size_t bad = 0, before = rep->failed;
+    for (size_t i = 0; i < L->n; i++) {
+        const Sp__Record *r = L->v[i].r;
+        if (r == NULL)
+            continue;
+        uint8_t root[SP_DIGEST_BYTES];
+        if (root_of(root, r) != SP_OK ||
+            sodium_memcmp(root, sp_record_root(r), SP_DIGEST_BYTES) != 0) {
+            bad++;
+            sp_report_add(rep, "root", 0, "record %llu: root does not match its tensor digests", ull(r->seq));
+        }
+        if (g != NULL && r != g)
+            check_same_tensors(g, r, rep);
+    }
+    if (bad == 0 && rep->failed == before)
+        sp_report_add(rep, "records", 1, "every record's root matches its tensors; tensor set constant");
+}
+
+static int is_weights(const Sp__Record *r)
+{
+    return r != NULL && (r->body_case == SP__RECORD__BODY_CHECKPOINT ||
+                         r->body_case == SP__RECORD__BODY_FINAL);
+}
+
+static uint64_t step_of(const Sp__Record *r)
+{
+    return r->body_case == SP__RECORD__BODY_CHECKPOINT ? r->checkpoint->step : r->final->step;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* Every checkpoint record has a file in DIR with its digests. */
+static int check_checkpoint_dir(const sp_verify_opts *o, const loaded *L, sp_report *rep, char *err)
+{
+    DIR *d = opendir(o->checkpoint_dir);
+    if (d == NULL) {
+        snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
+        return SP_EIO;
+    }
+    sp_weight_file *files = NULL;
+    size_t nf = 0, cap = 0;
+    struct dirent *e;
+    int rc = SP_OK;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
+            continue;
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (nf == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            sp_weight_file *nfiles = realloc(files, nc * sizeof *nfiles);
+            if (nfiles == NULL) {
+                rc = SP_ENOMEM;
+                break;
+            }
+            files = nfiles;
+            cap = nc;
+        }
+        char why[SP_ERRMSG_MAX] = "";
+        if (o->progress)
+            o->progress(o->progress_ctx, "hashing checkpoint files", nf, 0);
+        if (sp_weight_file_load(&files[nf], path, o->threads, why) != SP_OK) {
+            sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
+            continue;
+        }
+        nf++;
+    }
+    closedir(d);
+    size_t bound = 0, records = 0;
+    for (size_t i = 0; rc == SP_OK && i < L->n; i++) {
+        const Sp__Record *r = L->v[i].r;
+        if (!is_weights(r))
+            continue;
+        int final = r->body_case == SP__RECORD__BODY_FINAL;
+        records += !final;
+        size_t hit = nf, best = nf, best_common = 0;
+        for (size_t k = 0; k < nf && hit == nf; k++) {
+            if (sp_weight_file_matches(&files[k], r))
+                hit = k;
+        }
+        if (hit < nf) {
+            bound += !final;
+            sp_report_add(rep, final ? "final-file" : "checkpoint-file", 1,
+                          "record %llu (%s step %llu) bound to %s", ull(r->seq), sp_record_kind(r),
+                          ull(step_of(r)), files[hit].path);
+            continue;
+        }
+        if (final)
+            continue;   /* the published model is bound through --model */
+        for (size_t k = 0; k < nf; k++) {
+            size_t c = sp_weight_file_common(&files[k], r);
+            if (c > best_common || best == nf) {
+                best = k;
+                best_common = c;
+            }
+        }
+        if (best < nf) {
+            char diff[512];
+            sp_weight_file_diff(diff, sizeof diff, &files[best], r);
+            sp_report_add(rep, "checkpoint-file", 0,
+                          "record %llu (checkpoint step %llu): no file in %s has its digests; "
+                          "nearest %s: %s", ull(r->seq), ull(step_of(r)), o->checkpoint_dir,
+                          files[best].path, diff);
+        } else {
+            sp_report_add(rep, "checkpoint-file", 0,
+                          "record %llu (checkpoint step %llu): no file in %s has its digests",
+                          ull(r->seq), ull(step_of(r)), o->checkpoint_dir);
+        }
+    }
+    if (rc == SP_OK && bound == records)
+        sp_report_add(rep, "checkpoints", 1, "all %zu checkpoint records bound to files in %s",
+                      records, o->checkpoint_dir);
+    for (size_t k = 0; k < nf; k++)
+        sp_weight_file_free(&files[k]);
+    free(files);
+    if (rc != SP_OK)
+        snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
+    return rc;
+}
+
+/* A published model must equal a weights record: the final one, or a checkpoint. */
+static void check_model(const sp_weight_file *w, const loaded *L, sp_report *rep)
+{
+    const Sp__Record *last = NULL;
+    for (size_t i = 0; i < L->n; i++) {
+        const Sp__Record *r = L->v[i].r;
+        if (!is_weights(r))
+            continue;
+        last = r;
+        if (sp_weight_file_matches(w, r)) {
+            int final = r->body_case == SP__RECORD__BODY_FINAL;
+            sp_report_add(rep, "model", 1, "%s bound to record %llu (%s step %llu), all %zu tensors",
+                          w->path, ull(r->seq), final ? "final" : "checkpoint", ull(step_of(r)), w->n);
+            return;
+        }
+    }
+    if (last == NULL) {
+        sp_report_add(rep, "model", 0, "%s: the ledger records no weights to bind it to", w->path);
+        return;
+    }
+    for (size_t i = L->n; i-- > 0;) {       /* compare with the final record if there is one */
+        if (is_weights(L->v[i].r)) {
+            last = L->v[i].r;
+            break;
+        }
+    }
+    char diff[512];
+    sp_weight_file_diff(diff, sizeof diff, w, last);
+    sp_report_add(rep, "model", 0, "%s matches no record; against record %llu (%s step %llu): %s",
+                  w->path, ull(last->seq), sp_record_kind(last), ull(step_of(last)), diff);
+}
+
+int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary *sum, char *err)
+{
+    char e[SP_ERRMSG_MAX] = "";
+    memset(sum, 0, sizeof *sum);
+    if (o->ledger_path == NULL || o->pk == NULL || (o->n_models > 0 && o->models == NULL))
+        return SP_EINVAL;
+    if (sodium_init() < 0)
+        return SP_ECRYPTO;
+    sp_ledger *ledger = NULL;
+    int rc = sp_ledger_open(&ledger, o->ledger_path, SP_LEDGER_RDONLY, e);
+    if (rc != SP_OK) {
+        snprintf(err, SP_ERRMSG_MAX, "%s", e[0] ? e : sp_strerror(rc));
+        return rc;
+    }
+    /* Model files are inputs: an unreadable one is an error before any finding. */
+    sp_weight_file *models = calloc(o->n_models ? o->n_models : 1, sizeof *models);
+    if (models == NULL) {
+        sp_ledger_close(ledger);
+        return SP_ENOMEM;
+    }
+    for (size_t i = 0; i < o->n_models; i++) {
+        if (o->progress)
+            o->progress(o->progress_ctx, "hashing model files", i, o->n_models);
+        rc = sp_weight_file_load(&models[i], o->models[i], o->threads, err);
+        if (rc != SP_OK)
+            goto out;
+    }
+    loaded L = {.rep = rep};
+    rc = sp_ledger_foreach(ledger, load_visit, &L);
+    if (rc != SP_OK) {
+        snprintf(err, SP_ERRMSG_MAX, "%s: cannot read records: %s", o->ledger_path,
+                 L.oom ? "out of memory" : sp_ledger_errmsg(ledger));
+        free_loaded(&L);
+        goto out;
+    }
+    sum->records = L.n;
+    if (L.n == 0) {
+        sp_report_add(rep, "records", 0, "the ledger holds no records");
+        free_loaded(&L);
+        goto out;
+    }
+    check_chain(&L, o->pk, rep, sum);
+    const Sp__Record *g = L.v[0].r;
+    if (g != NULL && g->body_case == SP__RECORD__BODY_GENESIS) {
+        sum->have_genesis = 1;
+        sum->seed = g->genesis->seed;
+        snprintf(sum->model_name, sizeof sum->model_name, "%s", g->genesis->model_name);
+        check_genesis(o, g, rep);
+    } else {
+        g = NULL;
+        sp_report_add(rep, "init", 0, "record 0 is not a readable genesis: nothing to regenerate");
+    }
+    check_records(&L, g, rep);
+    if (o->checkpoint_dir != NULL)
+        rc = check_checkpoint_dir(o, &L, rep, err);
+    for (size_t i = 0; rc == SP_OK && i < o->n_models; i++)
+        check_model(&models[i], &L, rep);
+    free_loaded(&L);
+out:
+    for (size_t i = 0; i < o->n_models; i++)
+        sp_weight_file_free(&models[i]);
+    free(models);
+    sp_ledger_close(ledger);
+    return rc;
+}

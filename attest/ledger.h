@@ -58,4 +58,22 @@ int sp_ledger_foreach(sp_ledger *l, sp_ledger_visit_fn fn, void *ctx) SP_WUR SP_
 /* Big-endian key encoding helpers. */
 void sp_seq_key(uint8_t key[8], uint64_t seq) SP_NONNULL(1);
 
+/*
+ * The detail of the last failure on this handle (one line naming the path and
+ * the LMDB or system error), "" when there was none; never NULL, NULL l gives "".
+ * Valid until the next call on the handle.
+ */
+const char *sp_ledger_errmsg(const sp_ledger *l);
+
+/*
+ * Testing only (fault injection, not thread-safe, process-wide).
+ * sp_ledger_fail_after(n): after n more successful append commits, the next
+ * append aborts its transaction instead of committing, as if the disk had
+ * failed, and returns SP_EIO; n < 0 switches injection off (the default).
+ * sp_ledger_test_mapsize(bytes): the LMDB map size later CREATE opens start
+ * with (0 restores the default of 1 GiB), to exercise the map-growth path.
+ */
+void sp_ledger_fail_after(int n);
+void sp_ledger_test_mapsize(size_t bytes);
+
 #endif

@@ -32,7 +32,7 @@ static const char usage[] =
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fputs(usage, stderr);
+        fputs("scratchproof: missing command (try 'scratchproof --help')\n", stderr);
         return 2;
     }
     const char *cmd = argv[1];

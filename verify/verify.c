@@ -441,15 +441,20 @@ static int check_checkpoint_dir(const sp_verify_opts *o, const loaded *L, sp_rep
     return rc;
 }
 
-/* A published model must equal a weights record: the final one, or a checkpoint. */
+/*
+ * A published model must equal a weights record: the final one, or a
+ * checkpoint. The latest matching record is named (the final before an
+ * identical last checkpoint).
+ */
 static void check_model(const sp_weight_file *w, const loaded *L, sp_report *rep)
 {
     const Sp__Record *last = NULL;
-    for (size_t i = 0; i < L->n; i++) {
+    for (size_t i = L->n; i-- > 0;) {
         const Sp__Record *r = L->v[i].r;
         if (!is_weights(r))
             continue;
-        last = r;
+        if (last == NULL)
+            last = r;
         if (sp_weight_file_matches(w, r)) {
             int final = r->body_case == SP__RECORD__BODY_FINAL;
             sp_report_add(rep, "model", 1, "%s bound to record %llu (%s step %llu), all %zu tensors",
@@ -460,12 +465,6 @@ static void check_model(const sp_weight_file *w, const loaded *L, sp_report *rep
     if (last == NULL) {
         sp_report_add(rep, "model", 0, "%s: the ledger records no weights to bind it to", w->path);
         return;
-    }
-    for (size_t i = L->n; i-- > 0;) {       /* compare with the final record if there is one */
-        if (is_weights(L->v[i].r)) {
-            last = L->v[i].r;
-            break;
-        }
     }
     char diff[512];
     sp_weight_file_diff(diff, sizeof diff, w, last);

@@ -1,0 +1,329 @@
+/*
+ * keys.c - Ed25519 key files (keys.h, SPEC.md 4): generation with O_EXCL,
+ * strict loading (exact header, canonical base64, nothing trailing), and key
+ * ids. Secret bytes only ever sit in sodium_malloc'd buffers, which are wiped
+ * before they are freed on every path.
+ */
+#include "keys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#define SECRET_HDR "scratchproof-ed25519-secret-v1 "
+#define PUBLIC_HDR "scratchproof-ed25519-public-v1 "
+#define HDR_LEN (sizeof(SECRET_HDR) - 1)
+#define B64_VARIANT sodium_base64_VARIANT_ORIGINAL
+/* Encoded length of 32 bytes without the terminating NUL: 44. */
+#define B64_CHARS (sodium_base64_ENCODED_LEN(32, B64_VARIANT) - 1)
+#define KEYFILE_MAX 4096u
+#define LINE_MAX_BYTES (HDR_LEN + B64_CHARS + 1)
+
+enum key_kind { KIND_SECRET, KIND_PUBLIC };
+
+static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void seterr(char *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+}
+
+/* "PREFIX" + suffix in a fresh heap string, NULL when out of memory. */
+static char *path_with(const char *prefix, const char *suffix)
+{
+    size_t a = strlen(prefix), b = strlen(suffix);
+    char *p = malloc(a + b + 1);
+    if (p == NULL)
+        return NULL;
+    memcpy(p, prefix, a);
+    memcpy(p + a, suffix, b + 1);
+    return p;
+}
+
+/*
+ * Writes a new file holding buf (len bytes) with the given mode, refusing to
+ * replace an existing file (O_EXCL) and setting the mode with fchmod whatever
+ * the umask. The data is fsync'd. On any failure the file, if this call
+ * created it, is removed. Returns SP_OK or SP_EIO.
+ */
+static int write_new_file(const char *path, const uint8_t *buf, size_t len,
+                          mode_t mode, int force_mode, char *err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            seterr(err, "%s exists; refusing to overwrite it", path);
+        else
+            seterr(err, "%s: cannot create: %s", path, strerror(errno));
+        return SP_EIO;
+    }
+    const char *what = NULL;
+    int saved = 0;
+    if (force_mode && fchmod(fd, mode) != 0) {
+        what = "fchmod";
+        saved = errno;
+    }
+    size_t off = 0;
+    while (what == NULL && off < len) {
+        ssize_t w = write(fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            what = "write";
+            saved = w < 0 ? errno : EIO;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (what == NULL && fsync(fd) != 0) {
+        what = "fsync";
+        saved = errno;
+    }
+    if (close(fd) != 0 && what == NULL) {
+        what = "close";
+        saved = errno;
+    }
+    if (what != NULL) {
+        unlink(path);
+        seterr(err, "%s: %s failed: %s", path, what, strerror(saved));
+        return SP_EIO;
+    }
+    return SP_OK;
+}
+
+/*
+ * Formats HDR base64(key32) "\n" into line (LINE_MAX_BYTES + 1 bytes) and
+ * returns the length without the NUL.
+ */
+static size_t format_line(char *line, const char *hdr, const uint8_t *key32)
+{
+    memcpy(line, hdr, HDR_LEN);
+    sodium_bin2base64(line + HDR_LEN, B64_CHARS + 1, key32, 32, B64_VARIANT);
+    line[HDR_LEN + B64_CHARS] = '\n';
+    line[HDR_LEN + B64_CHARS + 1] = '\0';
+    return LINE_MAX_BYTES;
+}
+
+int sp_keygen_files(const char *prefix, char *err)
+{
+    if (prefix[0] == '\0') {
+        seterr(err, "keygen: empty output prefix");
+        return SP_EINVAL;
+    }
+    if (sodium_init() < 0) {
+        seterr(err, "%s: libsodium failed to initialise", prefix);
+        return SP_ECRYPTO;
+    }
+    int rc = SP_ENOMEM;
+    char *key_path = path_with(prefix, ".key");
+    char *pub_path = path_with(prefix, ".pub");
+    uint8_t *sk = sodium_malloc(crypto_sign_SECRETKEYBYTES);
+    uint8_t *seed = sodium_malloc(crypto_sign_SEEDBYTES);
+    char *line = sodium_malloc(LINE_MAX_BYTES + 1);
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    if (key_path == NULL || pub_path == NULL || sk == NULL || seed == NULL || line == NULL) {
+        seterr(err, "%s: out of memory", prefix);
+        goto out;
+    }
+    if (crypto_sign_keypair(pk, sk) != 0 || crypto_sign_ed25519_sk_to_seed(seed, sk) != 0) {
+        seterr(err, "%s: key generation failed", prefix);
+        rc = SP_ECRYPTO;
+        goto out;
+    }
+    size_t n = format_line(line, SECRET_HDR, seed);
+    rc = write_new_file(key_path, (const uint8_t *)line, n, 0600, 1, err);
+    if (rc != SP_OK)
+        goto out;
+    n = format_line(line, PUBLIC_HDR, pk);
+    rc = write_new_file(pub_path, (const uint8_t *)line, n, 0644, 0, err);
+    if (rc != SP_OK) {
+        unlink(key_path); /* a secret key without its public half is useless */
+        goto out;
+    }
+out:
+    /* sodium_free also wipes; the explicit wipe keeps the habit visible. */
+    if (sk != NULL)
+        sodium_memzero(sk, crypto_sign_SECRETKEYBYTES);
+    if (seed != NULL)
+        sodium_memzero(seed, crypto_sign_SEEDBYTES);
+    if (line != NULL)
+        sodium_memzero(line, LINE_MAX_BYTES + 1);
+    sodium_free(sk);
+    sodium_free(seed);
+    sodium_free(line);
+    free(key_path);
+    free(pub_path);
+    return rc;
+}
+
+/*
+ * Reads a key file of either kind into buf (KEYFILE_MAX + 1 bytes, caller
+ * owns and wipes it) and checks it: a regular file of at most KEYFILE_MAX
+ * bytes whose header names the wanted kind, and, for a secret key, a mode
+ * giving group and others no access. Decodes the 32 key bytes into key32.
+ * Returns SP_OK or SP_EKEY (SP_EINVAL/SP_ECRYPTO for setup failures).
+ */
+static int load_key(uint8_t *key32, char *buf, const char *path, enum key_kind want,
+                    char *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        seterr(err, "%s: cannot open key file: %s", path, strerror(errno));
+        return SP_EKEY;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        seterr(err, "%s: cannot stat key file: %s", path, strerror(errno));
+        close(fd);
+        return SP_EKEY;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        seterr(err, "%s: not a regular file", path);
+        close(fd);
+        return SP_EKEY;
+    }
+    if (st.st_size > (off_t)KEYFILE_MAX) {
+        seterr(err, "%s: too large for a key file (%lld bytes)", path, (long long)st.st_size);
+        close(fd);
+        return SP_EKEY;
+    }
+    size_t len = 0;
+    while (len < KEYFILE_MAX + 1) { /* one byte more than allowed detects growth */
+        ssize_t r = read(fd, buf + len, KEYFILE_MAX + 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            seterr(err, "%s: cannot read key file: %s", path, strerror(errno));
+            close(fd);
+            return SP_EKEY;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (len > KEYFILE_MAX) {
+        seterr(err, "%s: too large for a key file", path);
+        return SP_EKEY;
+    }
+    if (len == 0) {
+        seterr(err, "%s: empty key file", path);
+        return SP_EKEY;
+    }
+
+    int is_secret = len >= HDR_LEN && memcmp(buf, SECRET_HDR, HDR_LEN) == 0;
+    int is_public = len >= HDR_LEN && memcmp(buf, PUBLIC_HDR, HDR_LEN) == 0;
+    if (want == KIND_SECRET && is_public) {
+        seterr(err, "%s is a public key, not a secret key", path);
+        return SP_EKEY;
+    }
+    if (want == KIND_PUBLIC && is_secret) {
+        seterr(err, "%s is a secret key, not a public key", path);
+        return SP_EKEY;
+    }
+    if (!is_secret && !is_public) {
+        seterr(err, "%s: not a scratchproof %s key file (bad header)", path,
+               want == KIND_SECRET ? "secret" : "public");
+        return SP_EKEY;
+    }
+    if (want == KIND_SECRET && (st.st_mode & 0077) != 0) {
+        seterr(err, "%s: permissions too open (%03o); chmod 600 %s", path,
+               (unsigned)(st.st_mode & 0777), path);
+        return SP_EKEY;
+    }
+
+    const char *b64 = buf + HDR_LEN;
+    size_t b64_len = len - HDR_LEN;
+    if (b64_len > 0 && b64[b64_len - 1] == '\n')
+        b64_len--; /* the one trailing newline is optional */
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (b64_len != B64_CHARS ||
+        sodium_base642bin(key32, 32, b64, b64_len, NULL, &bin_len, &end, B64_VARIANT) != 0 ||
+        end != b64 + b64_len || bin_len != 32) {
+        sodium_memzero(key32, 32);
+        seterr(err, "%s: malformed key: expected exactly 32 bytes of base64 after the header "
+               "and at most one newline", path);
+        return SP_EKEY;
+    }
+    return SP_OK;
+}
+
+int sp_key_load_secret(uint8_t *sk, const char *path, char *err)
+{
+    sodium_memzero(sk, SP_SK_BYTES);
+    if (sodium_init() < 0) {
+        seterr(err, "%s: libsodium failed to initialise", path);
+        return SP_ECRYPTO;
+    }
+    char *buf = sodium_malloc(KEYFILE_MAX + 1);
+    uint8_t *seed = sodium_malloc(crypto_sign_SEEDBYTES);
+    uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+    int rc = SP_ENOMEM;
+    if (buf == NULL || seed == NULL) {
+        seterr(err, "%s: out of memory", path);
+        goto out;
+    }
+    rc = load_key(seed, buf, path, KIND_SECRET, err);
+    if (rc != SP_OK)
+        goto out;
+    if (crypto_sign_seed_keypair(pk, sk, seed) != 0) {
+        seterr(err, "%s: cannot derive the key pair", path);
+        rc = SP_ECRYPTO;
+        goto out;
+    }
+out:
+    if (rc != SP_OK)
+        sodium_memzero(sk, SP_SK_BYTES);
+    if (buf != NULL)
+        sodium_memzero(buf, KEYFILE_MAX + 1);
+    if (seed != NULL)
+        sodium_memzero(seed, crypto_sign_SEEDBYTES);
+    sodium_free(buf);
+    sodium_free(seed);
+    return rc;
+}
+
+int sp_key_load_public(uint8_t *pk, const char *path, char *err)
+{
+    sodium_memzero(pk, SP_PK_BYTES);
+    if (sodium_init() < 0) {
+        seterr(err, "%s: libsodium failed to initialise", path);
+        return SP_ECRYPTO;
+    }
+    /* A secret key file may be handed in by mistake: its bytes are wiped too. */
+    char *buf = sodium_malloc(KEYFILE_MAX + 1);
+    if (buf == NULL) {
+        seterr(err, "%s: out of memory", path);
+        return SP_ENOMEM;
+    }
+    int rc = load_key(pk, buf, path, KIND_PUBLIC, err);
+    if (rc != SP_OK)
+        sodium_memzero(pk, SP_PK_BYTES);
+    sodium_memzero(buf, KEYFILE_MAX + 1);
+    sodium_free(buf);
+    return rc;
+}
+
+void sp_keyid(char out[SP_KEYID_CHARS + 1], const uint8_t *pk)
+{
+    static const char domain[] = "scratchproof/keyid"; /* hashed with its NUL */
+    uint8_t h[32];
+    crypto_generichash_state st;
+    crypto_generichash_init(&st, NULL, 0, sizeof h);
+    crypto_generichash_update(&st, (const unsigned char *)domain, sizeof domain);
+    crypto_generichash_update(&st, pk, SP_PK_BYTES);
+    crypto_generichash_final(&st, h, sizeof h);
+    sodium_bin2hex(out, SP_KEYID_CHARS + 1, h, SP_KEYID_CHARS / 2);
+}

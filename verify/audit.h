@@ -1,0 +1,254 @@
+/*
+ * audit.h - `scratchproof audit`: is a model derived from a reference model?
+ * (SPEC.md "Audit").
+ *
+ * Layers, one file each:
+ *   audit_load.c    models as one safetensors file, a directory or a sharded
+ *                   index; dtype conversion to float, streamed row by row.
+ *   audit_stats.c   p-values in log10 (never underflow), Fisher's method,
+ *                   per-pair similarity with a hidden-unit shuffle null.
+ *   audit_match.c   the permutation-robust (matched, cross-fitted) statistic
+ *                   and pairing of renamed tensors by shape and content.
+ *   audit_run.c     components, verdicts, the worker threads.
+ *   audit_report.c  text, JSON and HTML reports.
+ *   audit_cli.c     the command.
+ * Nothing here prints except sp_cmd_audit and the report writers, which take
+ * the FILE to write to.
+ */
+#ifndef SP_AUDIT_H
+#define SP_AUDIT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "sp_base.h"
+
+/* The command; argv[0] is "audit". Returns the exit code 0, 1 or 2. */
+int sp_cmd_audit(int argc, char **argv);
+
+/* ------------------------------------------------------------ loading */
+
+/* A model: one or more safetensors files seen as one sorted tensor list. */
+typedef struct sp_audit_model sp_audit_model;
+
+/*
+ * Opens PATH: a .safetensors file, a model.safetensors.index.json (sharded
+ * model), or a directory holding either one index or exactly one
+ * .safetensors file. Every shard is validated by sp_st_open and memory-mapped;
+ * every tensor the index names must be in the file it names, every tensor of
+ * a shard must be in the index, and no name may appear twice. On failure
+ * *out is NULL and err (SP_ERRMSG_MAX bytes, may be NULL) says why.
+ * Returns SP_OK, SP_EIO, SP_EFORMAT, SP_ENOTFOUND, SP_EUNSUPPORTED, SP_ENOMEM.
+ */
+int sp_audit_model_open(sp_audit_model **out, const char *path, char *err)
+    SP_WUR SP_NONNULL(1, 2);
+/* Closes; NULL is a no-op. Tensors handed out become invalid. */
+void sp_audit_model_close(sp_audit_model *m);
+/* Number of tensors, and tensor i in ascending name order (valid until close). */
+size_t sp_audit_model_count(const sp_audit_model *m) SP_NONNULL(1);
+const sp_tensor *sp_audit_model_tensor(const sp_audit_model *m, size_t i) SP_NONNULL(1);
+/* The tensor called name, or NULL. */
+const sp_tensor *sp_audit_model_find(const sp_audit_model *m, const char *name) SP_NONNULL(1, 2);
+/* Number of shard files. */
+size_t sp_audit_model_files(const sp_audit_model *m) SP_NONNULL(1);
+
+/* A parsed model.safetensors.index.json: weight_map as parallel arrays. */
+typedef struct sp_audit_index {
+    size_t n;           /* entries of weight_map */
+    char **tensor;      /* n tensor names */
+    char **file;        /* n shard names (bare file names, checked) */
+    size_t nfiles;      /* distinct shard names, in first-seen order */
+    char **files;
+} sp_audit_index;
+
+/*
+ * Parses an index JSON (untrusted): an object with a "weight_map" object of
+ * string values, optional "metadata" object. Shard names must be non-empty
+ * bare file names: no '/', no '\\', not "." or "..", no control bytes, at
+ * most 255 bytes. Tensor names 1..SP_NAME_MAX bytes. At most 1,000,000
+ * entries. Returns SP_OK (free with sp_audit_index_free), SP_EFORMAT with
+ * err set, SP_ENOMEM.
+ */
+int sp_audit_index_parse(sp_audit_index *out, const void *json, size_t len, char *err)
+    SP_WUR SP_NONNULL(1);
+void sp_audit_index_free(sp_audit_index *ix);
+
+/* 1 for the dtypes audit compares (F32, F16, BF16, F64), else 0. */
+int sp_audit_dtype_ok(sp_dtype dt);
+/* Converts elements [first, first + n) of t to float (t's dtype must be ok). */
+void sp_audit_to_float(float *dst, const sp_tensor *t, uint64_t first, uint64_t n)
+    SP_NONNULL(1, 2);
+/* IEEE half and bfloat16 bit patterns to float (exact). */
+float sp_audit_f16(uint16_t h);
+float sp_audit_bf16(uint16_t h);
+
+/* ------------------------------------------------------------ statistics */
+
+/* log10 of the standard normal upper tail P(Z > z), accurate for any z. */
+double sp_audit_log10_norm_sf(double z);
+/* log10 P(chi-square with 2k degrees of freedom > x), k >= 1, x >= 0. */
+double sp_audit_log10_chi2_sf_even(double x, unsigned k);
+/* Fisher's method over n log10 p-values: log10 of the combined p. n >= 1. */
+double sp_audit_fisher_log10(const double *log10p, size_t n);
+/* log10(n!) */
+double sp_audit_log10_factorial(uint64_t n);
+/* Pearson correlation and cosine of two float vectors (NaN when undefined). */
+double sp_audit_pearson(const float *a, const float *b, size_t n);
+double sp_audit_cosine(const float *a, const float *b, size_t n);
+/* "< 1e-300", "3.2e-12", "0.41": p from log10 p, into out (32 bytes). */
+const char *sp_audit_p_text(char *out, double log10p);
+
+/* A statistic with its calibrated null (SPEC.md "Audit statistics"). */
+typedef struct sp_audit_stat {
+    int valid;          /* 0: not computed or undefined (constant tensor) */
+    double value;       /* observed */
+    double null_mean;   /* mean under the null */
+    double null_sd;     /* standard deviation under the null */
+    double z;           /* (value - null_mean) / null_sd */
+    double log10p;      /* one-sided upper tail, <= 0 */
+} sp_audit_stat;
+
+enum { SP_AUDIT_AXIS_ROWS = 0, SP_AUDIT_AXIS_COLS = 1 };
+
+/* Everything measured for one tensor pair (model tensor a, reference b). */
+typedef struct sp_audit_pairstats {
+    uint64_t rows, cols;    /* matrix view: shape[0] x rest; vectors rows = n, cols = 1 */
+    int matrix;             /* 1 for ndim >= 2 with rows, cols >= 2 */
+    int near_constant;      /* a vector sitting near a constant: raw cosine uninformative */
+    sp_audit_stat cosine;   /* raw cosine */
+    sp_audit_stat pearson;  /* mean-centred Pearson, same alignment */
+    int null_axis;          /* axis whose shuffle null was used (the less significant) */
+    sp_audit_stat matched;  /* permutation-robust, cross-fitted matched correlation */
+    int matched_axis;       /* the axis matched: rows (units = rows) or cols */
+    double log10p;          /* decision p of a matrix pair; 0 for vectors */
+} sp_audit_pairstats;
+
+/*
+ * Compares tensors a and b of the same shape (both of an ok dtype): raw
+ * cosine, Pearson and, for matrices, the matched statistic. seed makes the
+ * decoy choice reproducible. Returns SP_OK, SP_EINVAL (shapes differ, dtype
+ * not ok), SP_ENOMEM.
+ */
+int sp_audit_compare(sp_audit_pairstats *out, const sp_tensor *a, const sp_tensor *b,
+                     uint64_t seed) SP_WUR SP_NONNULL(1, 2, 3);
+
+/*
+ * The shuffle null of T = sum_ij A_ij B_ij under a uniformly random
+ * permutation of B's rows (Hoeffding's combinatorial CLT). A and B are r x c
+ * floats, row-major. Exact; O(r^2 c). Used by the tests to check the
+ * streamed estimate in sp_audit_compare.
+ */
+void sp_audit_row_shuffle_null(double *mean, double *var, const float *A, const float *B,
+                               size_t r, size_t c) SP_NONNULL(1, 2, 3, 4);
+
+/* ------------------------------------------------------------ matching */
+
+/*
+ * For each of the s rows of X (s x m, row-major) the index of the row of Y
+ * (n x m) with the highest Pearson correlation; rows are centred and scaled
+ * here, constant rows score 0. best[i] in [0, n). O(s n m).
+ */
+int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n,
+                        size_t m) SP_WUR SP_NONNULL(1, 2, 4);
+
+/*
+ * The matched statistic for matrices a, b (r x c view) along one axis:
+ * units along `axis` are matched on one half of the other axis and their
+ * correlation is measured on the other half, against decoy pairs (SPEC.md).
+ * colmean/rowmean (length c / r, per matrix) are subtracted first; pass the
+ * means from the streamed pass. Returns SP_OK, SP_ENOMEM; *out->valid is 0
+ * when the matrix is too small.
+ */
+int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
+                     uint64_t r, uint64_t c, int axis, const double *mean_a,
+                     const double *mean_b, uint64_t seed) SP_WUR;
+
+/* Cheap content signature of a tensor for pairing renamed tensors. */
+#define SP_AUDIT_SIG 12
+typedef struct sp_audit_sig {
+    double v[SP_AUDIT_SIG];  /* mean, sd, standardised quantiles */
+} sp_audit_sig;
+void sp_audit_signature(sp_audit_sig *out, const sp_tensor *t) SP_NONNULL(1, 2);
+double sp_audit_sig_distance(const sp_audit_sig *x, const sp_audit_sig *y) SP_NONNULL(1, 2);
+
+/* ------------------------------------------------------------ runs */
+
+#define SP_AUDIT_DEFAULT_ALPHA 1e-6
+
+/* One paired tensor. */
+typedef struct sp_audit_pair {
+    const sp_tensor *a;     /* in the audited model */
+    const sp_tensor *b;     /* in the reference, or NULL when unpaired */
+    int by_content;         /* paired by shape and content, not by name */
+    size_t component;       /* index into the components */
+    sp_audit_pairstats st;
+} sp_audit_pair;
+
+/* A component's verdict against one reference. */
+typedef struct sp_audit_comp_ref {
+    double log10p;          /* Fisher over its matrix pairs; 0 when none */
+    int n_matrices;         /* matrix pairs that decided */
+    int n_vectors;
+    int derived;
+} sp_audit_comp_ref;
+
+typedef struct sp_audit_component {
+    char *name;             /* "fc1" (tensors "fc1.*") */
+    uint64_t params;        /* elements of the model's tensors in it */
+    double share;           /* params / all of the model's parameters */
+    sp_audit_comp_ref *ref; /* one per reference */
+    int derived;            /* derived from some reference */
+    size_t best_ref;        /* the reference with the smallest p */
+} sp_audit_component;
+
+typedef struct sp_audit_refres {
+    const char *path;
+    sp_audit_model *model;
+    size_t npairs;          /* = the audited model's tensor count */
+    sp_audit_pair *pairs;
+    size_t paired, by_content;
+    double log10p;          /* model level against this reference */
+    int derived;
+} sp_audit_refres;
+
+typedef struct sp_audit_result {
+    const char *path;
+    sp_audit_model *model;
+    uint64_t params;
+    size_t ncomp;
+    sp_audit_component *comp;
+    size_t nref;
+    sp_audit_refres *ref;
+    double alpha;
+    size_t ntests;          /* informative (component, reference) tests, for Bonferroni */
+    double log10p;          /* model level: Bonferroni over all tests */
+    int derived;
+} sp_audit_result;
+
+typedef struct sp_audit_options {
+    double alpha;           /* family-wise level for "derived", default 1e-6 */
+    unsigned threads;       /* 0: all online CPUs */
+    unsigned depth;         /* 0: automatic component names */
+    const char *const *prefixes;   /* explicit component prefixes */
+    size_t nprefixes;
+} sp_audit_options;
+
+/*
+ * Audits a model against n references (already opened; ownership stays with
+ * the caller). res is filled; free with sp_audit_result_free. Returns SP_OK,
+ * SP_EINVAL, SP_ENOMEM.
+ */
+int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *model,
+                 const char *const *ref_paths, sp_audit_model *const *refs, size_t n,
+                 const sp_audit_options *opt) SP_WUR SP_NONNULL(1, 2, 3, 7);
+void sp_audit_result_free(sp_audit_result *res);
+
+/* The component name of a tensor name under the default rule (into out, SP_NAME_MAX+1). */
+void sp_audit_component_name(char *out, const char *tensor, unsigned depth) SP_NONNULL(1, 2);
+
+/* Reports. Return 0, or -1 when writing failed. */
+int sp_audit_report_text(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);
+int sp_audit_report_json(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);
+int sp_audit_report_html(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);
+
+#endif

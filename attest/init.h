@@ -15,8 +15,9 @@
 #include "sp_base.h"
 
 /*
- * Checks a scheme: kind known, parameters finite and in range (see sp_base.h),
- * unused parameters 0. SP_OK or SP_EINVAL.
+ * Checks a scheme: kind known, parameters finite and in range (see sp_base.h;
+ * for UNIFORM high - low must be finite too), unused parameters +0.0 bit for
+ * bit (so each scheme has one encoding). SP_OK or SP_EINVAL.
  */
 int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
 
@@ -24,7 +25,9 @@ int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
  * Fills out with elements [first, first + count) of the tensor `name` as the
  * scheme generates it for `seed`, in dtype (F32, F16 or BF16; SP_EUNSUPPORTED
  * otherwise). out holds count * sp_dtype_size(dtype) bytes. SP_EINVAL for
- * SP_INIT_EXTERNAL or a bad scheme, SP_ERANGE if first + count overflows.
+ * SP_INIT_EXTERNAL, a bad scheme, or a name that is empty or longer than
+ * SP_NAME_MAX; SP_ERANGE if first + count overflows or passes 2^62;
+ * SP_ECRYPTO if libsodium cannot initialise.
  */
 int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
                  const sp_init_scheme *s, uint64_t first, uint64_t count)

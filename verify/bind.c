@@ -13,7 +13,7 @@ int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, c
     int rc = sp_st_open(&w->st, path, e);
     if (rc != SP_OK) {
         if (err != NULL)
-            snprintf(err, SP_ERRMSG_MAX, "%s: %s", path, e[0] ? e : sp_strerror(rc));
+            snprintf(err, SP_ERRMSG_MAX, "%.120s: %.130s", path, e[0] ? e : sp_strerror(rc));
         return rc;
     }
     w->n = sp_st_count(w->st);

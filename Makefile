@@ -124,7 +124,8 @@ fuzz:
 	@$(MAKE) --no-print-directory CC=clang SANITIZE=fuzzer,address BUILD=build/fuzz build/fuzz/libscratchproof.a build/fuzz/libspverify.a
 	clang $(BASEFLAGS:-fsanitize=%=) -fsanitize=fuzzer,address $(INC) -Ibuild/fuzz/gen $(PKG_CFLAGS) \
 	  tests/fuzz/fuzz_$(FUZZ).c build/fuzz/libspverify.a build/fuzz/libscratchproof.a $(PKG_LIBS) -lm -o build/fuzz/fuzz_$(FUZZ)
-	build/fuzz/fuzz_$(FUZZ) -max_total_time=$(SECONDS) tests/corpus/$(FUZZ)
+	@mkdir -p build/fuzz/corpus_$(FUZZ)
+	build/fuzz/fuzz_$(FUZZ) -max_total_time=$(SECONDS) build/fuzz/corpus_$(FUZZ) tests/corpus/$(FUZZ)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/scratchproof

@@ -38,6 +38,17 @@ int sp_data_root(uint8_t out[SP_DIGEST_BYTES], const void *data, uint64_t n,
                  unsigned nthreads) SP_WUR SP_NONNULL(1);
 
 /*
+ * The same root as sp_data_root over the first n bytes of the open file fd,
+ * read with pread(2) into one 1 MiB buffer per thread instead of through a
+ * mapping (first touches of mapped pages are costly, notably in virtual
+ * machines; this reads whole files faster). The file offset is not used or
+ * moved. Returns SP_OK, SP_EINVAL, SP_EIO (read error or the file is shorter
+ * than n), SP_ENOMEM; on failure out is zeroed.
+ */
+int sp_fd_root(uint8_t out[SP_DIGEST_BYTES], int fd, uint64_t n,
+               unsigned nthreads) SP_WUR SP_NONNULL(1);
+
+/*
  * The digest of one tensor (SPEC.md 2.2): name, dtype, shape and the chunk
  * tree of its bytes. Checks the tensor with sp_tensor_check first.
  */

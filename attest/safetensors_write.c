@@ -1,0 +1,233 @@
+/*
+ * safetensors_write.c - the atomic safetensors writer (sp_st_write in
+ * safetensors.h; the reader is safetensors.c).
+ *
+ * Layout written: u64le header length N, N bytes of compact JSON with keys
+ * sorted and spaces appended so that N is a multiple of 8 (tensor data then
+ * starts 8-aligned), then each tensor's bytes in ascending name order. The
+ * file appears under its name only complete and synced: it is written to
+ * PATH.tmp, fsync'd, renamed over PATH, and the directory is fsync'd.
+ */
+#include "safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define META_KEY "__metadata__"
+#define WRITE_MAX (1u << 30)    /* bytes per write(2) call */
+
+static int tensor_ptr_cmp(const void *a, const void *b)
+{
+    const sp_tensor *x = *(const sp_tensor *const *)a;
+    const sp_tensor *y = *(const sp_tensor *const *)b;
+    return strcmp(x->name, y->name);
+}
+
+/* Writes all len bytes, retrying short writes and EINTR. */
+static int write_all(int fd, const void *buf, uint64_t len)
+{
+    const uint8_t *p = buf;
+    while (len > 0) {
+        size_t want = len > WRITE_MAX ? WRITE_MAX : (size_t)len;
+        ssize_t got = write(fd, p, want);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return SP_EIO;
+        }
+        if (got == 0)
+            return SP_EIO;
+        p += got;
+        len -= (uint64_t)got;
+    }
+    return SP_OK;
+}
+
+/* fsyncs the directory holding path, so a rename in it is durable. */
+static int fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir;
+    if (slash == NULL)
+        dir = strdup(".");
+    else if (slash == path)
+        dir = strdup("/");
+    else
+        dir = strndup(path, (size_t)(slash - path));
+    if (dir == NULL)
+        return SP_ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return SP_EIO;
+    int rc = fsync(fd) == 0 ? SP_OK : SP_EIO;
+    close(fd);
+    return rc;
+}
+
+/*
+ * The header object for tensors ord[0..n) (sorted) and the metadata pairs.
+ * Returns NULL with *rc set on a bad name (not UTF-8), a duplicate metadata
+ * key or allocation failure.
+ */
+static json_t *build_header(const sp_tensor *const *ord, size_t n,
+                            const char *const *meta, size_t nmeta, int *rc)
+{
+    json_t *root = json_object();
+    if (root == NULL) {
+        *rc = SP_ENOMEM;
+        return NULL;
+    }
+    *rc = SP_EINVAL;
+    uint64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sp_tensor *t = ord[i];
+        json_t *shape = json_array();
+        if (shape == NULL)
+            goto fail;
+        for (uint32_t d = 0; d < t->ndim; d++)
+            if (json_array_append_new(shape, json_integer((json_int_t)t->shape[d])) != 0) {
+                json_decref(shape);
+                goto fail;
+            }
+        /* nbytes < 2^62 each (sp_tensor_check); stop before 2^63. */
+        if (t->nbytes > (UINT64_C(1) << 63) - 1 - off) {
+            json_decref(shape);
+            goto fail;
+        }
+        json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", sp_dtype_name(t->dtype),
+                              "shape", shape, "data_offsets", (json_int_t)off,
+                              (json_int_t)(off + t->nbytes));
+        if (e == NULL || json_object_set_new(root, t->name, e) != 0)
+            goto fail;  /* json_pack and set_new consume their references */
+        off += t->nbytes;
+    }
+    if (nmeta > 0) {
+        json_t *m = json_object();
+        if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+            goto fail;
+        for (size_t i = 0; i < nmeta; i++) {
+            const char *k = meta[2 * i], *v = meta[2 * i + 1];
+            if (k == NULL || v == NULL || json_object_get(m, k) != NULL)
+                goto fail;
+            if (json_object_set_new(m, k, json_string(v)) != 0)
+                goto fail;
+        }
+    }
+    *rc = SP_OK;
+    return root;
+fail:
+    json_decref(root);
+    return NULL;
+}
+
+/*
+ * The complete header block: u64le N then the JSON padded with spaces to N,
+ * a multiple of 8. Returns a malloc'd buffer of *len bytes, or NULL.
+ */
+static uint8_t *encode_header(json_t *root, size_t *len, int *rc)
+{
+    char *js = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+    if (js == NULL) {
+        *rc = SP_ENOMEM;
+        return NULL;
+    }
+    size_t jl = strlen(js);
+    size_t hl = (jl + 7) & ~(size_t)7;
+    if (hl > SP_ST_HEADER_MAX) {
+        free(js);
+        *rc = SP_EINVAL;
+        return NULL;
+    }
+    uint8_t *blk = malloc(8 + hl);
+    if (blk == NULL) {
+        free(js);
+        *rc = SP_ENOMEM;
+        return NULL;
+    }
+    for (int i = 0; i < 8; i++)
+        blk[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    memcpy(blk + 8, js, jl);
+    memset(blk + 8 + jl, ' ', hl - jl);
+    free(js);
+    *len = 8 + hl;
+    *rc = SP_OK;
+    return blk;
+}
+
+/* Writes blk then the tensors to tmp, syncs, renames to path. */
+static int write_file(const char *path, const char *tmp, const uint8_t *blk,
+                      size_t blen, const sp_tensor *const *ord, size_t n)
+{
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return SP_EIO;
+    int rc = write_all(fd, blk, blen);
+    for (size_t i = 0; rc == SP_OK && i < n; i++)
+        rc = write_all(fd, ord[i]->data, ord[i]->nbytes);
+    if (rc == SP_OK && fsync(fd) != 0)
+        rc = SP_EIO;
+    if (close(fd) != 0 && rc == SP_OK)
+        rc = SP_EIO;
+    if (rc == SP_OK && rename(tmp, path) != 0)
+        rc = SP_EIO;
+    if (rc != SP_OK) {
+        unlink(tmp);
+        return rc;
+    }
+    return fsync_parent(path);
+}
+
+int sp_st_write(const char *path, const sp_tensor *t, size_t n,
+                const char *const *meta, size_t nmeta)
+{
+    if (path[0] == '\0' || (n > 0 && t == NULL) ||
+        (nmeta > 0 && meta == NULL) || n > SIZE_MAX / sizeof(sp_tensor *) ||
+        nmeta > SIZE_MAX / 2)
+        return SP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (sp_tensor_check(&t[i]) != SP_OK || strcmp(t[i].name, META_KEY) == 0)
+            return SP_EINVAL;
+
+    const sp_tensor **ord = malloc((n > 0 ? n : 1) * sizeof *ord);
+    if (ord == NULL)
+        return SP_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        ord[i] = &t[i];
+    if (n > 1)
+        qsort(ord, n, sizeof *ord, tensor_ptr_cmp);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(ord[i - 1]->name, ord[i]->name) == 0) {
+            free(ord);
+            return SP_EINVAL;
+        }
+
+    int rc;
+    size_t blen = 0;
+    uint8_t *blk = NULL;
+    char *tmp = NULL;
+    json_t *root = build_header(ord, n, meta, nmeta, &rc);
+    if (root != NULL) {
+        blk = encode_header(root, &blen, &rc);
+        json_decref(root);
+    }
+    if (blk != NULL) {
+        size_t pl = strlen(path);
+        tmp = malloc(pl + 5);
+        if (tmp == NULL) {
+            rc = SP_ENOMEM;
+        } else {
+            memcpy(tmp, path, pl);
+            memcpy(tmp + pl, ".tmp", 5);
+            rc = write_file(path, tmp, blk, blen, ord, n);
+        }
+    }
+    free(tmp);
+    free(blk);
+    free(ord);
+    return rc;
+}

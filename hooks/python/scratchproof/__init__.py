@@ -1,0 +1,67 @@
+"""scratchproof - the Python binding of libscratchproof: record a training run's
+initialisation, data commitments and checkpoints into a signed, hash-linked ledger.
+
+    import scratchproof as sp, scratchproof.torch as spt
+    with sp.Run("run.ledger", key="trainer.key", seed=7, model_name="tiny-lm") as run:
+        spt.initialize(model, run)            # deterministic init, genesis recorded
+        for step, batch in enumerate(loader, 1):
+            run.commit_batch(step, batch)     # data commitment for this step
+            ...                               # forward, backward, optimizer step
+            if step % 100 == 0:
+                run.checkpoint(step, model, optimizer=opt,
+                               path=f"ckpt/step{step}.safetensors", metrics={"loss": float(loss)})
+        run.final(step, model, path="ckpt/final.safetensors")
+
+Tensors are hashed in place through their pointers (CPU, contiguous; never copied),
+with the GIL released while C works. The ledger is the same format the C API writes;
+`scratchproof verify` checks either. The library is found through SCRATCHPROOF_LIB,
+else build/libscratchproof.so of this source tree, else the system library path.
+"""
+from . import _lib
+from .errors import BusyError, Error, KeyFileError, StateError, TensorError
+from .run import Run
+from .schemes import (Init, constant, external, normal, ones, trunc_normal, uniform,
+                      zeros)
+
+__version__ = "0.1.0"
+library_path = _lib.path
+
+__all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileError", "Init",
+           "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "external",
+           "tensor_digest", "init_fill", "library_path"]
+
+
+def tensor_digest(name, tensor, threads=1):
+    """The SPEC.md 2.2 digest (32 bytes) of a CPU contiguous tensor or numpy array."""
+    from . import _tensors
+    import ctypes
+    t = _lib.SpTensor()
+    b = _tensors.encode_name(name, "tensor")
+    _tensors.fill(t, b, tensor, name, "tensor")
+    out = (ctypes.c_uint8 * _lib.SP_DIGEST_BYTES)()
+    rc = _lib.sp_tensor_digest(ctypes.byref(out), ctypes.byref(t), threads)
+    if rc != _lib.SP_OK:
+        raise Error(rc, "scratchproof: cannot digest '%s': %s" % (name, _lib.strerror(rc)))
+    return bytes(out)
+
+
+def init_fill(tensor, name, seed, scheme):
+    """Fills a CPU contiguous float32/float16/bfloat16 tensor (or numpy float32/16 array) in
+    place with what the deterministic initialiser generates for (seed, name, scheme)."""
+    from . import _tensors
+    import ctypes
+    from .schemes import as_init
+    s = as_init(scheme, "init_fill")
+    dt, shape, ptr, nbytes = _tensors.layout(tensor, name, "tensor")
+    if dt not in _lib.INIT_DTYPES:
+        raise TensorError(_lib.SP_EUNSUPPORTED, "scratchproof: tensor '%s': the initialiser "
+                          "generates float32, float16 and bfloat16 only" % name)
+    n = nbytes // _lib.DTYPE_SIZES[dt]
+    if n == 0:
+        return tensor
+    c = s.to_c()
+    rc = _lib.sp_init_fill(ptr, dt, _tensors.encode_name(name, "tensor"), seed, ctypes.byref(c),
+                           0, n)
+    if rc != _lib.SP_OK:
+        raise Error(rc, "scratchproof: cannot fill '%s' with %r: %s" % (name, s, _lib.strerror(rc)))
+    return tensor

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Tests of the Python/PyTorch binding: runs tests/test_python_binding.py (unittest) with
+# the package from hooks/python and the library of $BUILD, and ends with "N passed,
+# M failed". Skips (exit 0, saying "skipped") when $PYTHON lacks torch or numpy.
+# Env: BUILD (default build), PYTHON (default /usr/bin/python3).
+# Sanitizer builds: an ASan libscratchproof.so can only be loaded into python with the
+# ASan runtime preloaded, so it is preloaded (leak checks off: the interpreter's own
+# allocations are not ours to judge); a UBSan library loads as it is.
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+B=${BUILD:-build}
+case $B in /*) BA=$B ;; *) BA=$PWD/$B ;; esac
+PY=${PYTHON:-/usr/bin/python3}
+if ! "$PY" -c 'import torch, numpy' >/dev/null 2>&1; then
+  echo "python.sh: skipped: $PY cannot import torch and numpy (apt-get install python3-torch python3-numpy)"
+  exit 0
+fi
+for f in "$B/libscratchproof.so" "$B/scratchproof" "$B/tinytrain"; do
+  if [ ! -e "$f" ]; then
+    echo "python.sh: $f is missing; run make BUILD=$B first"
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+export BUILD="$B" SCRATCHPROOF_LIB="$BA/libscratchproof.so" PYTHONPATH="$PWD/hooks/python"
+export PYTHONDONTWRITEBYTECODE=1
+if ldd "$B/libscratchproof.so" 2>/dev/null | grep -q 'libasan'; then
+  export LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so)"
+  export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+fi
+exec "$PY" - <<'EOF'
+import sys, unittest
+sys.path.insert(0, "tests")
+suite = unittest.defaultTestLoader.loadTestsFromName("test_python_binding")
+r = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+bad = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
+print("%d passed, %d failed" % (r.testsRun - bad - len(r.skipped), bad))
+sys.exit(1 if bad else 0)
+EOF

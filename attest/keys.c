@@ -28,17 +28,6 @@
 
 enum key_kind { KIND_SECRET, KIND_PUBLIC };
 
-static void seterr(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void seterr(char *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* "PREFIX" + suffix in a fresh heap string, NULL when out of memory. */
 static char *path_with(const char *prefix, const char *suffix)
 {
@@ -63,9 +52,9 @@ static int write_new_file(const char *path, const uint8_t *buf, size_t len,
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
         if (errno == EEXIST)
-            seterr(err, "%s exists; refusing to overwrite it", path);
+            sp_errf(err, "%s exists; refusing to overwrite it", path);
         else
-            seterr(err, "%s: cannot create: %s", path, strerror(errno));
+            sp_errf(err, "%s: cannot create: %s", path, strerror(errno));
         return SP_EIO;
     }
     const char *what = NULL;
@@ -96,7 +85,7 @@ static int write_new_file(const char *path, const uint8_t *buf, size_t len,
     }
     if (what != NULL) {
         unlink(path);
-        seterr(err, "%s: %s failed: %s", path, what, strerror(saved));
+        sp_errf(err, "%s: %s failed: %s", path, what, strerror(saved));
         return SP_EIO;
     }
     return SP_OK;
@@ -118,11 +107,11 @@ static size_t format_line(char *line, const char *hdr, const uint8_t *key32)
 int sp_keygen_files(const char *prefix, char *err)
 {
     if (prefix[0] == '\0') {
-        seterr(err, "keygen: empty output prefix");
+        sp_errf(err, "keygen: empty output prefix");
         return SP_EINVAL;
     }
     if (sodium_init() < 0) {
-        seterr(err, "%s: libsodium failed to initialise", prefix);
+        sp_errf(err, "%s: libsodium failed to initialise", prefix);
         return SP_ECRYPTO;
     }
     int rc = SP_ENOMEM;
@@ -133,11 +122,11 @@ int sp_keygen_files(const char *prefix, char *err)
     char *line = sodium_malloc(LINE_MAX_BYTES + 1);
     uint8_t pk[crypto_sign_PUBLICKEYBYTES];
     if (key_path == NULL || pub_path == NULL || sk == NULL || seed == NULL || line == NULL) {
-        seterr(err, "%s: out of memory", prefix);
+        sp_errf(err, "%s: out of memory", prefix);
         goto out;
     }
     if (crypto_sign_keypair(pk, sk) != 0 || crypto_sign_ed25519_sk_to_seed(seed, sk) != 0) {
-        seterr(err, "%s: key generation failed", prefix);
+        sp_errf(err, "%s: key generation failed", prefix);
         rc = SP_ECRYPTO;
         goto out;
     }
@@ -179,22 +168,22 @@ static int load_key(uint8_t *key32, char *buf, const char *path, enum key_kind w
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) {
-        seterr(err, "%s: cannot open key file: %s", path, strerror(errno));
+        sp_errf(err, "%s: cannot open key file: %s", path, strerror(errno));
         return SP_EKEY;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        seterr(err, "%s: cannot stat key file: %s", path, strerror(errno));
+        sp_errf(err, "%s: cannot stat key file: %s", path, strerror(errno));
         close(fd);
         return SP_EKEY;
     }
     if (!S_ISREG(st.st_mode)) {
-        seterr(err, "%s: not a regular file", path);
+        sp_errf(err, "%s: not a regular file", path);
         close(fd);
         return SP_EKEY;
     }
     if (st.st_size > (off_t)KEYFILE_MAX) {
-        seterr(err, "%s: too large for a key file (%lld bytes)", path, (long long)st.st_size);
+        sp_errf(err, "%s: too large for a key file (%lld bytes)", path, (long long)st.st_size);
         close(fd);
         return SP_EKEY;
     }
@@ -204,7 +193,7 @@ static int load_key(uint8_t *key32, char *buf, const char *path, enum key_kind w
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            seterr(err, "%s: cannot read key file: %s", path, strerror(errno));
+            sp_errf(err, "%s: cannot read key file: %s", path, strerror(errno));
             close(fd);
             return SP_EKEY;
         }
@@ -214,31 +203,31 @@ static int load_key(uint8_t *key32, char *buf, const char *path, enum key_kind w
     }
     close(fd);
     if (len > KEYFILE_MAX) {
-        seterr(err, "%s: too large for a key file", path);
+        sp_errf(err, "%s: too large for a key file", path);
         return SP_EKEY;
     }
     if (len == 0) {
-        seterr(err, "%s: empty key file", path);
+        sp_errf(err, "%s: empty key file", path);
         return SP_EKEY;
     }
 
     int is_secret = len >= HDR_LEN && memcmp(buf, SECRET_HDR, HDR_LEN) == 0;
     int is_public = len >= HDR_LEN && memcmp(buf, PUBLIC_HDR, HDR_LEN) == 0;
     if (want == KIND_SECRET && is_public) {
-        seterr(err, "%s is a public key, not a secret key", path);
+        sp_errf(err, "%s is a public key, not a secret key", path);
         return SP_EKEY;
     }
     if (want == KIND_PUBLIC && is_secret) {
-        seterr(err, "%s is a secret key, not a public key", path);
+        sp_errf(err, "%s is a secret key, not a public key", path);
         return SP_EKEY;
     }
     if (!is_secret && !is_public) {
-        seterr(err, "%s: not a scratchproof %s key file (bad header)", path,
+        sp_errf(err, "%s: not a scratchproof %s key file (bad header)", path,
                want == KIND_SECRET ? "secret" : "public");
         return SP_EKEY;
     }
     if (want == KIND_SECRET && (st.st_mode & 0077) != 0) {
-        seterr(err, "%s: permissions too open (%03o); chmod 600 %s", path,
+        sp_errf(err, "%s: permissions too open (%03o); chmod 600 %s", path,
                (unsigned)(st.st_mode & 0777), path);
         return SP_EKEY;
     }
@@ -253,7 +242,7 @@ static int load_key(uint8_t *key32, char *buf, const char *path, enum key_kind w
         sodium_base642bin(key32, 32, b64, b64_len, NULL, &bin_len, &end, B64_VARIANT) != 0 ||
         end != b64 + b64_len || bin_len != 32) {
         sodium_memzero(key32, 32);
-        seterr(err, "%s: malformed key: expected exactly 32 bytes of base64 after the header "
+        sp_errf(err, "%s: malformed key: expected exactly 32 bytes of base64 after the header "
                "and at most one newline", path);
         return SP_EKEY;
     }
@@ -264,7 +253,7 @@ int sp_key_load_secret(uint8_t *sk, const char *path, char *err)
 {
     sodium_memzero(sk, SP_SK_BYTES);
     if (sodium_init() < 0) {
-        seterr(err, "%s: libsodium failed to initialise", path);
+        sp_errf(err, "%s: libsodium failed to initialise", path);
         return SP_ECRYPTO;
     }
     char *buf = sodium_malloc(KEYFILE_MAX + 1);
@@ -272,14 +261,14 @@ int sp_key_load_secret(uint8_t *sk, const char *path, char *err)
     uint8_t pk[crypto_sign_PUBLICKEYBYTES];
     int rc = SP_ENOMEM;
     if (buf == NULL || seed == NULL) {
-        seterr(err, "%s: out of memory", path);
+        sp_errf(err, "%s: out of memory", path);
         goto out;
     }
     rc = load_key(seed, buf, path, KIND_SECRET, err);
     if (rc != SP_OK)
         goto out;
     if (crypto_sign_seed_keypair(pk, sk, seed) != 0) {
-        seterr(err, "%s: cannot derive the key pair", path);
+        sp_errf(err, "%s: cannot derive the key pair", path);
         rc = SP_ECRYPTO;
         goto out;
     }
@@ -299,13 +288,13 @@ int sp_key_load_public(uint8_t *pk, const char *path, char *err)
 {
     sodium_memzero(pk, SP_PK_BYTES);
     if (sodium_init() < 0) {
-        seterr(err, "%s: libsodium failed to initialise", path);
+        sp_errf(err, "%s: libsodium failed to initialise", path);
         return SP_ECRYPTO;
     }
     /* A secret key file may be handed in by mistake: its bytes are wiped too. */
     char *buf = sodium_malloc(KEYFILE_MAX + 1);
     if (buf == NULL) {
-        seterr(err, "%s: out of memory", path);
+        sp_errf(err, "%s: out of memory", path);
         return SP_ENOMEM;
     }
     int rc = load_key(pk, buf, path, KIND_PUBLIC, err);

@@ -17,17 +17,6 @@
 #define MAX_KEYID 64u
 #define MAX_TENSORS (1u << 22)
 
-__attribute__((format(printf, 2, 3)))
-static void set_err(char *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
-    va_end(ap);
-}
-
 int sp_pae(uint8_t **out, size_t *outlen, const char *type, const uint8_t *body, size_t len)
 {
     char head[96];
@@ -95,31 +84,31 @@ int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char 
 {
     *out = NULL;
     if (buf == NULL || len == 0) {
-        set_err(err, "empty envelope");
+        sp_errf(err, "empty envelope");
         return SP_EFORMAT;
     }
     if (len > SP_RECORD_MAX) {
-        set_err(err, "envelope of %zu bytes is too large", len);
+        sp_errf(err, "envelope of %zu bytes is too large", len);
         return SP_EFORMAT;
     }
     Sp__Envelope *env = sp__envelope__unpack(NULL, len, buf);
     if (env == NULL) {
-        set_err(err, "not a protobuf envelope (%zu bytes)", len);
+        sp_errf(err, "not a protobuf envelope (%zu bytes)", len);
         return SP_EFORMAT;
     }
     if (env->payload_type == NULL || strcmp(env->payload_type, SP_PAYLOAD_TYPE) != 0) {
-        set_err(err, "payload type is not " SP_PAYLOAD_TYPE);
+        sp_errf(err, "payload type is not " SP_PAYLOAD_TYPE);
         goto bad;
     }
     if (env->n_signatures == 0 || env->n_signatures > MAX_SIGNATURES) {
-        set_err(err, "envelope has %zu signatures (1..16 allowed)", env->n_signatures);
+        sp_errf(err, "envelope has %zu signatures (1..16 allowed)", env->n_signatures);
         goto bad;
     }
     for (size_t i = 0; i < env->n_signatures; i++) {
         const Sp__Signature *s = env->signatures[i];
         if (s == NULL || s->sig.len != SP_SIG_BYTES || s->keyid == NULL ||
             strlen(s->keyid) > MAX_KEYID) {
-            set_err(err, "signature %zu is malformed", i);
+            sp_errf(err, "signature %zu is malformed", i);
             goto bad;
         }
     }
@@ -166,33 +155,33 @@ static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *
 {
     if (t == NULL || t->name == NULL || t->name[0] == '\0' ||
         strnlen(t->name, SP_NAME_MAX + 1) > SP_NAME_MAX) {
-        set_err(err, "tensor %zu has an empty or too long name", i);
+        sp_errf(err, "tensor %zu has an empty or too long name", i);
         return SP_EFORMAT;
     }
     if (t->dtype == 0 || t->dtype > SP_DTYPE_MAX) {
-        set_err(err, "tensor '%s' has an unknown dtype", t->name);
+        sp_errf(err, "tensor '%s' has an unknown dtype", t->name);
         return SP_EFORMAT;
     }
     uint64_t numel;
     if (t->n_shape > SP_MAX_DIMS || sp_shape_numel(&numel, t->shape, (uint32_t)t->n_shape) != SP_OK ||
         numel > (UINT64_C(1) << 62) / sp_dtype_size((sp_dtype)t->dtype)) {
-        set_err(err, "tensor '%s' has an invalid shape (%zu dims)", t->name, t->n_shape);
+        sp_errf(err, "tensor '%s' has an invalid shape (%zu dims)", t->name, t->n_shape);
         return SP_EFORMAT;
     }
     if (t->digest.len != SP_DIGEST_BYTES) {
-        set_err(err, "tensor '%s' digest is %zu bytes, not 32", t->name, t->digest.len);
+        sp_errf(err, "tensor '%s' digest is %zu bytes, not 32", t->name, t->digest.len);
         return SP_EFORMAT;
     }
     if (!genesis)
         return SP_OK;
     if (t->init == NULL || t->init->kind > SP_INIT_KIND_MAX || t->init->n_params != 4) {
-        set_err(err, "tensor '%s' has no valid init scheme", t->name);
+        sp_errf(err, "tensor '%s' has no valid init scheme", t->name);
         return SP_EFORMAT;
     }
     sp_init_scheme s;
     sp_record_scheme(&s, t);
     if (sp_init_check(&s) != SP_OK) {
-        set_err(err, "tensor '%s' has invalid init parameters", t->name);
+        sp_errf(err, "tensor '%s' has invalid init parameters", t->name);
         return SP_EFORMAT;
     }
     return SP_OK;
@@ -201,7 +190,7 @@ static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *
 static int check_tensor_list(Sp__TensorDigest **t, size_t n, int genesis, char *err)
 {
     if (n > MAX_TENSORS) {
-        set_err(err, "%zu tensors is too many", n);
+        sp_errf(err, "%zu tensors is too many", n);
         return SP_EFORMAT;
     }
     for (size_t i = 0; i < n; i++) {
@@ -209,7 +198,7 @@ static int check_tensor_list(Sp__TensorDigest **t, size_t n, int genesis, char *
         if (rc != SP_OK)
             return rc;
         if (i > 0 && strcmp(t[i - 1]->name, t[i]->name) >= 0) {
-            set_err(err, "tensor '%s' is out of order or repeated (index %zu)", t[i]->name, i);
+            sp_errf(err, "tensor '%s' is out of order or repeated (index %zu)", t[i]->name, i);
             return SP_EFORMAT;
         }
     }
@@ -220,7 +209,7 @@ static int check_digest_field(const ProtobufCBinaryData *d, int optional, const 
 {
     if (d->len == SP_DIGEST_BYTES || (optional && d->len == 0))
         return SP_OK;
-    set_err(err, "%s is %zu bytes, not 32", what, d->len);
+    sp_errf(err, "%s is %zu bytes, not 32", what, d->len);
     return SP_EFORMAT;
 }
 
@@ -230,13 +219,13 @@ static int check_record(const Sp__Record *r, char *err)
     if ((rc = check_digest_field(&r->prev, 0, "prev", err)) != SP_OK)
         return rc;
     if (r->run_id.len != SP_RUN_ID_BYTES) {
-        set_err(err, "run id is %zu bytes, not 16", r->run_id.len);
+        sp_errf(err, "run id is %zu bytes, not 16", r->run_id.len);
         return SP_EFORMAT;
     }
     if ((r->body_case == SP__RECORD__BODY_GENESIS && r->genesis == NULL) ||
         (r->body_case == SP__RECORD__BODY_CHECKPOINT && r->checkpoint == NULL) ||
         (r->body_case == SP__RECORD__BODY_FINAL && r->final == NULL)) {
-        set_err(err, "record body is empty");
+        sp_errf(err, "record body is empty");
         return SP_EFORMAT;
     }
     switch (r->body_case) {
@@ -246,11 +235,11 @@ static int check_record(const Sp__Record *r, char *err)
             (rc = check_digest_field(&g->root, 0, "genesis root", err)) != SP_OK)
             return rc;
         if (g->public_key.len != 0 && g->public_key.len != SP_PK_BYTES) {
-            set_err(err, "public key is %zu bytes", g->public_key.len);
+            sp_errf(err, "public key is %zu bytes", g->public_key.len);
             return SP_EFORMAT;
         }
         if (g->model_name == NULL || g->tool == NULL) {
-            set_err(err, "genesis lacks a model name");
+            sp_errf(err, "genesis lacks a model name");
             return SP_EFORMAT;
         }
         return check_tensor_list(g->tensors, g->n_tensors, 1, err);
@@ -271,7 +260,7 @@ static int check_record(const Sp__Record *r, char *err)
         return check_tensor_list(f->tensors, f->n_tensors, 0, err);
     }
     default:
-        set_err(err, "record has no known body (case %d)", (int)r->body_case);
+        sp_errf(err, "record has no known body (case %d)", (int)r->body_case);
         return SP_EFORMAT;
     }
 }
@@ -280,12 +269,12 @@ int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char 
 {
     *out = NULL;
     if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
-        set_err(err, "record payload of %zu bytes", len);
+        sp_errf(err, "record payload of %zu bytes", len);
         return SP_EFORMAT;
     }
     Sp__Record *r = sp__record__unpack(NULL, len, payload);
     if (r == NULL) {
-        set_err(err, "payload is not a protobuf record (%zu bytes)", len);
+        sp_errf(err, "payload is not a protobuf record (%zu bytes)", len);
         return SP_EFORMAT;
     }
     int rc = check_record(r, err);

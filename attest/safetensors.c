@@ -48,22 +48,6 @@ typedef struct span {
     const char *name;
 } span;
 
-static void set_err(char *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void set_err(char *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
-    va_end(ap);
-    for (char *c = err; *c != '\0'; c++)     /* one line, whatever it quotes */
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-}
-
 /*
  * A printable excerpt of an untrusted string for an error line: control
  * bytes become '?', and it is cut at QUOTE_MAX bytes on a UTF-8 boundary
@@ -112,14 +96,14 @@ static int check_metadata(const json_t *meta, char *err)
 {
     char q[QUOTE_MAX + 4];
     if (!json_is_object(meta)) {
-        set_err(err, "__metadata__ is not an object");
+        sp_errf(err, "__metadata__ is not an object");
         return SP_EFORMAT;
     }
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)meta, k, v) {
         if (!json_is_string(v)) {
-            set_err(err, "__metadata__ value of \"%s\" is not a string", quote(q, k));
+            sp_errf(err, "__metadata__ value of \"%s\" is not a string", quote(q, k));
             return SP_EFORMAT;
         }
     }
@@ -130,19 +114,19 @@ static int check_metadata(const json_t *meta, char *err)
 static int parse_shape(sp_tensor *t, const json_t *shape, const char *qn, char *err)
 {
     if (!json_is_array(shape)) {
-        set_err(err, "tensor \"%s\": shape is not an array", qn);
+        sp_errf(err, "tensor \"%s\": shape is not an array", qn);
         return SP_EFORMAT;
     }
     size_t nd = json_array_size(shape);
     if (nd > SP_MAX_DIMS) {
-        set_err(err, "tensor \"%s\": %zu dimensions, at most %u allowed", qn, nd,
+        sp_errf(err, "tensor \"%s\": %zu dimensions, at most %u allowed", qn, nd,
                 SP_MAX_DIMS);
         return SP_EFORMAT;
     }
     t->ndim = (uint32_t)nd;
     for (size_t i = 0; i < nd; i++) {
         if (!get_uint(json_array_get(shape, i), &t->shape[i])) {
-            set_err(err, "tensor \"%s\": shape[%zu] is not a non-negative integer", qn, i);
+            sp_errf(err, "tensor \"%s\": shape[%zu] is not a non-negative integer", qn, i);
             return SP_EFORMAT;
         }
     }
@@ -160,15 +144,15 @@ static int parse_tensor(sp_tensor *t, span *s, const char *name, size_t keylen,
     char qn[QUOTE_MAX + 4], qf[QUOTE_MAX + 4];
     quote(qn, name);
     if (keylen == 0 || keylen != strlen(name)) {
-        set_err(err, "tensor name \"%s\" is empty or holds a NUL byte", qn);
+        sp_errf(err, "tensor name \"%s\" is empty or holds a NUL byte", qn);
         return SP_EFORMAT;
     }
     if (keylen > SP_NAME_MAX) {
-        set_err(err, "tensor \"%s\": name longer than %u bytes", qn, SP_NAME_MAX);
+        sp_errf(err, "tensor \"%s\": name longer than %u bytes", qn, SP_NAME_MAX);
         return SP_EFORMAT;
     }
     if (!json_is_object(val)) {
-        set_err(err, "tensor \"%s\": entry is not an object", qn);
+        sp_errf(err, "tensor \"%s\": entry is not an object", qn);
         return SP_EFORMAT;
     }
     const char *k;
@@ -176,7 +160,7 @@ static int parse_tensor(sp_tensor *t, span *s, const char *name, size_t keylen,
     json_object_foreach((json_t *)val, k, v) {
         if (strcmp(k, "dtype") != 0 && strcmp(k, "shape") != 0 &&
             strcmp(k, "data_offsets") != 0) {
-            set_err(err, "tensor \"%s\": unknown field \"%s\"", qn, quote(qf, k));
+            sp_errf(err, "tensor \"%s\": unknown field \"%s\"", qn, quote(qf, k));
             return SP_EFORMAT;
         }
     }
@@ -184,18 +168,18 @@ static int parse_tensor(sp_tensor *t, span *s, const char *name, size_t keylen,
     const json_t *shape = json_object_get(val, "shape");
     const json_t *offs = json_object_get(val, "data_offsets");
     if (dt == NULL || shape == NULL || offs == NULL) {
-        set_err(err, "tensor \"%s\": missing field \"%s\"", qn,
+        sp_errf(err, "tensor \"%s\": missing field \"%s\"", qn,
                 dt == NULL ? "dtype" : shape == NULL ? "shape" : "data_offsets");
         return SP_EFORMAT;
     }
     if (!json_is_string(dt)) {
-        set_err(err, "tensor \"%s\": dtype is not a string", qn);
+        sp_errf(err, "tensor \"%s\": dtype is not a string", qn);
         return SP_EFORMAT;
     }
     t->name = name;
     t->dtype = sp_dtype_from_name(json_string_value(dt));
     if (t->dtype == SP_DTYPE_INVALID) {
-        set_err(err, "tensor \"%s\": unsupported dtype \"%s\"", qn,
+        sp_errf(err, "tensor \"%s\": unsupported dtype \"%s\"", qn,
                 quote(qf, json_string_value(dt)));
         return SP_EUNSUPPORTED;
     }
@@ -205,28 +189,28 @@ static int parse_tensor(sp_tensor *t, span *s, const char *name, size_t keylen,
     uint64_t numel;
     size_t es = sp_dtype_size(t->dtype);
     if (sp_shape_numel(&numel, t->shape, t->ndim) != SP_OK || numel > SIZE_LIMIT / es) {
-        set_err(err, "tensor \"%s\": shape too large", qn);
+        sp_errf(err, "tensor \"%s\": shape too large", qn);
         return SP_EFORMAT;
     }
     t->nbytes = numel * es;
     if (!json_is_array(offs) || json_array_size(offs) != 2 ||
         !get_uint(json_array_get(offs, 0), &s->begin) ||
         !get_uint(json_array_get(offs, 1), &s->end)) {
-        set_err(err, "tensor \"%s\": data_offsets is not two non-negative integers", qn);
+        sp_errf(err, "tensor \"%s\": data_offsets is not two non-negative integers", qn);
         return SP_EFORMAT;
     }
     if (s->begin > s->end) {
-        set_err(err, "tensor \"%s\": data_offsets begin %llu > end %llu", qn,
+        sp_errf(err, "tensor \"%s\": data_offsets begin %llu > end %llu", qn,
                 (unsigned long long)s->begin, (unsigned long long)s->end);
         return SP_EFORMAT;
     }
     if (s->end > data_len) {
-        set_err(err, "tensor \"%s\": data_offsets end %llu past the data region (%llu bytes)",
+        sp_errf(err, "tensor \"%s\": data_offsets end %llu past the data region (%llu bytes)",
                 qn, (unsigned long long)s->end, (unsigned long long)data_len);
         return SP_EFORMAT;
     }
     if (s->end - s->begin != t->nbytes) {
-        set_err(err, "tensor \"%s\": %llu bytes but dtype and shape need %llu", qn,
+        sp_errf(err, "tensor \"%s\": %llu bytes but dtype and shape need %llu", qn,
                 (unsigned long long)(s->end - s->begin), (unsigned long long)t->nbytes);
         return SP_EFORMAT;
     }
@@ -262,19 +246,19 @@ static int check_tiling(span *s, size_t n, uint64_t data_len, char *err)
     uint64_t at = 0;
     for (size_t i = 0; i < n; i++) {
         if (s[i].begin < at) {
-            set_err(err, "tensor \"%s\" overlaps tensor \"%s\"", quote(q1, s[i].name),
+            sp_errf(err, "tensor \"%s\" overlaps tensor \"%s\"", quote(q1, s[i].name),
                     quote(q2, s[i - 1].name));
             return SP_EFORMAT;
         }
         if (s[i].begin > at) {
-            set_err(err, "hole of %llu bytes before tensor \"%s\"",
+            sp_errf(err, "hole of %llu bytes before tensor \"%s\"",
                     (unsigned long long)(s[i].begin - at), quote(q1, s[i].name));
             return SP_EFORMAT;
         }
         at = s[i].end;
     }
     if (at != data_len) {
-        set_err(err, "%llu bytes after the last tensor", (unsigned long long)(data_len - at));
+        sp_errf(err, "%llu bytes after the last tensor", (unsigned long long)(data_len - at));
         return SP_EFORMAT;
     }
     return SP_OK;
@@ -288,14 +272,14 @@ static int parse_header(sp_st_file *f, const uint8_t *hdr, size_t hlen,
     f->root = json_loadb((const char *)hdr, hlen, JSON_REJECT_DUPLICATES, &jerr);
     if (f->root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory) {
-            set_err(err, "out of memory parsing the header");
+            sp_errf(err, "out of memory parsing the header");
             return SP_ENOMEM;
         }
-        set_err(err, "header is not valid JSON: %s (byte %d)", jerr.text, jerr.position);
+        sp_errf(err, "header is not valid JSON: %s (byte %d)", jerr.text, jerr.position);
         return SP_EFORMAT;
     }
     if (!json_is_object(f->root)) {
-        set_err(err, "header is not a JSON object");
+        sp_errf(err, "header is not a JSON object");
         return SP_EFORMAT;
     }
     f->meta = json_object_get(f->root, META_KEY);
@@ -311,7 +295,7 @@ static int parse_header(sp_st_file *f, const uint8_t *hdr, size_t hlen,
         spans = calloc(n, sizeof *spans);
         if (f->tensors == NULL || spans == NULL) {
             free(spans);
-            set_err(err, "out of memory for %zu tensors", n);
+            sp_errf(err, "out of memory for %zu tensors", n);
             return SP_ENOMEM;
         }
     }
@@ -326,7 +310,7 @@ static int parse_header(sp_st_file *f, const uint8_t *hdr, size_t hlen,
         assert(f->count < n);
         if (f->count >= n) {    /* n counted these same keys; never taken */
             rc = SP_EFORMAT;
-            set_err(err, "internal error: tensor count");
+            sp_errf(err, "internal error: tensor count");
             break;
         }
         sp_tensor *t = &f->tensors[f->count];
@@ -346,7 +330,7 @@ static int parse_header(sp_st_file *f, const uint8_t *hdr, size_t hlen,
     for (size_t i = 1; i < f->count; i++) {
         if (strcmp(f->tensors[i - 1].name, f->tensors[i].name) == 0) {
             char q[QUOTE_MAX + 4];
-            set_err(err, "duplicate tensor \"%s\"", quote(q, f->tensors[i].name));
+            sp_errf(err, "duplicate tensor \"%s\"", quote(q, f->tensors[i].name));
             return SP_EFORMAT;
         }
     }
@@ -359,28 +343,28 @@ int sp_st_parse(sp_st_file **out, const void *buf, size_t len, char *err)
     if (err != NULL)
         err[0] = '\0';
     if (buf == NULL && len > 0) {
-        set_err(err, "no buffer");
+        sp_errf(err, "no buffer");
         return SP_EINVAL;
     }
     if (len < 8) {
-        set_err(err, "file too short (%zu bytes) for a safetensors header", len);
+        sp_errf(err, "file too short (%zu bytes) for a safetensors header", len);
         return SP_EFORMAT;
     }
     const uint8_t *b = buf;
     uint64_t hlen = get_u64le(b);
     if (hlen > SP_ST_HEADER_MAX) {
-        set_err(err, "header length %llu exceeds the %u-byte limit",
+        sp_errf(err, "header length %llu exceeds the %u-byte limit",
                 (unsigned long long)hlen, SP_ST_HEADER_MAX);
         return SP_EFORMAT;
     }
     if (hlen > len - 8) {
-        set_err(err, "header length %llu runs past the end of the file (%zu bytes)",
+        sp_errf(err, "header length %llu runs past the end of the file (%zu bytes)",
                 (unsigned long long)hlen, len);
         return SP_EFORMAT;
     }
     sp_st_file *f = calloc(1, sizeof *f);
     if (f == NULL) {
-        set_err(err, "out of memory");
+        sp_errf(err, "out of memory");
         return SP_ENOMEM;
     }
     f->buf = b;
@@ -401,28 +385,28 @@ int sp_st_open(sp_st_file **out, const char *path, char *err)
         err[0] = '\0';
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, "cannot open: %s", strerror(errno));
+        sp_errf(err, "cannot open: %s", strerror(errno));
         return SP_EIO;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        set_err(err, "cannot stat: %s", strerror(errno));
+        sp_errf(err, "cannot stat: %s", strerror(errno));
         close(fd);
         return SP_EIO;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+        sp_errf(err, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
         close(fd);
         return SP_EIO;
     }
     if (st.st_size < 8) {
-        set_err(err, "file too short (%lld bytes) for a safetensors header",
+        sp_errf(err, "file too short (%lld bytes) for a safetensors header",
                 (long long)st.st_size);
         close(fd);
         return SP_EFORMAT;
     }
     if ((uint64_t)st.st_size > SIZE_MAX) {
-        set_err(err, "file too large to map");
+        sp_errf(err, "file too large to map");
         close(fd);
         return SP_EIO;
     }
@@ -431,7 +415,7 @@ int sp_st_open(sp_st_file **out, const char *path, char *err)
     int map_errno = errno;
     close(fd);  /* the mapping keeps the file */
     if (map == MAP_FAILED) {
-        set_err(err, "cannot map: %s", strerror(map_errno));
+        sp_errf(err, "cannot map: %s", strerror(map_errno));
         return SP_EIO;
     }
     sp_st_file *f = NULL;

@@ -1,6 +1,8 @@
 /* sp_base.c - error sentences, dtype tables and tensor checks (sp_base.h). */
 #include "sp_base.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *sp_strerror(int rc)
@@ -22,6 +24,19 @@ const char *sp_strerror(int rc)
     case SP_EUNSUPPORTED: return "unsupported";
     default: return "unknown error";
     }
+}
+
+void sp_errf(char *err, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
+    va_end(ap);
+    for (char *c = err; *c != '\0'; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
 }
 
 static const struct {

@@ -53,6 +53,16 @@ enum {
 /* A sentence for any code returned by an sp_ function; never NULL. */
 const char *sp_strerror(int rc);
 
+/*
+ * Formats a detail line into err (SP_ERRMSG_MAX bytes) when err is not NULL.
+ * Control characters become '?', so a message quoting untrusted text (a
+ * tensor name from a file) stays one line.
+ */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void sp_errf(char *err, const char *fmt, ...);
+
 /* Element types. The numbers are part of the record format (SPEC.md 3). */
 typedef enum sp_dtype {
     SP_DTYPE_INVALID = 0,

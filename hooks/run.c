@@ -272,16 +272,6 @@ out:
 
 /* ---- public API ---- */
 
-__attribute__((format(printf, 2, 3)))
-static void open_err(const sp_run_options *o, const char *fmt, ...)
-{
-    if (o->err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->err, SP_ERRMSG_MAX, fmt, ap);
-    va_end(ap);
-}
 
 int sp_run_open(sp_run **out, const sp_run_options *o)
 {
@@ -310,14 +300,14 @@ int sp_run_open(sp_run **out, const sp_run_options *o)
     char err[SP_ERRMSG_MAX] = "";
     int rc = sp_key_load_secret(run->sk, o->key_path, err);
     if (rc != SP_OK) {
-        open_err(o, "%s", err);
+        sp_errf(o->err, "%s", err);
         sp_run_close(run);
         return rc;
     }
     memcpy(run->pk, run->sk + 32, SP_PK_BYTES);   /* libsodium sk = seed || pk */
     rc = sp_ledger_open(&run->ledger, o->ledger_path, SP_LEDGER_CREATE, err);
     if (rc != SP_OK) {
-        open_err(o, "%s", err);
+        sp_errf(o->err, "%s", err);
         sp_run_close(run);
         return rc;
     }
@@ -325,14 +315,14 @@ int sp_run_open(sp_run **out, const sp_run_options *o)
     rc = sp_ledger_count(run->ledger, &count);
     if (rc == SP_OK && count > 0) {
         if (!(o->flags & SP_RUN_RESUME)) {
-            open_err(o, "%s already holds %llu records; a run starts a new ledger",
+            sp_errf(o->err, "%s already holds %llu records; a run starts a new ledger",
                      o->ledger_path, (unsigned long long)count);
             rc = SP_EBADSTATE;
         } else {
             resume_ctx c = {run, 0, SP_OK};
             rc = sp_ledger_foreach(run->ledger, resume_visit, &c);
             if (rc != SP_OK)
-                open_err(o, "%s", run->err);
+                sp_errf(o->err, "%s", run->err);
             run->next_seq = c.count;
         }
     } else if (rc == SP_OK) {
@@ -340,7 +330,7 @@ int sp_run_open(sp_run **out, const sp_run_options *o)
     }
     if (rc != SP_OK) {
         if (o->err != NULL && o->err[0] == '\0')
-            open_err(o, "%s", sp_strerror(rc));
+            sp_errf(o->err, "%s", sp_strerror(rc));
         sp_run_close(run);
         return rc;
     }

@@ -146,18 +146,22 @@ void sp_audit_row_shuffle_null(double *mean, double *var, const float *A, const 
 /*
  * For each of the s rows of X (s x m, row-major) the index of the row of Y
  * (n x m) with the highest Pearson correlation; rows are centred and scaled
- * here, constant rows score 0. best[i] in [0, n). O(s n m).
+ * here, constant rows score 0. When exclude is not NULL, row exclude[i] of Y
+ * is not a candidate for row i of X (a model matched against itself).
+ * best[i] in [0, n). O(s n m). Returns SP_OK, SP_EINVAL, SP_ENOMEM.
  */
 int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n,
-                        size_t m) SP_WUR SP_NONNULL(1, 2, 4);
+                        size_t m, const uint64_t *exclude) SP_WUR SP_NONNULL(1, 2, 4);
 
 /*
  * The matched statistic for matrices a, b (r x c view) along one axis:
  * units along `axis` are matched on one half of the other axis and their
- * correlation is measured on the other half, against decoy pairs (SPEC.md).
- * colmean/rowmean (length c / r, per matrix) are subtracted first; pass the
- * means from the streamed pass. Returns SP_OK, SP_ENOMEM; *out->valid is 0
- * when the matrix is too small.
+ * correlation is measured on the other half; the null baseline is each
+ * model's units matched among themselves the same way (SPEC.md).
+ * mean_a/mean_b (one per feature), when not NULL, are subtracted from
+ * every unit first; sp_audit_compare passes NULL. seed drives the decoys.
+ * Returns SP_OK, SP_ENOMEM; out->valid is 0 when there are fewer than 32
+ * units or 16 features.
  */
 int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
                      uint64_t r, uint64_t c, int axis, const double *mean_a,

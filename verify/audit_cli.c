@@ -1,0 +1,173 @@
+/*
+ * audit_cli.c - `scratchproof audit MODEL --ref REF [--ref REF]... [--json]
+ * [--html FILE]`: opens the models, runs the audit (audit_run.c) and prints
+ * the report. Exit 0: no evidence of derivation; 1: derived; 2: usage error
+ * or unreadable input, one line on stderr.
+ */
+#include "audit.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_REFS 64
+#define MAX_PREFIXES 256
+
+static const char usage[] =
+    "usage: scratchproof audit MODEL --ref REF [--ref REF]... [--json] [--html FILE]\n"
+    "                          [--alpha X] [--threads N] [--component PREFIX]... [--depth N]\n"
+    "\n"
+    "Is MODEL derived from a reference model? MODEL and REF are a .safetensors file,\n"
+    "a sharded model's index (model.safetensors.index.json) or a directory holding one.\n"
+    "Tensors are paired by name, renamed ones by shape and content; each matrix pair is\n"
+    "compared by raw cosine, Pearson and a matched correlation robust to permuted hidden\n"
+    "units, each against the null of independently trained models; components (tensor\n"
+    "name prefixes) are judged by Fisher's method. Vectors are shown, never decide.\n"
+    "\n"
+    "  --ref REF           a reference model (repeatable, at least one)\n"
+    "  --json              one JSON object on stdout instead of the text report\n"
+    "  --html FILE         also write a self-contained HTML report with a chart\n"
+    "  --alpha X           family-wise level for \"derived\" (default 1e-6)\n"
+    "  --threads N         worker threads (default: all CPUs)\n"
+    "  --component PREFIX  group tensors starting with PREFIX into one component\n"
+    "                      (repeatable; longest prefix wins; others by the default rule)\n"
+    "  --depth N           default rule: components are the first N name segments\n"
+    "                      (default: the first segment, two under a wrapper like model.)\n"
+    "\n"
+    "exit status: 0 no evidence of derivation, 1 derived, 2 usage error or unreadable input.\n";
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("scratchproof audit: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 2;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+int sp_cmd_audit(int argc, char **argv)
+{
+    const char *model_path = NULL, *html = NULL;
+    const char *refs[MAX_REFS], *prefixes[MAX_PREFIXES];
+    size_t nref = 0, npre = 0;
+    int json = 0;
+    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, 0, 0, NULL, 0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--ref") == 0 || strcmp(a, "--html") == 0 || strcmp(a, "--alpha") == 0 ||
+                   strcmp(a, "--threads") == 0 || strcmp(a, "--component") == 0 ||
+                   strcmp(a, "--depth") == 0) {
+            if (v == NULL)
+                return fail("%s needs a value (see --help)", a);
+            i++;
+            if (strcmp(a, "--ref") == 0) {
+                if (nref == MAX_REFS)
+                    return fail("at most %d references", MAX_REFS);
+                refs[nref++] = v;
+            } else if (strcmp(a, "--html") == 0) {
+                html = v;
+            } else if (strcmp(a, "--alpha") == 0) {
+                char *end;
+                errno = 0;
+                opt.alpha = strtod(v, &end);
+                if (errno || *end || !(opt.alpha > 0 && opt.alpha < 1))
+                    return fail("--alpha wants a number in (0, 1)");
+            } else if (strcmp(a, "--threads") == 0) {
+                if (parse_uint(v, 64, &opt.threads) != 0 || opt.threads == 0)
+                    return fail("--threads wants an integer in [1, 64]");
+            } else if (strcmp(a, "--depth") == 0) {
+                if (parse_uint(v, 64, &opt.depth) != 0 || opt.depth == 0)
+                    return fail("--depth wants an integer in [1, 64]");
+            } else {
+                if (npre == MAX_PREFIXES)
+                    return fail("at most %d --component prefixes", MAX_PREFIXES);
+                if (*v == '\0' || strlen(v) > SP_NAME_MAX)
+                    return fail("--component wants a non-empty tensor name prefix");
+                prefixes[npre++] = v;
+            }
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return fail("unknown option %s (see --help)", a);
+        } else if (model_path == NULL) {
+            model_path = a;
+        } else {
+            return fail("one MODEL only (extra argument %s); references go after --ref", a);
+        }
+    }
+    if (model_path == NULL)
+        return fail("no MODEL given (see --help)");
+    if (nref == 0)
+        return fail("no --ref REF given (see --help)");
+    opt.prefixes = prefixes;
+    opt.nprefixes = npre;
+
+    char err[SP_ERRMSG_MAX] = "";
+    sp_audit_model *model = NULL, *rm[MAX_REFS] = {0};
+    int code = 2, rc = sp_audit_model_open(&model, model_path, err);
+    if (rc != SP_OK) {
+        fail("%s", err[0] ? err : sp_strerror(rc));
+        goto out;
+    }
+    for (size_t r = 0; r < nref; r++) {
+        err[0] = '\0';
+        rc = sp_audit_model_open(&rm[r], refs[r], err);
+        if (rc != SP_OK) {
+            fail("%s", err[0] ? err : sp_strerror(rc));
+            goto out;
+        }
+    }
+    sp_audit_result res;
+    rc = sp_audit_run(&res, model_path, model, refs, rm, nref, &opt);
+    if (rc != SP_OK) {
+        fail("%s", sp_strerror(rc));
+        goto out;
+    }
+    code = res.derived ? 1 : 0;
+    if ((json ? sp_audit_report_json(stdout, &res) : sp_audit_report_text(stdout, &res)) != 0) {
+        fail("cannot write the report");
+        code = 2;
+    }
+    if (html != NULL && code != 2) {
+        FILE *f = fopen(html, "w");
+        if (f == NULL) {
+            fail("%s: %s", html, strerror(errno));
+            code = 2;
+        } else {
+            int wr = sp_audit_report_html(f, &res);
+            if (fclose(f) != 0 || wr != 0) {
+                fail("%s: write failed", html);
+                code = 2;
+            }
+        }
+    }
+    sp_audit_result_free(&res);
+    fflush(stdout);
+out:
+    for (size_t r = 0; r < nref; r++)
+        sp_audit_model_close(rm[r]);
+    sp_audit_model_close(model);
+    return code;
+}

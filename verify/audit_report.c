@@ -1,0 +1,219 @@
+/*
+ * audit_report.c - the text and JSON reports of `scratchproof audit`
+ * (audit.h; JSON fields in SPEC.md "Audit report"). The HTML page is in
+ * audit_html.c. JSON is built with jansson; numbers that are not finite are
+ * written as null.
+ */
+#include "audit.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <string.h>
+
+static void shape_text(char *out, size_t len, const sp_tensor *t)
+{
+    size_t k = 0;
+    out[0] = '\0';
+    for (uint32_t d = 0; d < t->ndim && k < len; d++)
+        k += (size_t)snprintf(out + k, len - k, "%s%llu", d ? "x" : "", (unsigned long long)t->shape[d]);
+    if (t->ndim == 0)
+        snprintf(out, len, "scalar");
+}
+
+static const char *comp_verdict(const sp_audit_component *c, const sp_audit_result *res)
+{
+    if (c->derived)
+        return "derived";
+    for (size_t r = 0; r < res->nref; r++)
+        if (c->ref[r].n_matrices > 0)
+            return "not derived";
+    return "uninformative";
+}
+
+static void stat_text(char *out, size_t len, const sp_audit_stat *s)
+{
+    if (!s->valid)
+        snprintf(out, len, "%-22s", "-");
+    else
+        snprintf(out, len, "%6.3f [%6.3f,%6.3f]", s->value, s->null_mean - 3 * s->null_sd,
+                 s->null_mean + 3 * s->null_sd);
+}
+
+int sp_audit_report_text(FILE *f, const sp_audit_result *res)
+{
+    char pt[32], sh[64];
+    fprintf(f, "scratchproof audit: %s\n", res->path);
+    fprintf(f, "  %llu parameters in %zu tensors\n", (unsigned long long)res->params,
+            sp_audit_model_count(res->model));
+    for (size_t r = 0; r < res->nref; r++)
+        fprintf(f, "  reference %zu: %s (%zu of %zu tensors paired, %zu by shape and content)\n",
+                r + 1, res->ref[r].path, res->ref[r].paired, res->ref[r].npairs,
+                res->ref[r].by_content);
+    fprintf(f, "\n%-28s %12s %7s  %-14s %s\n", "component", "parameters", "share", "verdict", "p");
+    for (size_t c = 0; c < res->ncomp; c++) {
+        const sp_audit_component *cp = &res->comp[c];
+        const sp_audit_comp_ref *cr = &cp->ref[cp->best_ref];
+        char name[48];
+        snprintf(name, sizeof name, "%.40s.*", cp->name);
+        fprintf(f, "%-28s %12llu %6.1f%%  %-14s %s%s%s\n", name, (unsigned long long)cp->params,
+                100.0 * cp->share, comp_verdict(cp, res),
+                cr->n_matrices ? sp_audit_p_text(pt, cr->log10p) : "-",
+                cp->derived ? "  from " : "", cp->derived ? res->ref[cp->best_ref].path : "");
+    }
+    for (size_t r = 0; r < res->nref; r++) {
+        const sp_audit_refres *rr = &res->ref[r];
+        fprintf(f, "\ntensors against %s (value [null mean +- 3 sd]):\n", rr->path);
+        fprintf(f, "  %-24s %-12s %-22s %-22s %-28s %s\n", "tensor", "shape", "raw cosine",
+                "pearson", "matched", "p");
+        for (size_t i = 0; i < rr->npairs; i++) {
+            const sp_audit_pair *p = &rr->pairs[i];
+            shape_text(sh, sizeof sh, p->a);
+            if (p->b == NULL) {
+                fprintf(f, "  %-24.60s %-12s unpaired (no float tensor of this shape left in the reference)\n",
+                        p->a->name, sh);
+                continue;
+            }
+            char cs[48], ps[48], ms[48], mm[64];
+            stat_text(cs, sizeof cs, &p->st.cosine);
+            stat_text(ps, sizeof ps, &p->st.pearson);
+            stat_text(ms, sizeof ms, &p->st.matched);
+            snprintf(mm, sizeof mm, "%s%s", ms,
+                     !p->st.matched.valid ? "" : p->st.matched_axis == SP_AUDIT_AXIS_ROWS ? " rows" : " cols");
+            fprintf(f, "  %-24.60s %-12s %-22s %-22s %-28s %s", p->a->name, sh, cs, ps, mm,
+                    p->st.matrix ? sp_audit_p_text(pt, p->st.log10p) : "(vector: shown only)");
+            if (p->by_content)
+                fprintf(f, "  <- %s", p->b->name);
+            if (p->st.near_constant)
+                fprintf(f, "  near-constant: raw cosine uninformative");
+            fputc('\n', f);
+        }
+    }
+    fprintf(f, "\nverdict: ");
+    if (res->derived) {
+        fprintf(f, "DERIVED");
+        for (size_t c = 0; c < res->ncomp; c++)
+            if (res->comp[c].derived)
+                fprintf(f, "; %s.* from %s (%.1f %% of parameters, p %s%s)", res->comp[c].name,
+                        res->ref[res->comp[c].best_ref].path, 100.0 * res->comp[c].share,
+                        res->comp[c].ref[res->comp[c].best_ref].log10p < -300 ? "" : "= ",
+                        sp_audit_p_text(pt, res->comp[c].ref[res->comp[c].best_ref].log10p));
+        fputc('\n', f);
+    } else {
+        fprintf(f, "no evidence of derivation (smallest adjusted p %s)\n",
+                sp_audit_p_text(pt, res->log10p));
+    }
+    fprintf(f, "  family-wise alpha %g over %zu component tests (Fisher within a component,"
+               " Bonferroni across)\n", res->alpha, res->ntests);
+    return ferror(f) ? -1 : 0;
+}
+
+/* ------------------------------------------------------------ JSON */
+
+static json_t *num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *stat_json(const sp_audit_stat *s)
+{
+    if (!s->valid)
+        return json_null();
+    return json_pack("{s:o,s:o,s:o,s:o,s:o}", "value", num(s->value), "null_mean", num(s->null_mean),
+                     "null_sd", num(s->null_sd), "z", num(s->z), "log10_p", num(s->log10p));
+}
+
+static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pair *p)
+{
+    json_t *shape = json_array();
+    for (uint32_t d = 0; d < p->a->ndim; d++)
+        json_array_append_new(shape, json_integer((json_int_t)p->a->shape[d]));
+    char pt[32];
+    json_t *o = json_pack("{s:s,s:s,s:o,s:s}", "reference", res->ref[r].path, "name", p->a->name,
+                          "shape", shape, "component", res->comp[p->component].name);
+    if (o == NULL)
+        return NULL;
+    if (p->b == NULL) {
+        json_object_set_new(o, "ref_name", json_null());
+        json_object_set_new(o, "paired_by", json_null());
+        return o;
+    }
+    json_object_set_new(o, "ref_name", json_string(p->b->name));
+    json_object_set_new(o, "paired_by", json_string(p->by_content ? "content" : "name"));
+    json_object_set_new(o, "kind", json_string(p->st.matrix ? "matrix" : "vector"));
+    json_object_set_new(o, "near_constant", json_boolean(p->st.near_constant));
+    json_object_set_new(o, "cosine", stat_json(&p->st.cosine));
+    json_object_set_new(o, "pearson", stat_json(&p->st.pearson));
+    json_object_set_new(o, "null_axis",
+                        json_string(p->st.null_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols"));
+    json_t *m = stat_json(&p->st.matched);
+    if (json_is_object(m))
+        json_object_set_new(m, "axis",
+                            json_string(p->st.matched_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols"));
+    json_object_set_new(o, "matched", m);
+    json_object_set_new(o, "decides", json_boolean(p->st.matrix));
+    json_object_set_new(o, "log10_p", p->st.matrix ? num(p->st.log10p) : json_null());
+    json_object_set_new(o, "p", p->st.matrix ? json_string(sp_audit_p_text(pt, p->st.log10p)) : json_null());
+    return o;
+}
+
+int sp_audit_report_json(FILE *f, const sp_audit_result *res)
+{
+    char pt[32];
+    json_t *root = json_object(), *refs = json_array(), *comps = json_array(), *tens = json_array();
+    if (root == NULL || refs == NULL || comps == NULL || tens == NULL) {
+        json_decref(root);
+        json_decref(refs);
+        json_decref(comps);
+        json_decref(tens);
+        return -1;
+    }
+    json_object_set_new(root, "model", json_string(res->path));
+    json_object_set_new(root, "parameters", json_integer((json_int_t)res->params));
+    json_object_set_new(root, "derived", json_boolean(res->derived));
+    json_object_set_new(root, "log10_p", num(res->log10p));
+    json_object_set_new(root, "p", json_string(sp_audit_p_text(pt, res->log10p)));
+    json_object_set_new(root, "alpha", num(res->alpha));
+    json_object_set_new(root, "tests", json_integer((json_int_t)res->ntests));
+    for (size_t r = 0; r < res->nref; r++) {
+        const sp_audit_refres *rr = &res->ref[r];
+        json_array_append_new(refs, json_pack("{s:s,s:I,s:I,s:I,s:b,s:o}", "path", rr->path,
+                                              "tensors", (json_int_t)rr->npairs,
+                                              "paired", (json_int_t)rr->paired,
+                                              "paired_by_content", (json_int_t)rr->by_content,
+                                              "derived", rr->derived, "log10_p", num(rr->log10p)));
+        for (size_t i = 0; i < rr->npairs; i++)
+            json_array_append_new(tens, pair_json(res, r, &rr->pairs[i]));
+    }
+    for (size_t c = 0; c < res->ncomp; c++) {
+        const sp_audit_component *cp = &res->comp[c];
+        const sp_audit_comp_ref *best = &cp->ref[cp->best_ref];
+        char prefix[SP_NAME_MAX + 3];
+        snprintf(prefix, sizeof prefix, "%s.", cp->name);
+        json_t *by = json_array();
+        for (size_t r = 0; r < res->nref; r++)
+            json_array_append_new(by, json_pack("{s:s,s:b,s:o,s:i,s:i}", "reference", res->ref[r].path,
+                                                "derived", cp->ref[r].derived,
+                                                "log10_p", num(cp->ref[r].log10p),
+                                                "matrices", cp->ref[r].n_matrices,
+                                                "vectors", cp->ref[r].n_vectors));
+        json_t *o = json_pack("{s:s,s:s,s:I,s:o,s:b,s:s,s:o,s:o,s:s,s:i,s:i,s:o}",
+                              "name", cp->name, "prefix", prefix,
+                              "parameters", (json_int_t)cp->params, "share", num(cp->share),
+                              "derived", cp->derived, "verdict", comp_verdict(cp, res),
+                              "derived_from", cp->derived ? json_string(res->ref[cp->best_ref].path)
+                                                          : json_null(),
+                              "log10_p", best->n_matrices ? num(best->log10p) : json_null(),
+                              "p", best->n_matrices ? sp_audit_p_text(pt, best->log10p) : "-",
+                              "matrices", best->n_matrices, "vectors", best->n_vectors,
+                              "by_reference", by);
+        json_array_append_new(comps, o);
+    }
+    json_object_set_new(root, "references", refs);
+    json_object_set_new(root, "components", comps);
+    json_object_set_new(root, "tensors", tens);
+    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    json_decref(root);
+    if (rc == 0)
+        fputc('\n', f);
+    return rc == 0 && !ferror(f) ? 0 : -1;
+}

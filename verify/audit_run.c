@@ -1,0 +1,391 @@
+/*
+ * audit_run.c - one audit (audit.h): tensors are grouped into components,
+ * paired with each reference (by name, then renamed ones by shape and
+ * content), compared on worker threads, and given verdicts: Fisher's method
+ * over a component's matrices, Bonferroni over all (component, reference)
+ * tests for the family-wise level alpha.
+ */
+#include "audit.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Wrappers that name no part of a model, skipped by the automatic component names. */
+static const char *const wrappers[] = {"model", "module", "transformer", "base_model",
+                                       "_orig_mod", "backbone", "language_model"};
+
+static int is_number(const char *s, size_t n)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+void sp_audit_component_name(char *out, const char *name, unsigned depth)
+{
+    size_t len = strnlen(name, SP_NAME_MAX);
+    const char *last = memrchr(name, '.', len);
+    size_t stem = last ? (size_t)(last - name) : len;   /* without ".weight" */
+    size_t end = 0, segs = 0, want = depth ? depth : 1;
+    while (end < stem && segs < want) {
+        const char *dot = memchr(name + end, '.', stem - end);
+        size_t seg_end = dot ? (size_t)(dot - name) : stem;
+        if (depth == 0 && segs == 0) {
+            for (size_t w = 0; w < sizeof wrappers / sizeof wrappers[0]; w++)
+                if (seg_end - end == strlen(wrappers[w]) &&
+                    memcmp(name + end, wrappers[w], seg_end - end) == 0 && seg_end < stem)
+                    want = 2;
+        }
+        if (depth == 0 && segs > 0 && is_number(name + end, seg_end - end))
+            break;  /* "model.layers.0": stop before the layer number */
+        end = seg_end;
+        segs++;
+        if (end < stem)
+            end++;  /* skip the dot */
+    }
+    if (end > 0 && end <= stem && name[end - 1] == '.')
+        end--;
+    if (end == 0)
+        end = len;
+    memcpy(out, name, end);
+    out[end] = '\0';
+}
+
+static void comp_key(char *out, const char *name, const sp_audit_options *opt)
+{
+    size_t bestlen = 0;
+    for (size_t i = 0; i < opt->nprefixes; i++) {
+        size_t pl = strlen(opt->prefixes[i]);
+        if (pl > bestlen && strncmp(name, opt->prefixes[i], pl) == 0) {
+            bestlen = pl;
+            size_t k = pl;
+            while (k > 0 && (opt->prefixes[i][k - 1] == '.' || opt->prefixes[i][k - 1] == '*'))
+                k--;
+            if (k > SP_NAME_MAX)
+                k = SP_NAME_MAX;
+            memcpy(out, opt->prefixes[i], k);
+            out[k] = '\0';
+        }
+    }
+    if (bestlen == 0)
+        sp_audit_component_name(out, name, opt->depth);
+}
+
+static uint64_t numel(const sp_tensor *t)
+{
+    uint64_t n = 0;
+    return sp_shape_numel(&n, t->shape, t->ndim) == SP_OK ? n : 0;
+}
+
+static int same_shape(const sp_tensor *x, const sp_tensor *y)
+{
+    if (x->ndim != y->ndim)
+        return 0;
+    for (uint32_t d = 0; d < x->ndim; d++)
+        if (x->shape[d] != y->shape[d])
+            return 0;
+    return sp_audit_dtype_ok(x->dtype) && sp_audit_dtype_ok(y->dtype);
+}
+
+typedef struct cand {
+    double d;
+    size_t i, j;
+} cand;
+
+static int cand_cmp(const void *x, const void *y)
+{
+    const cand *a = x, *b = y;
+    if (a->d != b->d)
+        return a->d < b->d ? -1 : 1;
+    if (a->i != b->i)
+        return a->i < b->i ? -1 : 1;
+    return (a->j > b->j) - (a->j < b->j);
+}
+
+/* Pairs by name, then the rest by shape and content signature (greedy, closest first). */
+static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
+{
+    size_t na = sp_audit_model_count(m), nb = sp_audit_model_count(rr->model);
+    char *used = calloc(nb ? nb : 1, 1);
+    if (used == NULL)
+        return SP_ENOMEM;
+    for (size_t i = 0; i < na; i++) {
+        const sp_tensor *a = sp_audit_model_tensor(m, i);
+        rr->pairs[i].a = a;
+        for (size_t j = 0; j < nb; j++) {
+            const sp_tensor *b = sp_audit_model_tensor(rr->model, j);
+            if (!used[j] && strcmp(a->name, b->name) == 0 && same_shape(a, b)) {
+                rr->pairs[i].b = b;
+                used[j] = 1;
+                rr->paired++;
+                break;
+            }
+        }
+    }
+    sp_audit_sig *sa = calloc(na ? na : 1, sizeof *sa), *sb = calloc(nb ? nb : 1, sizeof *sb);
+    size_t nc = 0, cap = 0;
+    cand *cs = NULL;
+    int rc = SP_OK;
+    if (sa == NULL || sb == NULL) {
+        rc = SP_ENOMEM;
+        goto out;
+    }
+    for (size_t j = 0; j < nb; j++)
+        if (!used[j])
+            sp_audit_signature(&sb[j], sp_audit_model_tensor(rr->model, j));
+    for (size_t i = 0; i < na && rc == SP_OK; i++) {
+        if (rr->pairs[i].b != NULL || numel(rr->pairs[i].a) < 2)
+            continue;
+        sp_audit_signature(&sa[i], rr->pairs[i].a);
+        for (size_t j = 0; j < nb; j++) {
+            if (used[j] || !same_shape(rr->pairs[i].a, sp_audit_model_tensor(rr->model, j)))
+                continue;
+            if (nc == cap) {
+                cap = cap ? 2 * cap : 64;
+                cand *n2 = realloc(cs, cap * sizeof *cs);
+                if (n2 == NULL) {
+                    rc = SP_ENOMEM;
+                    break;
+                }
+                cs = n2;
+            }
+            cs[nc++] = (cand){sp_audit_sig_distance(&sa[i], &sb[j]), i, j};
+        }
+    }
+    if (rc == SP_OK && nc > 0) {
+        qsort(cs, nc, sizeof *cs, cand_cmp);
+        for (size_t k = 0; k < nc; k++)
+            if (rr->pairs[cs[k].i].b == NULL && !used[cs[k].j]) {
+                rr->pairs[cs[k].i].b = sp_audit_model_tensor(rr->model, cs[k].j);
+                rr->pairs[cs[k].i].by_content = 1;
+                used[cs[k].j] = 1;
+                rr->paired++;
+                rr->by_content++;
+            }
+    }
+out:
+    free(cs);
+    free(sa);
+    free(sb);
+    free(used);
+    return rc;
+}
+
+/* ------------------------------------------------------------ workers */
+
+typedef struct job {
+    sp_audit_pair *pair;
+    uint64_t seed, size;
+} job;
+
+typedef struct pool {
+    job *jobs;
+    size_t n, next;
+    int rc;
+    pthread_mutex_t mu;
+} pool;
+
+static void *worker(void *arg)
+{
+    pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next < p->n && p->rc == SP_OK ? p->next++ : p->n;
+        pthread_mutex_unlock(&p->mu);
+        if (i >= p->n)
+            return NULL;
+        job *j = &p->jobs[i];
+        int rc = sp_audit_compare(&j->pair->st, j->pair->a, j->pair->b, j->seed);
+        if (rc != SP_OK) {
+            pthread_mutex_lock(&p->mu);
+            p->rc = rc;
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static int job_cmp(const void *x, const void *y)
+{
+    const job *a = x, *b = y;
+    return (a->size < b->size) - (a->size > b->size);   /* largest first */
+}
+
+static int run_jobs(job *jobs, size_t n, unsigned threads)
+{
+    qsort(jobs, n, sizeof *jobs, job_cmp);
+    pool p = {jobs, n, 0, SP_OK, PTHREAD_MUTEX_INITIALIZER};
+    if (threads == 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 0 ? (unsigned)c : 1;
+    }
+    if (threads > 64)
+        threads = 64;
+    if (threads > n)
+        threads = n ? (unsigned)n : 1;
+    pthread_t tid[64];
+    unsigned started = 0;
+    for (unsigned t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, worker, &p) == 0)
+            started++;
+    worker(&p);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    pthread_mutex_destroy(&p.mu);
+    return p.rc;
+}
+
+/* ------------------------------------------------------------ the audit */
+
+void sp_audit_result_free(sp_audit_result *res)
+{
+    if (res == NULL)
+        return;
+    for (size_t c = 0; c < res->ncomp; c++) {
+        free(res->comp[c].name);
+        free(res->comp[c].ref);
+    }
+    free(res->comp);
+    for (size_t r = 0; r < res->nref; r++)
+        free(res->ref[r].pairs);
+    free(res->ref);
+    memset(res, 0, sizeof *res);
+}
+
+static int build_components(sp_audit_result *res, size_t *comp_of, const sp_audit_options *opt)
+{
+    size_t na = sp_audit_model_count(res->model);
+    res->comp = calloc(na ? na : 1, sizeof *res->comp);
+    if (res->comp == NULL)
+        return SP_ENOMEM;
+    char key[SP_NAME_MAX + 1];
+    for (size_t i = 0; i < na; i++) {
+        const sp_tensor *t = sp_audit_model_tensor(res->model, i);
+        comp_key(key, t->name, opt);
+        size_t c = 0;
+        while (c < res->ncomp && strcmp(res->comp[c].name, key) != 0)
+            c++;
+        if (c == res->ncomp) {
+            res->comp[c].name = strdup(key);
+            res->comp[c].ref = calloc(res->nref ? res->nref : 1, sizeof *res->comp[c].ref);
+            res->ncomp++;
+            if (res->comp[c].name == NULL || res->comp[c].ref == NULL)
+                return SP_ENOMEM;
+        }
+        comp_of[i] = c;
+        res->comp[c].params += numel(t);
+        res->params += numel(t);
+    }
+    for (size_t c = 0; c < res->ncomp; c++)
+        res->comp[c].share = res->params ? (double)res->comp[c].params / (double)res->params : 0.0;
+    return SP_OK;
+}
+
+/* Fisher per (component, reference), then Bonferroni over all informative tests. */
+static int verdicts(sp_audit_result *res)
+{
+    size_t na = sp_audit_model_count(res->model);
+    double *lp = malloc((na ? na : 1) * sizeof *lp);
+    if (lp == NULL)
+        return SP_ENOMEM;
+    res->ntests = 0;
+    for (size_t r = 0; r < res->nref; r++)
+        for (size_t c = 0; c < res->ncomp; c++) {
+            sp_audit_comp_ref *cr = &res->comp[c].ref[r];
+            size_t k = 0;
+            for (size_t i = 0; i < na; i++) {
+                const sp_audit_pair *p = &res->ref[r].pairs[i];
+                if (p->component != c || p->b == NULL)
+                    continue;
+                if (p->st.matrix)
+                    lp[k++] = p->st.log10p;
+                else
+                    cr->n_vectors++;
+            }
+            cr->n_matrices = (int)k;
+            cr->log10p = k ? sp_audit_fisher_log10(lp, k) : 0.0;
+            if (k)
+                res->ntests++;
+        }
+    free(lp);
+    double la = log10(res->alpha), lk = log10(res->ntests ? (double)res->ntests : 1.0);
+    res->log10p = 0.0;
+    for (size_t r = 0; r < res->nref; r++)
+        res->ref[r].log10p = 0.0;
+    for (size_t c = 0; c < res->ncomp; c++) {
+        sp_audit_component *cp = &res->comp[c];
+        for (size_t r = 0; r < res->nref; r++) {
+            sp_audit_comp_ref *cr = &cp->ref[r];
+            cr->derived = cr->n_matrices > 0 && cr->log10p + lk < la;
+            if (cr->derived) {
+                cp->derived = 1;
+                res->ref[r].derived = 1;
+                res->derived = 1;
+            }
+            if (cr->log10p < cp->ref[cp->best_ref].log10p)
+                cp->best_ref = r;
+            double adj = cr->n_matrices ? fmin(0.0, cr->log10p + lk) : 0.0;
+            if (adj < res->ref[r].log10p)
+                res->ref[r].log10p = adj;
+            if (adj < res->log10p)
+                res->log10p = adj;
+        }
+    }
+    return SP_OK;
+}
+
+int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *model,
+                 const char *const *ref_paths, sp_audit_model *const *refs, size_t n,
+                 const sp_audit_options *opt)
+{
+    memset(res, 0, sizeof *res);
+    if (n == 0 || (n > 0 && (ref_paths == NULL || refs == NULL)))
+        return SP_EINVAL;
+    res->path = model_path;
+    res->model = model;
+    res->alpha = opt->alpha > 0 && opt->alpha < 1 ? opt->alpha : SP_AUDIT_DEFAULT_ALPHA;
+    res->nref = n;
+    size_t na = sp_audit_model_count(model);
+    size_t *comp_of = calloc(na ? na : 1, sizeof *comp_of);
+    job *jobs = calloc(na * n > 0 ? na * n : 1, sizeof *jobs);
+    res->ref = calloc(n, sizeof *res->ref);
+    int rc = SP_ENOMEM;
+    if (comp_of == NULL || jobs == NULL || res->ref == NULL)
+        goto out;
+    if ((rc = build_components(res, comp_of, opt)) != SP_OK)
+        goto out;
+    size_t nj = 0;
+    for (size_t r = 0; r < n && rc == SP_OK; r++) {
+        sp_audit_refres *rr = &res->ref[r];
+        rr->path = ref_paths[r];
+        rr->model = refs[r];
+        rr->npairs = na;
+        rr->pairs = calloc(na ? na : 1, sizeof *rr->pairs);
+        if (rr->pairs == NULL) {
+            rc = SP_ENOMEM;
+            break;
+        }
+        rc = pair_tensors(rr, model);
+        for (size_t i = 0; i < na && rc == SP_OK; i++) {
+            rr->pairs[i].component = comp_of[i];
+            if (rr->pairs[i].b != NULL)
+                jobs[nj++] = (job){&rr->pairs[i], 0x5eed0000ull + r * 1000003ull + i,
+                                   numel(rr->pairs[i].a)};
+        }
+    }
+    if (rc == SP_OK)
+        rc = run_jobs(jobs, nj, opt->threads);
+    if (rc == SP_OK)
+        rc = verdicts(res);
+out:
+    free(comp_of);
+    free(jobs);
+    if (rc != SP_OK)
+        sp_audit_result_free(res);
+    return rc;
+}

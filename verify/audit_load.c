@@ -28,17 +28,6 @@ struct sp_audit_model {
     sp_tensor *tensors;     /* copies of the descriptors, sorted by name */
 };
 
-static void set_err(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(char *err, const char *fmt, ...)
-{
-    if (err == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
-    va_end(ap);
-}
-
 /* ------------------------------------------------------------ conversion */
 
 float sp_audit_f16(uint16_t h)
@@ -141,29 +130,29 @@ int sp_audit_index_parse(sp_audit_index *out, const void *buf, size_t len, char 
 {
     memset(out, 0, sizeof *out);
     if (buf == NULL || len == 0 || len > INDEX_MAX_BYTES) {
-        set_err(err, "index is empty or larger than %u bytes", INDEX_MAX_BYTES);
+        sp_errf(err, "index is empty or larger than %u bytes", INDEX_MAX_BYTES);
         return SP_EFORMAT;
     }
     json_error_t je;
     json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
     if (root == NULL) {
-        set_err(err, "index is not JSON (line %d: %.80s)", je.line, je.text);
+        sp_errf(err, "index is not JSON (line %d: %.80s)", je.line, je.text);
         return SP_EFORMAT;
     }
     int rc = SP_EFORMAT;
     json_t *wm = json_object_get(root, "weight_map");
     json_t *meta = json_object_get(root, "metadata");
     if (!json_is_object(root) || !json_is_object(wm)) {
-        set_err(err, "index has no \"weight_map\" object");
+        sp_errf(err, "index has no \"weight_map\" object");
         goto done;
     }
     if (meta != NULL && !json_is_object(meta) && !json_is_null(meta)) {
-        set_err(err, "index \"metadata\" is not an object");
+        sp_errf(err, "index \"metadata\" is not an object");
         goto done;
     }
     size_t n = json_object_size(wm);
     if (n == 0 || n > INDEX_MAX_ENTRIES) {
-        set_err(err, "index weight_map has %zu entries (1..%u allowed)", n, INDEX_MAX_ENTRIES);
+        sp_errf(err, "index weight_map has %zu entries (1..%u allowed)", n, INDEX_MAX_ENTRIES);
         goto done;
     }
     out->tensor = calloc(n, sizeof *out->tensor);
@@ -178,11 +167,11 @@ int sp_audit_index_parse(sp_audit_index *out, const void *buf, size_t len, char 
     json_object_foreach(wm, key, val) {
         size_t kl = strlen(key);
         if (kl == 0 || kl > SP_NAME_MAX) {
-            set_err(err, "index names a tensor of %zu bytes", kl);
+            sp_errf(err, "index names a tensor of %zu bytes", kl);
             goto done;
         }
         if (!json_is_string(val) || !shard_name_ok(json_string_value(val))) {
-            set_err(err, "index maps tensor %.64s to a bad shard name (a bare file name is required)",
+            sp_errf(err, "index maps tensor %.64s to a bad shard name (a bare file name is required)",
                     key);
             goto done;
         }
@@ -260,7 +249,7 @@ static int add_file(sp_audit_model *m, const char *path, char *err)
     char e[SP_ERRMSG_MAX] = "";
     int rc = sp_st_open(&f, path, e);
     if (rc != SP_OK) {
-        set_err(err, "%s: %s", path, e[0] ? e : sp_strerror(rc));
+        sp_errf(err, "%s: %s", path, e[0] ? e : sp_strerror(rc));
         return rc;
     }
     m->files[m->nfiles++] = f;
@@ -282,7 +271,7 @@ static int collect(sp_audit_model *m, char *err)
     qsort(m->tensors, m->count, sizeof *m->tensors, tensor_cmp);
     for (size_t i = 1; i < m->count; i++)
         if (strcmp(m->tensors[i - 1].name, m->tensors[i].name) == 0) {
-            set_err(err, "tensor %.64s appears in two shards", m->tensors[i].name);
+            sp_errf(err, "tensor %.64s appears in two shards", m->tensors[i].name);
             return SP_EFORMAT;
         }
     return SP_OK;
@@ -292,7 +281,7 @@ static int read_small_file(char **buf, size_t *len, const char *path, char *err)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        set_err(err, "%s: %s", path, strerror(errno));
+        sp_errf(err, "%s: %s", path, strerror(errno));
         return SP_EIO;
     }
     size_t cap = 65536, n = 0;
@@ -303,7 +292,7 @@ static int read_small_file(char **buf, size_t *len, const char *path, char *err)
         if (n < cap)
             break;
         if (cap >= INDEX_MAX_BYTES) {
-            set_err(err, "%s: index larger than %u bytes", path, INDEX_MAX_BYTES);
+            sp_errf(err, "%s: index larger than %u bytes", path, INDEX_MAX_BYTES);
             rc = SP_EFORMAT;
             break;
         }
@@ -316,7 +305,7 @@ static int read_small_file(char **buf, size_t *len, const char *path, char *err)
     if (b == NULL)
         rc = SP_ENOMEM;
     else if (rc == SP_OK && ferror(f)) {
-        set_err(err, "%s: read error", path);
+        sp_errf(err, "%s: read error", path);
         rc = SP_EIO;
     }
     fclose(f);
@@ -342,7 +331,7 @@ static int open_index(sp_audit_model *m, const char *path, char *err)
     rc = sp_audit_index_parse(&ix, buf, len, e);
     free(buf);
     if (rc != SP_OK) {
-        set_err(err, "%s: %s", path, e[0] ? e : sp_strerror(rc));
+        sp_errf(err, "%s: %s", path, e[0] ? e : sp_strerror(rc));
         return rc;
     }
     char dir[PATH_MAX_LEN];
@@ -350,7 +339,7 @@ static int open_index(sp_audit_model *m, const char *path, char *err)
     size_t dl = slash ? (size_t)(slash - path) + 1 : 0;
     if (dl >= sizeof dir) {
         sp_audit_index_free(&ix);
-        set_err(err, "%s: path too long", path);
+        sp_errf(err, "%s: path too long", path);
         return SP_EINVAL;
     }
     memcpy(dir, path, dl);
@@ -363,7 +352,7 @@ static int open_index(sp_audit_model *m, const char *path, char *err)
     for (size_t f = 0; f < ix.nfiles && rc == SP_OK; f++) {
         char p[PATH_MAX_LEN];
         if ((size_t)snprintf(p, sizeof p, "%s%s", dir, ix.files[f]) >= sizeof p) {
-            set_err(err, "%s: shard path too long", path);
+            sp_errf(err, "%s: shard path too long", path);
             rc = SP_EINVAL;
         } else {
             rc = add_file(m, p, err);
@@ -375,7 +364,7 @@ static int open_index(sp_audit_model *m, const char *path, char *err)
         while (strcmp(ix.files[f], ix.file[i]) != 0)
             f++;
         if (sp_st_find(m->files[f], ix.tensor[i]) == NULL) {
-            set_err(err, "%s: index puts tensor %.64s in %.64s, which does not hold it", path,
+            sp_errf(err, "%s: index puts tensor %.64s in %.64s, which does not hold it", path,
                     ix.tensor[i], ix.file[i]);
             rc = SP_EFORMAT;
         }
@@ -388,7 +377,7 @@ static int open_index(sp_audit_model *m, const char *path, char *err)
             while (i < ix.n && strcmp(ix.tensor[i], name) != 0)
                 i++;
             if (i == ix.n || strcmp(ix.file[i], ix.files[f]) != 0) {
-                set_err(err, "%s: shard %.64s holds tensor %.64s that the index %s", path,
+                sp_errf(err, "%s: shard %.64s holds tensor %.64s that the index %s", path,
                         ix.files[f], name, i == ix.n ? "does not list" : "puts elsewhere");
                 rc = SP_EFORMAT;
             }
@@ -410,7 +399,7 @@ static int pick_in_dir(char *out, size_t outlen, const char *dir, char *err)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
-        set_err(err, "%s: %s", dir, strerror(errno));
+        sp_errf(err, "%s: %s", dir, strerror(errno));
         return SP_EIO;
     }
     char idx[PATH_MAX_LEN] = "", st[PATH_MAX_LEN] = "";
@@ -430,14 +419,14 @@ static int pick_in_dir(char *out, size_t outlen, const char *dir, char *err)
     closedir(d);
     const char *pick = nidx == 1 ? idx : (nidx == 0 && nst == 1) ? st : NULL;
     if (pick == NULL) {
-        set_err(err, "%s: %s", dir,
+        sp_errf(err, "%s: %s", dir,
                 nidx > 1 ? "several index files; name one"
                 : nst == 0 ? "no .safetensors file"
                            : "several .safetensors files and no index; name one");
         return SP_ENOTFOUND;
     }
     if ((size_t)snprintf(out, outlen, "%s/%s", dir, pick) >= outlen) {
-        set_err(err, "%s: path too long", dir);
+        sp_errf(err, "%s: path too long", dir);
         return SP_EINVAL;
     }
     return SP_OK;
@@ -448,7 +437,7 @@ int sp_audit_model_open(sp_audit_model **out, const char *path, char *err)
     *out = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        set_err(err, "%s: %s", path, strerror(errno));
+        sp_errf(err, "%s: %s", path, strerror(errno));
         return SP_EIO;
     }
     char picked[PATH_MAX_LEN];

@@ -63,21 +63,15 @@ int sp_weight_file_matches(const sp_weight_file *w, const Sp__Record *r)
     return root != NULL && sodium_memcmp(root, w->root, SP_DIGEST_BYTES) == 0;
 }
 
-/* Binary search of a name in the file's sorted digests. */
+static int cmp_named(const void *key, const void *elem)
+{
+    return strcmp(key, ((const sp_named_digest *)elem)->name);
+}
+
+/* The file's digest for a name: its digests are sorted by name. */
 static const sp_named_digest *find(const sp_weight_file *w, const char *name)
 {
-    size_t lo = 0, hi = w->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(w->nd[mid].name, name);
-        if (c == 0)
-            return &w->nd[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
+    return bsearch(name, w->nd, w->n, sizeof *w->nd, cmp_named);
 }
 
 size_t sp_weight_file_common(const sp_weight_file *w, const Sp__Record *r)
@@ -93,21 +87,15 @@ size_t sp_weight_file_common(const sp_weight_file *w, const Sp__Record *r)
     return same;
 }
 
-/* Record tensor lists are validated sorted by name: binary search. */
+static int cmp_listed(const void *key, const void *elem)
+{
+    return strcmp(key, (*(Sp__TensorDigest *const *)elem)->name);
+}
+
+/* Whether a record lists a name: decoded lists are validated sorted by name. */
 static int record_lists(Sp__TensorDigest **t, size_t n, const char *name)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(t[mid]->name, name);
-        if (c == 0)
-            return 1;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return 0;
+    return n > 0 && bsearch(name, t, n, sizeof *t, cmp_listed) != NULL;
 }
 
 /* Appends "[, ]WHAT 'NAME'" (or just WHAT when name is NULL) to out. */

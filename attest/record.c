@@ -3,7 +3,6 @@
  */
 #include "record.h"
 
-#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>

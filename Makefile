@@ -28,7 +28,8 @@ BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off -fPIC -pthread $(SA
 PKGS := libsodium libprotobuf-c lmdb jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-INC := -Iattest -Ihooks -Iverify -I$(BUILD)/gen
+VERIFY_DIRS := verify/chain verify/replay verify/audit verify/report verify/cli
+INC := -Iattest -Ihooks $(VERIFY_DIRS:%=-I%) -I$(BUILD)/gen
 CFLAGS_ALL = $(BASEFLAGS) $(WARN) $(INC) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) -lm -pthread $(SANFLAGS) $(LDFLAGS)
 
@@ -36,7 +37,7 @@ GEN_C := $(BUILD)/gen/record.pb-c.c
 GEN_H := $(BUILD)/gen/record.pb-c.h
 ATTEST_SRC := $(wildcard attest/*.c)
 HOOKS_SRC := $(wildcard hooks/*.c)
-VERIFY_SRC := $(filter-out verify/main.c,$(wildcard verify/*.c))
+VERIFY_SRC := $(filter-out verify/cli/main.c,$(wildcard $(VERIFY_DIRS:%=%/*.c)))
 LIB_OBJ := $(ATTEST_SRC:%.c=$(BUILD)/obj/%.o) $(HOOKS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/record.pb-c.o
 VERIFY_OBJ := $(VERIFY_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -60,7 +61,7 @@ $(BUILD)/obj/gen/record.pb-c.o: $(GEN_C)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(INC) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard attest/*.h hooks/*.h verify/*.h)
+$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard attest/*.h hooks/*.h verify/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -75,7 +76,7 @@ $(BUILD)/libspverify.a: $(VERIFY_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/scratchproof: $(BUILD)/obj/verify/main.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
+$(BUILD)/scratchproof: $(BUILD)/obj/verify/cli/main.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tinytrain: $(BUILD)/obj/examples/tinytrain.o $(BUILD)/libscratchproof.a

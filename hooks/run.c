@@ -29,6 +29,8 @@ struct sp_run {
     char *model_name;
     uint8_t config[SP_DIGEST_BYTES];
     unsigned threads;
+    uint32_t batches_per_step;
+    int replay;                         /* SP_RUN_REPLAY: ephemeral key, scratch ledger */
     uint8_t run_id[SP_RUN_ID_BYTES];
     uint64_t next_seq;
     uint8_t prev[SP_DIGEST_BYTES];
@@ -276,8 +278,10 @@ out:
 int sp_run_open(sp_run **out, const sp_run_options *o)
 {
     *out = NULL;
-    if (o->ledger_path == NULL || o->key_path == NULL || (o->flags & ~SP_RUN_RESUME) != 0 ||
-        o->threads > SP_MAX_THREADS)
+    const unsigned known = SP_RUN_RESUME | SP_RUN_REPLAY;
+    int replay = (o->flags & SP_RUN_REPLAY) != 0;
+    if (o->ledger_path == NULL || (o->key_path == NULL && !replay) || (o->flags & ~known) != 0 ||
+        (replay && (o->flags & SP_RUN_RESUME)) || o->threads > SP_MAX_THREADS)
         return SP_EINVAL;
     if (o->err != NULL)
         o->err[0] = '\0';
@@ -295,10 +299,20 @@ int sp_run_open(sp_run **out, const sp_run_options *o)
     }
     run->seed = o->seed;
     run->threads = o->threads ? o->threads : 1;
+    run->batches_per_step = o->batches_per_step;
+    run->replay = replay;
     if (o->config_digest != NULL)
         memcpy(run->config, o->config_digest, SP_DIGEST_BYTES);
     char err[SP_ERRMSG_MAX] = "";
-    int rc = sp_key_load_secret(run->sk, o->key_path, err);
+    int rc = SP_OK;
+    if (replay) {
+        /* An ephemeral key: a replay's records can never pass for the team's. */
+        uint8_t pk[SP_PK_BYTES];
+        if (crypto_sign_keypair(pk, run->sk) != 0)
+            rc = SP_ECRYPTO;
+    } else {
+        rc = sp_key_load_secret(run->sk, o->key_path, err);
+    }
     if (rc != SP_OK) {
         sp_errf(o->err, "%s", err);
         sp_run_close(run);
@@ -354,6 +368,18 @@ double sp_run_hook_seconds(const sp_run *run)
     return run->hook_seconds;
 }
 
+int sp_run_is_replay(const sp_run *run)
+{
+    return run->replay;
+}
+
+int sp_config_digest(uint8_t out[SP_DIGEST_BYTES], const void *bytes, size_t len)
+{
+    if (bytes == NULL && len > 0)
+        return SP_EINVAL;
+    return sp_hash_tagged(out, "scratchproof/config", bytes, len);
+}
+
 static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n)
 {
     int rc = run_usable(run);
@@ -390,6 +416,7 @@ static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n)
         g.tool = (char *)"scratchproof/" SP_VERSION;
         g.public_key.data = run->pk;
         g.public_key.len = SP_PK_BYTES;
+        g.batches_per_step = run->batches_per_step;
         Sp__Record r = SP__RECORD__INIT;
         r.body_case = SP__RECORD__BODY_GENESIS;
         r.genesis = &g;

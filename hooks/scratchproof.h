@@ -40,8 +40,10 @@ typedef struct sp_run_options {
     const char *model_name;    /* free text, recorded in the genesis */
     const uint8_t *config_digest; /* SP_DIGEST_BYTES or NULL (recorded as zeros) */
     unsigned threads;          /* hashing threads, 0 = 1 */
-    unsigned flags;            /* 0 or SP_RUN_RESUME */
+    unsigned flags;            /* 0, SP_RUN_RESUME or SP_RUN_REPLAY */
     char *err;                 /* optional SP_ERRMSG_MAX buffer: why open failed */
+    uint32_t batches_per_step; /* batch commitments per step (micro-batches), 0 = 1;
+                                  recorded in the genesis, checked by verify */
 } sp_run_options;
 
 /*
@@ -51,6 +53,29 @@ typedef struct sp_run_options {
  */
 #define SP_RUN_RESUME 0x1u
 
+/*
+ * SP_RUN_REPLAY: replay mode (SPEC.md 12), for a trainer that `scratchproof
+ * verify --replay` runs to re-execute one segment. Records go to ledger_path,
+ * a scratch ledger that must be new (by convention OUT/replay.ledger, OUT the
+ * directory verify gives), signed with a fresh ephemeral key: key_path is
+ * ignored and may be NULL, and nothing can ever be mistaken for a record of
+ * the team's run. The trainer calls the same functions as in training:
+ * sp_run_genesis with the start weights it loaded (schemes SP_INIT_EXTERNAL),
+ * sp_run_commit_batch for every executed step, sp_run_checkpoint at the last
+ * step with the optimizer state. Not combinable with SP_RUN_RESUME.
+ */
+#define SP_RUN_REPLAY 0x2u
+
+/*
+ * The config digest a run records (sp_run_options.config_digest) and
+ * `verify --config FILE` checks: H("scratchproof/config", bytes), SPEC.md 2.0.
+ * Pass the exact bytes of the training configuration (a file's contents).
+ */
+int sp_config_digest(uint8_t out[SP_DIGEST_BYTES], const void *bytes, size_t len)
+    SP_WUR SP_NONNULL(1);
+
+/* 1 when the run was opened with SP_RUN_REPLAY. */
+int sp_run_is_replay(const sp_run *run) SP_NONNULL(1);
 /*
  * Opens a run: creates the ledger (refusing one that already holds records:
  * SP_EBADSTATE, unless SP_RUN_RESUME), takes the single-writer lock (SP_EBUSY if another process

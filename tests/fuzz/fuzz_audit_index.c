@@ -1,6 +1,6 @@
 /*
  * fuzz_audit_index.c - libFuzzer target for the sharded-model index parser
- * of `scratchproof audit` (sp_audit_index_parse, verify/audit_load.c): any
+ * of `scratchproof audit` (sp_audit_index_parse, verify/audit/audit_load.c): any
  * input must either be rejected with an error line, or yield entries whose
  * shard names are bare file names (no '/', '\\', "." or ".."), listed once
  * in files[], and tensor names of 1..SP_NAME_MAX bytes. Replayed over

@@ -11,7 +11,7 @@
  *                   and pairing of renamed tensors by shape and content.
  *   audit_run.c     components, verdicts, the worker threads.
  *   audit_report.c  text, JSON and HTML reports.
- *   audit_cli.c     the command.
+ *   verify/cli/cmd_audit.c, the command.
  * Nothing here prints except sp_cmd_audit and the report writers, which take
  * the FILE to write to.
  */

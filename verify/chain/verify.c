@@ -22,6 +22,7 @@
 #include "keys.h"
 #include "ledger.h"
 #include "record.h"
+#include "segments.h"
 
 typedef struct rec {
     uint64_t key;
@@ -291,6 +292,39 @@ static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
     return buf;
 }
 
+int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **data)
+{
+    *data = NULL;
+    memset(x, 0, sizeof *x);
+    if (g->body_case != SP__RECORD__BODY_GENESIS || i >= g->genesis->n_tensors)
+        return SP_EINVAL;
+    const Sp__TensorDigest *t = g->genesis->tensors[i];
+    sp_init_scheme s;
+    sp_record_scheme(&s, t);
+    x->name = t->name;
+    x->dtype = (sp_dtype)t->dtype;
+    x->ndim = (uint32_t)t->n_shape;
+    memcpy(x->shape, t->shape, t->n_shape * sizeof *t->shape);
+    uint64_t numel = 0;
+    int rc = sp_shape_numel(&numel, x->shape, x->ndim);   /* validated at decode */
+    if (rc != SP_OK)
+        return rc;
+    x->nbytes = numel * sp_dtype_size(x->dtype);
+    if (s.kind == SP_INIT_EXTERNAL)
+        return SP_EUNSUPPORTED;
+    void *buf = malloc(x->nbytes ? x->nbytes : 1);
+    if (buf == NULL)
+        return SP_ENOMEM;
+    rc = sp_init_fill(buf, x->dtype, t->name, g->genesis->seed, &s, 0, numel);
+    if (rc != SP_OK) {
+        free(buf);
+        return rc;
+    }
+    x->data = buf;
+    *data = buf;
+    return SP_OK;
+}
+
 /* Regenerates every genesis tensor from the seed and compares digests. */
 static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_report *rep)
 {
@@ -311,23 +345,16 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
                           "from elsewhere, not generated from seed %llu", t->name, ull(G->seed));
             continue;
         }
-        sp_tensor x = {.name = t->name, .dtype = (sp_dtype)t->dtype, .ndim = (uint32_t)t->n_shape};
-        uint64_t numel = 0;
-        memcpy(x.shape, t->shape, t->n_shape * sizeof *t->shape);
+        sp_tensor x;
         void *buf = NULL;
-        if (sp_shape_numel(&numel, x.shape, x.ndim) == SP_OK) {   /* validated at decode */
-            x.nbytes = numel * sp_dtype_size(x.dtype);
-            buf = malloc(x.nbytes ? x.nbytes : 1);
-        }
-        if (buf == NULL) {
+        uint8_t d[SP_DIGEST_BYTES];
+        int rc = sp_genesis_materialise(g, i, &x, &buf);
+        if (rc == SP_ENOMEM) {
             bad++;
             sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot allocate %llu bytes to regenerate it",
                           t->name, ull(x.nbytes));
             continue;
         }
-        x.data = buf;
-        uint8_t d[SP_DIGEST_BYTES];
-        int rc = sp_init_fill(buf, x.dtype, t->name, G->seed, &s, 0, numel);
         if (rc == SP_OK)
             rc = sp_tensor_digest(d, &x, o->threads);
         if (rc != SP_OK) {
@@ -393,9 +420,17 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-/* Every checkpoint record has a file in DIR with its digests. */
-static int check_checkpoint_dir(const sp_verify_opts *o, const loaded *L, sp_report *rep, char *err)
+/*
+ * Loads and hashes every regular *.safetensors file in DIR (weights and
+ * optimizer-state files alike: both are bound by content). Files that do not
+ * parse are reported and skipped. *files is malloc'd; free each with
+ * sp_weight_file_free.
+ */
+static int load_checkpoint_dir(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files_out,
+                               size_t *nf_out, char *err)
 {
+    *files_out = NULL;
+    *nf_out = 0;
     DIR *d = opendir(o->checkpoint_dir);
     if (d == NULL) {
         snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
@@ -433,27 +468,68 @@ static int check_checkpoint_dir(const sp_verify_opts *o, const loaded *L, sp_rep
         nf++;
     }
     closedir(d);
-    size_t bound = 0, records = 0;
-    for (size_t i = 0; rc == SP_OK && i < L->n; i++) {
+    if (rc != SP_OK) {
+        for (size_t k = 0; k < nf; k++)
+            sp_weight_file_free(&files[k]);
+        free(files);
+        snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
+        return rc;
+    }
+    *files_out = files;
+    *nf_out = nf;
+    return SP_OK;
+}
+
+static const sp_weight_file *find_root(const sp_weight_file *files, size_t nf, const uint8_t *root)
+{
+    for (size_t k = 0; k < nf; k++)
+        if (sodium_memcmp(files[k].root, root, SP_DIGEST_BYTES) == 0)
+            return &files[k];
+    return NULL;
+}
+
+/*
+ * Every checkpoint record has a file in DIR with its weight digests, and one
+ * with its optimizer-state digest when it records one (SPEC.md 7.6).
+ */
+static void check_checkpoint_files(const sp_verify_opts *o, const loaded *L, const sp_weight_file *files,
+                                   size_t nf, sp_report *rep)
+{
+    size_t bound = 0, records = 0, opt_bound = 0, opt_records = 0;
+    for (size_t i = 0; i < L->n; i++) {
         const Sp__Record *r = L->v[i].r;
         if (!is_weights(r))
             continue;
         int final = r->body_case == SP__RECORD__BODY_FINAL;
         records += !final;
-        size_t hit = nf, best = nf, best_common = 0;
-        for (size_t k = 0; k < nf && hit == nf; k++) {
-            if (sp_weight_file_matches(&files[k], r))
-                hit = k;
+        if (!final && r->checkpoint->optimizer_digest.len == SP_DIGEST_BYTES) {
+            opt_records++;
+            const sp_weight_file *of = find_root(files, nf, r->checkpoint->optimizer_digest.data);
+            if (of != NULL) {
+                opt_bound++;
+            } else {
+                char want[17];
+                sp_hex(want, r->checkpoint->optimizer_digest.data, 8);
+                sp_report_add(rep, "optimizer-file", 0,
+                              "record %llu (checkpoint step %llu): no file in %s has its optimizer "
+                              "state (recorded root %s...)", ull(r->seq), ull(step_of(r)),
+                              o->checkpoint_dir, want);
+            }
         }
-        if (hit < nf) {
+        const sp_weight_file *hit = NULL;
+        for (size_t k = 0; k < nf && hit == NULL; k++)
+            if (sp_weight_file_matches(&files[k], r))
+                hit = &files[k];
+        if (hit != NULL) {
             bound += !final;
             sp_report_add(rep, final ? "final-file" : "checkpoint-file", 1,
                           "record %llu (%s step %llu) bound to %s", ull(r->seq), sp_record_kind(r),
-                          ull(step_of(r)), files[hit].path);
+                          ull(step_of(r)), hit->path);
             continue;
         }
         if (final)
             continue;   /* the published model is bound through --model */
+        size_t best = nf, best_common = 0;
         for (size_t k = 0; k < nf; k++) {
             size_t c = sp_weight_file_common(&files[k], r);
             if (c > best_common || best == nf) {
@@ -474,15 +550,50 @@ static int check_checkpoint_dir(const sp_verify_opts *o, const loaded *L, sp_rep
                           ull(r->seq), ull(step_of(r)), o->checkpoint_dir);
         }
     }
-    if (rc == SP_OK && bound == records)
+    if (bound == records)
         sp_report_add(rep, "checkpoints", 1, "all %zu checkpoint records bound to files in %s",
                       records, o->checkpoint_dir);
-    for (size_t k = 0; k < nf; k++)
-        sp_weight_file_free(&files[k]);
-    free(files);
-    if (rc != SP_OK)
-        snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
-    return rc;
+    if (opt_records > 0 && opt_bound == opt_records)
+        sp_report_add(rep, "optimizer-files", 1, "all %zu optimizer states bound to files in %s",
+                      opt_records, o->checkpoint_dir);
+}
+
+/*
+ * The table of weight points (segments.h): every genesis, checkpoint and
+ * final record in ledger order, with the files bound to them. Records that
+ * did not decode are left out (they are findings already).
+ */
+static int build_table(sp_run_table *tab, const loaded *L, const Sp__Record *g,
+                       const sp_weight_file *files, size_t nf, const sp_weight_file *models, size_t nm)
+{
+    memset(tab, 0, sizeof *tab);
+    if (g == NULL)
+        return SP_OK;
+    tab->pts = calloc(L->n ? L->n : 1, sizeof *tab->pts);
+    if (tab->pts == NULL)
+        return SP_ENOMEM;
+    tab->genesis = g;
+    tab->batches_per_step = g->genesis->batches_per_step ? g->genesis->batches_per_step : 1;
+    for (size_t i = 0; i < L->n; i++) {
+        const Sp__Record *r = L->v[i].r;
+        if (r == NULL || (r != g && !is_weights(r)))
+            continue;
+        sp_point *p = &tab->pts[tab->n++];
+        p->seq = r->seq;
+        p->rec = r;
+        if (r == g) {
+            p->kind = SP_POINT_GENESIS;
+            continue;
+        }
+        p->kind = r->body_case == SP__RECORD__BODY_FINAL ? SP_POINT_FINAL : SP_POINT_CHECKPOINT;
+        p->step = step_of(r);
+        p->weights = find_root(files, nf, sp_record_root(r));
+        if (p->weights == NULL)
+            p->weights = find_root(models, nm, sp_record_root(r));
+        if (p->kind == SP_POINT_CHECKPOINT && r->checkpoint->optimizer_digest.len == SP_DIGEST_BYTES)
+            p->optimizer = find_root(files, nf, r->checkpoint->optimizer_digest.data);
+    }
+    return SP_OK;
 }
 
 /*
@@ -570,10 +681,20 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         sp_report_add(rep, "init", 0, "record 0 is not a readable genesis: nothing to regenerate");
     }
     check_records(&L, g, rep);
-    if (o->checkpoint_dir != NULL)
-        rc = check_checkpoint_dir(o, &L, rep, err);
+    sp_weight_file *files = NULL;
+    size_t nf = 0;
+    if (o->checkpoint_dir != NULL && (rc = load_checkpoint_dir(o, rep, &files, &nf, err)) == SP_OK)
+        check_checkpoint_files(o, &L, files, nf, rep);
     for (size_t i = 0; rc == SP_OK && i < o->n_models; i++)
         check_model(&models[i], &L, rep);
+    sp_run_table tab;
+    if (rc == SP_OK && (rc = build_table(&tab, &L, g, files, nf, models, o->n_models)) == SP_OK) {
+        /* Segment replay (SPEC.md 12) and trajectory screening (SPEC.md 13) read tab here. */
+        free(tab.pts);
+    }
+    for (size_t k = 0; k < nf; k++)
+        sp_weight_file_free(&files[k]);
+    free(files);
     free_loaded(&L);
 out:
     for (size_t i = 0; i < o->n_models; i++)

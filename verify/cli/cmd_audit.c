@@ -1,5 +1,5 @@
 /*
- * audit_cli.c - `scratchproof audit MODEL --ref REF [--ref REF]... [--json]
+ * cmd_audit.c - `scratchproof audit MODEL --ref REF [--ref REF]... [--json]
  * [--html FILE]`: opens the models, runs the audit (audit_run.c) and prints
  * the report. Exit 0: no evidence of derivation; 1: derived; 2: usage error
  * or unreadable input, one line on stderr.

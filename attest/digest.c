@@ -11,6 +11,7 @@
  * Data is hashed in place through the streaming BLAKE2b API, never copied.
  */
 #include "digest.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -201,14 +202,15 @@ static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
  * other threads' leaf writes visible to it. In file mode each thread reads
  * its chunks into its own buffer.
  */
-static void *pool_worker(void *arg)
+static void pool_worker(void *arg, unsigned thread_index)
 {
+    (void)thread_index;
     work_pool *p = arg;
     size_t cur = 0;
     uint8_t *buf = NULL;
     if (p->fd >= 0 && (buf = malloc(SP_CHUNK_BYTES)) == NULL) {
         pool_fail(p, SP_ENOMEM);
-        return NULL;
+        return;
     }
     for (;;) {
         if (atomic_load_explicit(&p->err, memory_order_relaxed) != 0)
@@ -238,7 +240,6 @@ static void *pool_worker(void *arg)
             finish_item(p, it);
     }
     free(buf);
-    return NULL;
 }
 
 /*
@@ -269,16 +270,7 @@ static int pool_run(work_pool *p, unsigned nthreads)
     if (nthreads > p->total_leaves)
         nthreads = p->total_leaves > 0 ? (unsigned)p->total_leaves : 1;
 
-    pthread_t tid[SP_MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned i = 1; i < nthreads; i++) {
-        if (pthread_create(&tid[started], NULL, pool_worker, p) != 0)
-            break;
-        started++;
-    }
-    pool_worker(p);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tid[i], NULL);
+    sp_pool_run(nthreads, pool_worker, p);
 
     if (p->leaves != NULL) {
         free(p->leaves);

@@ -14,7 +14,7 @@
 #include "sp_base.h"
 
 #define SP_CHUNK_BYTES (1u << 20)   /* 1 MiB leaves; part of the format */
-#define SP_MAX_THREADS 64u
+#include "pool.h"   /* SP_MAX_THREADS */
 
 /* A tensor name with its digest, the unit of a checkpoint root. */
 typedef struct sp_named_digest {

@@ -8,7 +8,6 @@
 #include "verify.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "init.h"
 #include "keys.h"
 #include "ledger.h"
+#include "pool.h"
 #include "record.h"
 #include "segments.h"
 
@@ -90,39 +90,25 @@ typedef struct sig_job {
     rec *v;
     size_t n;
     const uint8_t *pk;
-    atomic_size_t next;
+    atomic_uint_least64_t next;
 } sig_job;
 
-static void *sig_worker(void *arg)
+static void sig_worker(void *arg, unsigned thread_index)
 {
+    (void)thread_index;
     sig_job *j = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&j->next, 16);
-        if (i >= j->n)
-            return NULL;
-        size_t end = i + 16 < j->n ? i + 16 : j->n;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->n, 16, &end)) < j->n;)
         for (; i < end; i++)
             if (j->v[i].env != NULL)
                 j->v[i].sig_ok = sp_envelope_verify(j->v[i].env, j->pk) == SP_OK;
-    }
 }
 
 static void verify_signatures(loaded *L, const uint8_t *pk, unsigned threads)
 {
     sig_job j = {.v = L->v, .n = L->n, .pk = pk};
     atomic_init(&j.next, 0);
-    pthread_t tid[SP_MAX_THREADS];
-    unsigned started = 0;
-    if (threads > SP_MAX_THREADS)
-        threads = SP_MAX_THREADS;
-    for (unsigned k = 1; k < threads && L->n > 64; k++) {
-        if (pthread_create(&tid[started], NULL, sig_worker, &j) != 0)
-            break;          /* fewer threads, never an error */
-        started++;
-    }
-    sig_worker(&j);
-    for (unsigned k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
+    sp_pool_run(L->n > 64 ? threads : 1, sig_worker, &j);
 }
 
 /* Signatures, sequence numbers, links, run id, record kinds and step order. */

@@ -155,6 +155,8 @@ typedef struct work_pool {
     uint64_t total_leaves;
     uint8_t (*leaves)[SP_DIGEST_BYTES];
     int fd;                         /* file to pread from, or -1 */
+    sp_chunk_source gen;            /* or a generator of the bytes (sp_tensor_digest_gen) */
+    void *gen_ctx;
     atomic_uint_least64_t next;     /* next leaf number to hand out */
     atomic_int err;                 /* first failure (SP_E*), 0 if none */
 } work_pool;
@@ -208,7 +210,7 @@ static void pool_worker(void *arg, unsigned thread_index)
     work_pool *p = arg;
     size_t cur = 0;
     uint8_t *buf = NULL;
-    if (p->fd >= 0 && (buf = malloc(SP_CHUNK_BYTES)) == NULL) {
+    if ((p->fd >= 0 || p->gen != NULL) && (buf = malloc(SP_CHUNK_BYTES)) == NULL) {
         pool_fail(p, SP_ENOMEM);
         return;
     }
@@ -228,7 +230,8 @@ static void pool_worker(void *arg, unsigned thread_index)
             len = SP_CHUNK_BYTES;
         const uint8_t *chunk = it->data + off;
         if (it->data == NULL) {
-            int rc = pread_full(p->fd, buf, (size_t)len, off);
+            int rc = p->gen != NULL ? p->gen(p->gen_ctx, buf, off, (size_t)len)
+                                    : pread_full(p->fd, buf, (size_t)len, off);
             if (rc != SP_OK) {
                 pool_fail(p, rc);
                 break;
@@ -332,6 +335,24 @@ int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
     work_pool p = {.items = &it, .nitems = 1, .fd = -1};
     item_set(&it, t->data, t->nbytes, t, out, &p.total_leaves);
     return pool_run(&p, nthreads);
+}
+
+int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                         sp_chunk_source gen, void *ctx, unsigned nthreads)
+{
+    sp_tensor desc = *t;
+    desc.data = desc.nbytes > 0 ? (const void *)&desc : NULL;  /* only to pass the check */
+    int rc = sp_tensor_check(&desc);
+    if (rc != SP_OK)
+        return rc;
+    ensure_sodium();
+    work_item it;
+    work_pool p = {.items = &it, .nitems = 1, .fd = -1, .gen = gen, .gen_ctx = ctx};
+    item_set(&it, NULL, t->nbytes, t, out, &p.total_leaves);
+    rc = pool_run(&p, nthreads);
+    if (rc != SP_OK)
+        sodium_memzero(out, SP_DIGEST_BYTES);
+    return rc;
 }
 
 int sp_tensors_digest(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t,

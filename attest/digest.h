@@ -56,6 +56,23 @@ int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                      unsigned nthreads) SP_WUR SP_NONNULL(1, 2);
 
 /*
+ * Produces bytes [off, off + len) of a tensor into buf (len <= SP_CHUNK_BYTES,
+ * off a multiple of SP_CHUNK_BYTES). Called from several threads at once,
+ * each with its own buf. Returns SP_OK or an SP_E* code that stops the work.
+ */
+typedef int (*sp_chunk_source)(void *ctx, uint8_t *buf, uint64_t off, size_t len);
+
+/*
+ * The digest of a tensor described by t (t->data is ignored) whose bytes are
+ * produced chunk by chunk by gen, on nthreads threads: nothing larger than one
+ * chunk per thread is ever materialised (a genesis is checked this way, each
+ * chunk regenerated and hashed while it is in cache). Errors: those of
+ * sp_tensor_check, SP_ENOMEM, or gen's; on failure out is zeroed.
+ */
+int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                         sp_chunk_source gen, void *ctx, unsigned nthreads) SP_WUR SP_NONNULL(1, 2, 3);
+
+/*
  * Digests of n tensors at once, out[i] for t[i]; the chunks of all tensors
  * form one pool of work for nthreads threads, so a model of many small
  * tensors and one of a few big ones both use every thread.

@@ -337,6 +337,29 @@ int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
     return pool_run(&p, nthreads);
 }
 
+void sp_leaf_digest(uint8_t out[SP_DIGEST_BYTES], uint64_t index, const void *chunk, size_t len)
+{
+    ensure_sodium();
+    hash_leaf(out, index, chunk, len);
+}
+
+int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                            const uint8_t (*leaves)[SP_DIGEST_BYTES], uint64_t nleaves)
+{
+    sp_tensor desc = *t;
+    desc.data = desc.nbytes > 0 ? (const void *)&desc : NULL;  /* only to pass the check */
+    int rc = sp_tensor_check(&desc);
+    if (rc != SP_OK)
+        return rc;
+    if (nleaves != leaf_count(t->nbytes) || (nleaves > 0 && leaves == NULL))
+        return SP_EINVAL;
+    ensure_sodium();
+    uint8_t root[SP_DIGEST_BYTES];
+    hash_tree(root, t->nbytes, leaves, nleaves);
+    hash_tensor(out, t, root);
+    return SP_OK;
+}
+
 int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                          sp_chunk_source gen, void *ctx, unsigned nthreads)
 {

@@ -42,6 +42,7 @@ MPICC ?= mpicc
 MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
 MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
 MPI_BIN := $(if $(MPI_LIBS),$(BUILD)/libscratchproof_mpi.a $(BUILD)/tests/mpi_shards)
+MPI_BENCH := $(if $(MPI_LIBS),$(BUILD)/bench/bench_mpi)
 VERIFY_SRC := $(filter-out verify/cli/main.c,$(wildcard $(VERIFY_DIRS:%=%/*.c)))
 LIB_OBJ := $(ATTEST_SRC:%.c=$(BUILD)/obj/%.o) $(HOOKS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/record.pb-c.o
 VERIFY_OBJ := $(VERIFY_SRC:%.c=$(BUILD)/obj/%.o)
@@ -49,7 +50,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
-BENCH_SRC := $(wildcard bench/*.c)
+BENCH_SRC := $(filter-out bench/bench_mpi.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test demo bench fuzz install deps check-deps clean
@@ -90,6 +91,14 @@ $(BUILD)/obj/tests/mpi/%.o: tests/mpi/%.c hooks/scratchproof_mpi.h $(GEN_H)
 	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/mpi_%: $(BUILD)/obj/tests/mpi/mpi_%.o $(BUILD)/libscratchproof_mpi.a $(BUILD)/libscratchproof.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
+
+$(BUILD)/obj/bench/bench_mpi.o: bench/bench_mpi.c hooks/scratchproof_mpi.h $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/bench_mpi: $(BUILD)/obj/bench/bench_mpi.o $(BUILD)/libscratchproof_mpi.a $(BUILD)/libscratchproof.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
 
@@ -136,7 +145,7 @@ demo: deps
 	@BUILD=$(BUILD) examples/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(MPI_BENCH)
 	@BUILD=$(BUILD) bench/run.sh
 
 # Coverage-guided fuzzing with libFuzzer (clang): make fuzz FUZZ=safetensors SECONDS=60

@@ -114,6 +114,53 @@ EOF
   && grep -qx "lr=0.1" "$t/lr/tinytrain.config" && ok "another --lr, another config digest" \
   || bad "--lr 0.1 config digest"
 
+# --- --math-threads: deterministic per N, other rounding across N ---
+G="$t/ck/step000000.safetensors"
+replay "$t/t2" "$G" "" 1 100 --math-threads 2 && SP_REPLAY_THREADS=2 replay "$t/t2e" "$G" "" 1 100 \
+  && SP_REPLAY_THREADS=2 replay "$t/t1" "$G" "" 1 100 --math-threads 1 || bad "math-threads replays"
+cmp -s "$t/t2/step000100.safetensors" "$t/t2e/step000100.safetensors" \
+  && ok "SP_REPLAY_THREADS=2 is the --math-threads default" || bad "SP_REPLAY_THREADS=2 differs from --math-threads 2"
+cmp -s "$t/t1/step000100.safetensors" "$t/ck/step000100.safetensors" \
+  && ok "--math-threads 1 overrides SP_REPLAY_THREADS and is training's maths" || bad "--math-threads 1"
+[ "$(jfield "$t/t2/replay.ledger" 1 batches_digest)" = "$(jfield "$t/run.ledger" 1 batches_digest)" ] \
+  && ok "--math-threads 2 commits the same batches" || bad "--math-threads 2 batches digest"
+"$PY" - "$t/t2/step000100.safetensors" "$t/ck/step000100.safetensors" "$G" <<'EOF' \
+  && ok "--math-threads 2 differs from 1 in rounding only (0 < e < 1e-4 for every tensor)" \
+  || bad "--math-threads 2 versus 1"
+import json, struct, sys
+import numpy as np
+def load(p):
+    b = open(p, "rb").read(); n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n]); d = b[8 + n:]
+    return {k: np.frombuffer(d[v["data_offsets"][0]:v["data_offsets"][1]], dtype=np.float32).astype(np.float64)
+            for k, v in h.items() if k != "__metadata__"}
+a, r, s = (load(p) for p in sys.argv[1:4])
+es = {k: np.linalg.norm(a[k] - r[k]) / np.linalg.norm(r[k] - s[k]) for k in r}
+assert max(es.values()) > 0 and max(es.values()) < 1e-4, es
+EOF
+"$tt" --ledger "$t/t2.ledger" --key "$t/k.key" --seed 7 --steps 100 --every 100 --out "$t/t2run" --quiet \
+  --math-threads 2 && cmp -s "$t/t2run/step000100.safetensors" "$t/t2/step000100.safetensors" \
+  && ok "--math-threads 2 training equals its replay bit for bit" || bad "--math-threads 2 training vs replay"
+
+# --- --micro: N commitments per step, same weights ---
+"$tt" --ledger "$t/mi.ledger" --key "$t/k.key" --seed 7 --steps 200 --every 100 --out "$t/mi" --quiet \
+  --micro 5 || bad "tinytrain --micro 5"
+[ "$(jfield "$t/mi.ledger" 0 batches_per_step)" = 5 ] && [ "$(jfield "$t/mi.ledger" 1 batches)" = 500 ] \
+  && ok "--micro 5: batches_per_step 5 in the genesis, 500 commitments per 100 steps" || bad "--micro 5 counts"
+cmp -s "$t/mi/step000200.safetensors" "$t/ck/step000200.safetensors" \
+  && ok "--micro 5 trains the same weights as --micro 1" || bad "--micro 5 weights"
+[ "$(jfield "$t/mi.ledger" 1 batches_digest)" != "$(jfield "$t/run.ledger" 1 batches_digest)" ] \
+  && [ "$(jfield "$t/mi.ledger" 0 config_digest)" != "$(jfield "$t/run.ledger" 0 config_digest)" ] \
+  && ok "--micro 5 commits other batch bytes under another config digest" || bad "--micro 5 digests"
+replay "$t/mr" "$t/mi/step000100.safetensors" "$t/mi/step000100.opt.safetensors" 101 200 --micro 5 \
+  --math-threads 2 && [ "$(jfield "$t/mr/replay.ledger" 1 batches_digest)" = "$(jfield "$t/mi.ledger" 2 batches_digest)" ] \
+  && [ "$(jfield "$t/mr/replay.ledger" 1 batches)" = 500 ] \
+  && [ "$(jfield "$t/mr/replay.ledger" 0 config_digest)" = "$(jfield "$t/mi.ledger" 0 config_digest)" ] \
+  && ok "--micro 5 replay (2 threads) commits the run's batches" || bad "--micro 5 replay"
+replay "$t/mr1" "$t/mi/step000100.safetensors" "$t/mi/step000100.opt.safetensors" 101 200 \
+  && [ "$(jfield "$t/mr1/replay.ledger" 1 batches_digest)" != "$(jfield "$t/mi.ledger" 2 batches_digest)" ] \
+  && ok "a replay without --micro 5 commits other batches" || bad "replay without --micro"
+
 # --- usage errors: one line, exit 2 ---
 W="$t/ck/step000100.safetensors" O="$t/ck/step000100.opt.safetensors"
 R=(--replay-from "$W" --replay-optimizer "$O" --first-step 101 --last-step 110 --seed 7)

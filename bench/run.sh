@@ -22,6 +22,9 @@ for tool in b2sum sha256sum; do
   echo "hash.${tool}_gbps $(awk -v n=$sz -v s=$s 'BEGIN{printf "%.3f", n/s/1e9}')"
 done
 echo
+echo "== initialiser (goal: uniform >= 0.5x, normal >= 0.3x the ChaCha20 keystream rate per thread; genesis check <= 1.5x hashing)"
+"$B/bench/bench_init" 64
+echo
 echo "== ledger (goal: durable append near the disk's fsync rate)"
 "$B/bench/bench_ledger" "$d"
 echo

@@ -652,15 +652,16 @@ int main(int argc, char **argv)
         snprintf(model_name, sizeof model_name,
                  "tinytrain vocab=%d ctx=%d pred=%d emb=%d hid=%d batch=%" PRIu64
                  " lr=%g momentum=%g", VOCAB, CTX, PRED, EMB, HID, c.batch, c.lr, (double)MOMENTUM);
+        char open_err[SP_ERRMSG_MAX] = "";
         sp_run_options o = { .ledger_path = c.ledger, .key_path = c.key, .seed = c.seed,
                              .model_name = model_name, .config_digest = NULL,
-                             .threads = (unsigned)c.threads };
+                             .threads = (unsigned)c.threads, .err = open_err };
         sp_run *run = NULL;
         int rc = sp_run_open(&run, &o);
         if (rc != SP_OK) {
             /* An unusable key file is unreadable input (2); the rest is the hook's (1). */
             fprintf(stderr, "tinytrain: cannot open the run (ledger %s, key %s): %s%s\n",
-                    c.ledger, c.key, sp_strerror(rc), rc == SP_EBADSTATE
+                    c.ledger, c.key, open_err[0] ? open_err : sp_strerror(rc), rc == SP_EBADSTATE
                     ? " (the ledger already holds records: give a new --ledger path)" : "");
             code = rc == SP_EKEY ? 2 : 1;
         } else {

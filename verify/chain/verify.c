@@ -148,9 +148,13 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         }
         if (!x->sig_ok) {
             bad_sig++;
-            sp_report_add(rep, "signature", 0,
-                          "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
-                          ull(x->key), keyid, x->env->signatures[0]->keyid);
+            char why[SP_ERRMSG_MAX] = "";
+            if (sp_envelope_verify_keyid(x->env, pk, why) == SP_EMISMATCH)
+                sp_report_add(rep, "signature", 0, "record %llu: %s", ull(x->key), why);
+            else
+                sp_report_add(rep, "signature", 0,
+                              "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
+                              ull(x->key), keyid, x->env->signatures[0]->keyid);
         }
         const Sp__Record *r = x->r;
         if (r == NULL) {

@@ -41,7 +41,7 @@ HOOKS_SRC := $(filter-out hooks/mpi.c,$(wildcard hooks/*.c))
 MPICC ?= mpicc
 MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
 MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
-MPI_BIN := $(if $(MPI_LIBS),$(BUILD)/libscratchproof_mpi.a $(BUILD)/tests/mpi_shards)
+MPI_BIN := $(if $(MPI_LIBS),$(BUILD)/libscratchproof_mpi.a $(BUILD)/tests/mpi_shards $(BUILD)/tinytrain_mpi)
 MPI_BENCH := $(if $(MPI_LIBS),$(BUILD)/bench/bench_mpi)
 VERIFY_SRC := $(filter-out verify/cli/main.c,$(wildcard $(VERIFY_DIRS:%=%/*.c)))
 LIB_OBJ := $(ATTEST_SRC:%.c=$(BUILD)/obj/%.o) $(HOOKS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/record.pb-c.o
@@ -120,6 +120,15 @@ $(TT_OBJ) $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/attacks/*.c)): \
 $(BUILD)/obj/tests/attacks/%.o: CFLAGS += -Iexamples
 $(BUILD)/tinytrain: $(TT_OBJ) $(BUILD)/libscratchproof.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/obj/examples/tinytrain_mpi.o: examples/tinytrain_mpi.c hooks/scratchproof_mpi.h $(GEN_H) $(wildcard examples/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/tinytrain_mpi: $(BUILD)/obj/examples/tinytrain_mpi.o $(BUILD)/obj/examples/tinytrain_args.o \
+                        $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o \
+                        $(BUILD)/libscratchproof_mpi.a $(BUILD)/libscratchproof.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
 
 $(ATTACK_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/attacks/%.o $(BUILD)/obj/tests/attacks/attack_common.o \
                   $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o \

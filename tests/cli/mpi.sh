@@ -54,5 +54,26 @@ for f in replica gap shape; do
   elif grep -q -- "$want" "$t/log"; then ok "$f: refused on every rank ($want)"
   else bad "$f: wrong failure: $(head -c 400 "$t/log" | tr '\n' ' ')"; fi
 done
+
+# tinytrain_mpi: 4 data-parallel ranks; the genesis equals tinytrain's for the seed
+if [ -x "$B/tinytrain_mpi" ]; then
+  if mpi 4 "$B/tinytrain_mpi" --ledger "$t/tt4.ledger" --key "$t/k.key" --seed 7 --steps 40 --every 20 \
+       --batch 16 --micro 2 --out "$t/tt4" --quiet >"$t/log" 2>&1; then ok "mpirun -np 4 tinytrain_mpi"
+  else bad "tinytrain_mpi: $(head -c 400 "$t/log" | tr '\n' ' ')"; fi
+  "$B/tinytrain" --ledger "$t/tt1.ledger" --key "$t/k.key" --seed 7 --steps 40 --every 20 --batch 16 \
+    --micro 2 --out "$t/tt1" --quiet >/dev/null 2>&1
+  if "$sp" verify "$t/tt4.ledger" --pubkey "$t/k.pub" --checkpoints "$t/tt4" \
+       --model "$t/tt4/final.safetensors" >"$t/v" 2>&1; then ok "tinytrain_mpi's ledger verifies and binds its final model"
+  else bad "tinytrain_mpi verify: $(grep -v '^  ok' "$t/v" | head -c 600 | tr '\n' ' ')"; fi
+  a=$(root "$t/tt1.ledger") b=$(root "$t/tt4.ledger")
+  [ -n "$a" ] && [ "$a" = "$b" ] && ok "tinytrain_mpi -np 4 has tinytrain's genesis digests for seed 7" \
+    || bad "genesis roots: tinytrain $a, tinytrain_mpi $b"
+  "$sp" log "$t/tt4.ledger" | grep -q ' 160 batches' && ok "4 ranks x 2 micro-batches x 20 steps = 160 commitments per segment" \
+    || bad "batch count: $("$sp" log "$t/tt4.ledger" | sed -n 2p)"
+  expect_mpi_usage=$(mpi 2 "$B/tinytrain_mpi" --ledger "$t/x.ledger" --key "$t/k.key" --seed 1 --steps 2 \
+                     --every 1 --out "$t/x" --init-from "$t/tt1/final.safetensors" 2>&1; echo "exit $?")
+  case $expect_mpi_usage in *"one process) only"*"exit 2") ok "tinytrain_mpi refuses tinytrain's one-process modes (exit 2)" ;;
+    *) bad "tinytrain_mpi --init-from: $(echo "$expect_mpi_usage" | head -c 300 | tr '\n' ' ')" ;; esac
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

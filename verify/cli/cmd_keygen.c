@@ -1,8 +1,10 @@
 /* cmd_keygen.c - `scratchproof keygen -o PREFIX`. */
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "keys.h"
 
 int sp_cmd_keygen(int argc, char **argv)
@@ -32,6 +34,8 @@ int sp_cmd_keygen(int argc, char **argv)
     int rc = sp_keygen_files(prefix, err);
     if (rc != SP_OK)
         return sp_cli_usage_error("keygen", "%s", err[0] ? err : sp_strerror(rc));
-    printf("wrote %s.key (secret, mode 0600) and %s.pub\n", prefix, prefix);
+    char *e = sp_escape_dup(prefix);
+    printf("wrote %s.key (secret, mode 0600) and %s.pub\n", e ? e : "PREFIX", e ? e : "PREFIX");
+    free(e);
     return 0;
 }

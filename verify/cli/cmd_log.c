@@ -5,6 +5,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "escape.h"
+#include "report.h"
 #include "digest.h"
 #include "keys.h"
 #include "ledger.h"
@@ -45,12 +47,14 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
         if (keylen != 8)
             snprintf(err, sizeof err, "key is not an 8-byte sequence number");
         if (c->arr != NULL) {
-            json_t *o = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "kind", "undecodable",
-                                  "error", err);
+            json_t *o = json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)seq, "kind", "undecodable",
+                                  "error", sp_json_str(err));
             if (o == NULL || json_array_append_new(c->arr, o) != 0)
                 c->oom = 1;
         } else {
-            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, err);
+            char e_err[4 * SP_ERRMSG_MAX];
+            sp_escape(e_err, sizeof e_err, err);
+            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, e_err);
         }
         goto out;
     }
@@ -71,7 +75,7 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
                               "tensors", (json_int_t)n, "root", root, "signature", sig);
         if (o != NULL && r->body_case == SP__RECORD__BODY_GENESIS) {
             json_object_set_new(o, "seed", json_integer((json_int_t)r->genesis->seed));
-            json_object_set_new(o, "model_name", json_string(r->genesis->model_name));
+            json_object_set_new(o, "model_name", sp_json_str(r->genesis->model_name));
         } else if (o != NULL && r->body_case == SP__RECORD__BODY_CHECKPOINT) {
             json_object_set_new(o, "tokens", json_integer((json_int_t)r->checkpoint->tokens));
             json_object_set_new(o, "loss", json_real(r->checkpoint->loss));
@@ -82,10 +86,13 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
             c->oom = 1;
         goto out;
     }
-    char extra[256] = "";
-    if (r->body_case == SP__RECORD__BODY_GENESIS)
-        snprintf(extra, sizeof extra, "model '%.100s', seed %llu", r->genesis->model_name,
+    /* Every field from the ledger printed through sp_escape (SPEC.md 1.1). */
+    char extra[512] = "", e_name[101];
+    if (r->body_case == SP__RECORD__BODY_GENESIS) {
+        sp_escape(e_name, sizeof e_name, r->genesis->model_name);   /* cut between characters */
+        snprintf(extra, sizeof extra, "model '%s', seed %llu", e_name,
                  (unsigned long long)r->genesis->seed);
+    }
     else if (r->body_case == SP__RECORD__BODY_CHECKPOINT)
         snprintf(extra, sizeof extra, "loss %.4f, lr %g, %llu batches", r->checkpoint->loss,
                  r->checkpoint->lr, (unsigned long long)r->checkpoint->batches);
@@ -140,11 +147,11 @@ int sp_cmd_log(int argc, char **argv)
         return sp_cli_usage_error("log", "%s: cannot read records", argv[optind]);
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:b, s:o}", "ledger", argv[optind], "signatures_checked",
-                              pubpath != NULL, "records", ctx.arr);
+        json_t *o = json_pack("{s:o, s:b, s:o}", "ledger", sp_json_str(argv[optind]),
+                              "signatures_checked", pubpath != NULL, "records", ctx.arr);
         if (o == NULL)
             return sp_cli_usage_error("log", "out of memory");
-        json_dumpf(o, stdout, JSON_INDENT(2));
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(o);
     }

@@ -216,6 +216,35 @@ static void test_json_str(void **state)
     json_decref(j);
 }
 
+/* A report detail cut inside a character drops the partial character, and prints escaped. */
+static void test_report_detail(void **state)
+{
+    (void)state;
+    char name[1100];
+    memset(name, 'a', 1022);
+    strcpy(name + 1022, "\xc3\xa9tail");
+    sp_report r;
+    sp_report_init(&r);
+    sp_report_add(&r, "model", 0, "%s", name);
+    sp_report_add(&r, "model", 1, "tensor '%s'", "x\n\x1b[32mok");
+    assert_int_equal(r.n, 2);
+    assert_int_equal(strlen(r.v[0].detail), 1022);
+    assert_true(sp_utf8_valid(r.v[0].detail, 1022));
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    sp_report_print(&r, f, 1);
+    fclose(f);
+    assert_non_null(strstr(buf, "  ok    model              tensor 'x\\x0a\\x1b[32mok'\n"));
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += buf[i] == '\n';
+    assert_int_equal(lines, 2);
+    free(buf);
+    sp_report_free(&r);
+}
+
 /* SPEC.md 1.2: a FIFO is refused at once (no writer: a blocking open would hang). */
 static void test_open_input_fifo(void **state)
 {
@@ -265,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_fputs),
         cmocka_unit_test(test_errf_scrub),
         cmocka_unit_test(test_json_str),
+        cmocka_unit_test(test_report_detail),
         cmocka_unit_test(test_open_input_fifo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,20 @@ void sp_report_free(sp_report *r)
     memset(r, 0, sizeof *r);
 }
 
+/*
+ * A detail cut at the buffer's end may end inside a UTF-8 character; that
+ * partial character is dropped, so a valid name does not turn into an
+ * invalid string (and an escaped one in JSON) only because it was cut.
+ */
+static void cut_partial_char(char *s)
+{
+    size_t len = strlen(s), k = len;
+    while (k > 0 && len - k < 3 && ((unsigned char)s[k - 1] & 0xC0) == 0x80)
+        k--;
+    if (k > 0 && (unsigned char)s[k - 1] >= 0xC0 && !sp_utf8_valid(s + k - 1, len - k + 1))
+        s[k - 1] = '\0';
+}
+
 void sp_report_add(sp_report *r, const char *name, int ok, const char *fmt, ...)
 {
     if (!ok)
@@ -44,8 +58,10 @@ void sp_report_add(sp_report *r, const char *name, int ok, const char *fmt, ...)
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    int full = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (full >= (int)sizeof buf)
+        cut_partial_char(buf);
     sp_check *c = &r->v[r->n];
     c->name = strdup(name);
     c->detail = strdup(buf);

@@ -8,6 +8,7 @@
  */
 #include "escape.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,6 +90,7 @@ static size_t unit(char *out, size_t *outlen, int *unsafe, const unsigned char *
     }
     if (len == 0)
         len = 1;                    /* an invalid byte is a unit of its own */
+    assert(4 * len <= SP_ESCAPE_UNIT_MAX);  /* dangerous code points are at most 3 bytes */
     for (size_t i = 0; i < len; i++) {
         out[4 * i] = '\\';
         out[4 * i + 1] = 'x';

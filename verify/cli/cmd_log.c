@@ -5,12 +5,12 @@
 #include <time.h>
 
 #include "cli.h"
-#include "escape.h"
-#include "report.h"
 #include "digest.h"
+#include "escape.h"
 #include "keys.h"
 #include "ledger.h"
 #include "record.h"
+#include "report.h"
 
 typedef struct log_ctx {
     json_t *arr;            /* --json: records collected here */
@@ -92,10 +92,10 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
         sp_escape(e_name, sizeof e_name, r->genesis->model_name);   /* cut between characters */
         snprintf(extra, sizeof extra, "model '%s', seed %llu", e_name,
                  (unsigned long long)r->genesis->seed);
-    }
-    else if (r->body_case == SP__RECORD__BODY_CHECKPOINT)
+    } else if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
         snprintf(extra, sizeof extra, "loss %.4f, lr %g, %llu batches", r->checkpoint->loss,
                  r->checkpoint->lr, (unsigned long long)r->checkpoint->batches);
+    }
     printf("%-5llu  %-10s  %s  step %-7llu  %3zu tensors  root %.16s  sig %s  %s\n",
            (unsigned long long)r->seq, sp_record_kind(r), when, (unsigned long long)step, n, root,
            sig, extra);

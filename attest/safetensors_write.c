@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define META_KEY "__metadata__"
@@ -164,9 +165,17 @@ static uint8_t *encode_header(json_t *root, size_t *len, int *rc)
 static int write_file(const char *path, const char *tmp, const uint8_t *blk,
                       size_t blen, const sp_tensor *const *ord, size_t n)
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    /* O_NONBLOCK: a FIFO left at PATH.tmp fails (ENXIO) instead of waiting for a reader. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     if (fd < 0)
         return sp_write_errno(errno);
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fl < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
+        return SP_EIO;
+    }
     int rc = write_all(fd, blk, blen);
     for (size_t i = 0; rc == SP_OK && i < n; i++)
         rc = write_all(fd, ord[i]->data, ord[i]->nbytes);

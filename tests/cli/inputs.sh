@@ -63,6 +63,15 @@ elif [ $rc = 0 ] && grep -qF "skipped $t/ckf/x.safetensors: $F" "$t/out"; then
   ok "verify --checkpoints skips a FIFO named x.safetensors and says so"
 else bad "verify --checkpoints with a FIFO: exit $rc: $(tail -n 3 "$t/out" | tr '\n' ' ')"; fi
 
+# the writer's PATH.tmp taken by a FIFO: refused, not a wait for a reader
+mkdir "$t/ckw" && mkfifo "$t/ckw/step000002.safetensors.tmp"
+timeout 20 "$tt" --ledger "$t/w.ledger" --key "$t/k.key" --seed 3 --steps 2 --every 2 --out "$t/ckw" --quiet \
+  >"$t/out" 2>"$t/err" </dev/null; rc=$?
+if [ $rc = 124 ]; then bad "safetensors writer with a FIFO at PATH.tmp: hung"
+elif [ $rc != 0 ] && grep -qF "cannot write $t/ckw/step000002.safetensors" "$t/err"; then
+  ok "safetensors writer refuses a FIFO at PATH.tmp"
+else bad "safetensors writer with a FIFO at PATH.tmp: exit $rc: $(cat "$t/err")"; fi
+
 # --- a full disk ---
 mnt="$t/full"
 mkdir "$mnt"

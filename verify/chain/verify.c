@@ -18,6 +18,7 @@
 
 #include "bind.h"
 #include "digest.h"
+#include "head.h"
 #include "init.h"
 #include "keys.h"
 #include "ledger.h"
@@ -670,6 +671,9 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     }
     verify_signatures(&L, o->pk, o->threads ? o->threads : 1);
     check_chain(&L, o->pk, rep, sum);
+    if (o->head != NULL)   /* SPEC.md 15.7: the ledger against its signed head */
+        sp_head_check(o->head, o->pk, o->witnesses, o->witness_names, o->n_witnesses, L.v[0].digest,
+                      sizeof *L.v, L.n, L.v[0].r ? L.v[0].r->run_id.data : NULL, rep);
     const Sp__Record *g = L.v[0].r;
     if (g != NULL && g->body_case == SP__RECORD__BODY_GENESIS) {
         sum->have_genesis = 1;

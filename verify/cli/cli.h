@@ -24,6 +24,9 @@ __attribute__((format(printf, 2, 3)))
 int sp_cli_usage_error(const char *cmd, const char *fmt, ...);   /* prints, returns 2 */
 int sp_cli_parse_u64(const char *s, uint64_t *out);              /* 0 ok, -1 bad */
 int sp_cli_parse_double(const char *s, double *out);             /* 0 ok, -1 bad */
+/* data to path atomically (a temporary file renamed, fsync'd) or to stdout when path is NULL;
+   0, or 2 after a message naming the file and flag. */
+int sp_cli_write_out(const char *cmd, const char *flag, const char *path, const char *data, size_t len);
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total);
 
 #endif

@@ -1,7 +1,163 @@
-/* cmd_export.c - placeholder, replaced below */
+/*
+ * cmd_export.c - `scratchproof export LEDGER ...`: what an evaluator or a
+ * third party receives.
+ *   --intoto FILE   a DSSE JSON envelope around an in-toto Statement of the
+ *                   run, signed with the trainer's key (SPEC.md 16);
+ *   -o BUNDLE       the flat bundle an evaluator receives (branch `bundle`:
+ *                   its code goes where export_bundle() is called below).
+ * The ledger is verified first with the key's own public half: nothing is
+ * attested about a ledger that does not verify.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "intoto.h"
+#include "keys.h"
+#include "scratchproof.h"
+#include "verify.h"
+
+static const char export_usage[] =
+    "usage: scratchproof export LEDGER --intoto FILE --key KEY [--model FILE]...\n"
+    "                           [--checkpoints DIR]\n"
+    "       scratchproof export LEDGER -o BUNDLE\n"
+    "--intoto FILE writes a DSSE JSON envelope (payloadType application/vnd.in-toto+json)\n"
+    "around an in-toto Statement v1: its subjects are the --model files (sha256 and\n"
+    "blake2b digests; the ledger file itself without --model), its predicate the run\n"
+    "(run id, seed, model, genesis and final roots, records, the head root) and the\n"
+    "checks scratchproof verify passed. Signed with KEY, the trainer's key; LEDGER is\n"
+    "verified under KEY's public key first (with --model and --checkpoints as verify\n"
+    "takes them). Checkable with in-toto, sigstore or securesystemslib (SPEC.md 16).\n"
+    "exit: 0 written, 1 the ledger does not verify (nothing written), 2 usage error\n"
+    "or unreadable input.\n";
+
+static int export_intoto(const char *ledger, const char *out, const char *keypath, const char **models,
+                         size_t nmodels, const char *ckdir)
+{
+    if (keypath == NULL)
+        return sp_cli_usage_error("export", "--intoto needs --key KEY (the trainer's signing key)");
+    if (sodium_init() < 0)
+        return sp_cli_usage_error("export", "libsodium failed to initialise");
+    uint8_t sk[SP_SK_BYTES];
+    char err[SP_ERRMSG_MAX] = "";
+    if (sp_key_load_secret(sk, keypath, err) != SP_OK)
+        return sp_cli_usage_error("export", "--key: %s", err);
+    const uint8_t *pk = sk + 32;
+    int ret = 2;
+    sp_intoto_subject *subj = NULL;
+    sp_report rep;
+    sp_verify_summary sum;
+    sp_report_init(&rep);
+    size_t ns = nmodels ? nmodels : 1;
+    subj = calloc(ns, sizeof *subj);
+    if (subj == NULL) {
+        ret = sp_cli_usage_error("export", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nmodels; i++) {
+        subj[i].path = models[i];
+        if (sp_file_digests(subj[i].path, subj[i].sha256, subj[i].blake2b, err) != SP_OK) {
+            ret = sp_cli_usage_error("export", "--model: %s", err);
+            goto out;
+        }
+    }
+    sp_verify_opts o = {.ledger_path = ledger, .pk = pk, .checkpoint_dir = ckdir, .models = models,
+                        .n_models = nmodels, .threads = 2};
+    int rc = sp_verify_ledger(&o, &rep, &sum, err);
+    if (rc != SP_OK) {
+        ret = sp_cli_usage_error("export", "%s", err[0] ? err : sp_strerror(rc));
+        goto out;
+    }
+    if (!sp_report_ok(&rep)) {
+        fprintf(stderr, "scratchproof export: %s does not verify under the key's public key; "
+                        "nothing attested:\n", ledger);
+        sp_report_print(&rep, stderr, 0);
+        ret = 1;
+        goto out;
+    }
+    subj[0].path = nmodels ? subj[0].path : ledger;   /* no --model: the ledger file is the subject */
+    if (nmodels == 0 && sp_file_digests(ledger, subj[0].sha256, subj[0].blake2b, err) != SP_OK) {
+        ret = sp_cli_usage_error("export", "%s", err);
+        goto out;
+    }
+    sp_run_facts f;
+    if ((rc = sp_run_facts_load(&f, ledger, pk, err)) != SP_OK) {
+        ret = rc == SP_EMISMATCH ? 1 : sp_cli_usage_error("export", "%s", err);
+        if (rc == SP_EMISMATCH)
+            fprintf(stderr, "scratchproof export: %s\n", err);
+        goto out;
+    }
+    json_t *st = sp_intoto_statement(&f, subj, ns, pk, &rep, "scratchproof/" SP_VERSION);
+    char *payload = st ? json_dumps(st, JSON_COMPACT | JSON_SORT_KEYS) : NULL, *env = NULL;
+    json_decref(st);
+    if (payload == NULL) {
+        ret = sp_cli_usage_error("export", "cannot build the statement (out of memory, or a "
+                                           "recorded name that is not UTF-8)");
+        goto out;
+    }
+    rc = sp_dsse_json(&env, SP_INTOTO_PAYLOAD_TYPE, (const uint8_t *)payload, strlen(payload), sk);
+    free(payload);
+    if (rc != SP_OK) {
+        ret = sp_cli_usage_error("export", "cannot sign: %s", sp_strerror(rc));
+        goto out;
+    }
+    size_t elen = strlen(env);
+    char *text = malloc(elen + 2);
+    if (text == NULL) {
+        ret = sp_cli_usage_error("export", "out of memory");
+    } else {
+        memcpy(text, env, elen);
+        text[elen] = '\n';
+        ret = sp_cli_write_out("export", "--intoto", out, text, elen + 1);
+    }
+    free(text);
+    free(env);
+out:
+    free(subj);
+    sodium_memzero(sk, sizeof sk);
+    sp_report_free(&rep);
+    return ret;
+}
+
 int sp_cmd_export(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    return sp_cli_usage_error("export", "not yet");
+    static const struct option opts[] = {
+        {"intoto", required_argument, NULL, 'i'}, {"output", required_argument, NULL, 'o'},
+        {"key", required_argument, NULL, 'k'},    {"model", required_argument, NULL, 'm'},
+        {"checkpoints", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    const char *intoto = NULL, *bundle = NULL, *keypath = NULL, *ckdir = NULL;
+    const char **models = calloc((size_t)argc + 1, sizeof *models);
+    size_t nmodels = 0;
+    int c, ret = 2;
+    if (models == NULL)
+        return sp_cli_usage_error("export", "out of memory");
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "i:o:k:m:c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': intoto = optarg; break;
+        case 'o': bundle = optarg; break;
+        case 'k': keypath = optarg; break;
+        case 'm': models[nmodels++] = optarg; break;
+        case 'c': ckdir = optarg; break;
+        case 'h': fputs(export_usage, stdout); free(models); return 0;
+        default:
+            free(models);
+            return sp_cli_usage_error("export", "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        ret = sp_cli_usage_error("export", optind >= argc ? "missing LEDGER" : "one LEDGER expected");
+    else if ((intoto == NULL) == (bundle == NULL))
+        ret = sp_cli_usage_error("export", "give one of -o BUNDLE or --intoto FILE");
+    else if (intoto != NULL)
+        ret = export_intoto(argv[optind], intoto, keypath, models, nmodels, ckdir);
+    else   /* -o BUNDLE: export_bundle(argv[optind], bundle, ...) from branch `bundle` goes here */
+        ret = sp_cli_usage_error("export", "-o BUNDLE: bundle export is not in this build");
+    free(models);
+    return ret;
 }

@@ -47,34 +47,6 @@ static const char cosign_usage[] =
     "exit: 0 cosigned, 1 refused (signature, fork, rollback, another key),\n"
     "2 usage error or unreadable input.\n";
 
-/* Writes data to path atomically (a temporary file renamed), or to stdout. */
-static int write_out(const char *cmd, const char *path, const char *data, size_t len)
-{
-    if (path == NULL) {
-        if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
-            return sp_cli_usage_error(cmd, "cannot write to standard output");
-        return 0;
-    }
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (tmp == NULL)
-        return sp_cli_usage_error(cmd, "out of memory");
-    snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    int ok = f != NULL && fwrite(data, 1, len, f) == len;
-    ok = (f != NULL && fflush(f) == 0 && fsync(fileno(f)) == 0) && ok;
-    if (f != NULL && fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        if (f != NULL)
-            unlink(tmp);
-        free(tmp);
-        return sp_cli_usage_error(cmd, "%s: cannot write the output file (-o)", path);
-    }
-    free(tmp);
-    return 0;
-}
-
 int sp_cmd_head(int argc, char **argv)
 {
     static const struct option opts[] = {{"key", required_argument, NULL, 'k'},
@@ -132,7 +104,7 @@ int sp_cmd_head(int argc, char **argv)
         ret = sp_cli_usage_error("head", "out of memory");
     } else {
         int n = sprintf(note, "%s\n%s", body, line);
-        ret = write_out("head", out, note, (size_t)n);
+        ret = sp_cli_write_out("head", "-o", out, note, (size_t)n);
     }
     free(note);
     free(line);
@@ -260,7 +232,7 @@ int sp_cmd_cosign(int argc, char **argv)
     else if (state != NULL && sp_witness_state_commit(state, &cp, logpk, why) != SP_OK)
         ret = sp_cli_usage_error("cosign", "%s", why);   /* remembered before it is published */
     else
-        ret = write_out("cosign", out, note, len);
+        ret = sp_cli_write_out("cosign", "-o", out, note, len);
     free(note);
     free(line);
 out_head:

@@ -6,6 +6,7 @@
  */
 #include <sodium.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "head.h"
@@ -33,15 +34,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[SP_ERRMSG_MAX];
     if (sp_note_parse(&n, data, size, err) == SP_OK) {
         uint64_t t;
-        (void)sp_note_verify(&n, pk, NULL);
-        (void)sp_note_verify_cosig(&n, wpk, &t, NULL);
+        int rc = sp_note_verify(&n, pk, NULL) | sp_note_verify_cosig(&n, wpk, &t, NULL);
         for (size_t i = 0; i < n.n_sigs; i++)
-            (void)strlen(n.sigs[i].name);
+            if (!sp_note_name_ok(n.sigs[i].name))
+                abort();    /* the parser let a bad name through */
         sp_head h;
-        (void)sp_head_parse_body(&h, n.text, n.text_len, err);
+        char *again = NULL;
+        size_t len = 0;
+        /* A body that parses is in canonical form: formatting it gives the same text. */
+        if (sp_head_parse_body(&h, n.text, n.text_len, err) == SP_OK &&
+            sp_head_format_body(&again, &len, &h) == SP_OK &&
+            (len != n.text_len || memcmp(again, n.text, len) != 0))
+            abort();
+        free(again);
         sp_note_free(&n);
+        (void)rc;
     }
     sp_checkpoint cp;
-    (void)sp_checkpoint_parse(&cp, (const char *)data, size, err);
+    if (sp_checkpoint_parse(&cp, (const char *)data, size, err) == SP_OK && cp.size > (uint64_t)INT64_MAX)
+        abort();
     return 0;
 }

@@ -159,6 +159,10 @@ expect 1 "witness refuses a rollback to the genesis head" "rollback" -- \
 "$sp" head "$t/f.ledger" --key "$t/a.key" -o "$t/f.head" || bad "fork head"
 expect 1 "witness refuses a fork of a cosigned size" "fork" -- \
   "$sp" cosign "$t/f.head" --key "$t/w.key" --pubkey "$t/a.pub" --state "$t/w.state" --ledger "$t/f.ledger" -o "$t/x"
+if command -v flock >/dev/null; then
+  expect 2 "witness state in use by another cosign" "in use" -- flock "$t/w.state.lock" \
+    "$sp" cosign "$t/a.head.ws" --key "$t/w.key" --pubkey "$t/a.pub" --state "$t/w.state" -o "$t/x"
+fi
 expect 0 "witness cosigns the same head again" -- \
   "$sp" cosign "$t/a.head.ws" --key "$t/w.key" --pubkey "$t/a.pub" --state "$t/w.state" -o "$t/x"
 

@@ -6,6 +6,8 @@
 #include "witness_state.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,4 +250,36 @@ out:
     free(tmp);
     state_free(&s);
     return rc;
+}
+
+int sp_witness_state_lock(const char *state_path, int *fd, char *why)
+{
+    *fd = -1;
+    size_t n = strlen(state_path);
+    char *lp = malloc(n + 6);
+    if (lp == NULL)
+        return SP_ENOMEM;
+    memcpy(lp, state_path, n);
+    memcpy(lp + n, ".lock", 6);
+    int f = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(lp);
+    if (f < 0) {
+        sp_errf(why, "%s.lock: cannot open the witness state's lock (--state)", state_path);
+        return SP_EIO;
+    }
+    if (flock(f, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        close(f);
+        sp_errf(why, "%s: %s (--state)", state_path,
+                busy ? "in use by another cosign" : "cannot lock the witness state");
+        return busy ? SP_EBUSY : SP_EIO;
+    }
+    *fd = f;
+    return SP_OK;
+}
+
+void sp_witness_state_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);   /* releases the flock */
 }

@@ -27,4 +27,13 @@ int sp_witness_state_admit(const char *state_path, const sp_checkpoint *cp, cons
 int sp_witness_state_commit(const char *state_path, const sp_checkpoint *cp, const uint8_t *logpk,
                             char *why) SP_WUR SP_NONNULL(1, 2, 3);
 
+/*
+ * Takes the state's lock (flock on STATE.lock, without waiting) so that two
+ * cosign runs never interleave admit and commit. *fd is -1 on failure.
+ * SP_EBUSY when another process holds it, SP_EIO. Release with
+ * sp_witness_state_unlock (fd -1 is a no-op).
+ */
+int sp_witness_state_lock(const char *state_path, int *fd, char *why) SP_WUR SP_NONNULL(1, 2);
+void sp_witness_state_unlock(int fd);
+
 #endif

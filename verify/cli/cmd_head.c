@@ -190,13 +190,17 @@ int sp_cmd_cosign(int argc, char **argv)
         return sp_cli_usage_error("cosign", "%s", err);
     sp_checkpoint cp;
     char why[SP_ERRMSG_MAX] = "";
-    int ret = 1;
+    int ret = 1, lockfd = -1;
     if (sp_checkpoint_parse(&cp, hf->note.text, hf->note.text_len, why) != SP_OK) {
         fprintf(stderr, "scratchproof cosign: %s: refused: the note is not a checkpoint: %s\n", headpath, why);
         goto out_head;
     }
     if (pubpath != NULL && sp_note_verify(&hf->note, logpk, NULL) != SP_OK) {
         fprintf(stderr, "scratchproof cosign: %s: refused: not signed by the log key %s\n", headpath, pubpath);
+        goto out_head;
+    }
+    if (state != NULL && sp_witness_state_lock(state, &lockfd, why) != SP_OK) {
+        ret = sp_cli_usage_error("cosign", "%s", why);
         goto out_head;
     }
     if (state != NULL) {
@@ -236,6 +240,7 @@ int sp_cmd_cosign(int argc, char **argv)
     free(note);
     free(line);
 out_head:
+    sp_witness_state_unlock(lockfd);
     sp_head_file_free(hf);
     return ret;
 }

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "head.h"
 #include "merkle.h"
@@ -41,6 +42,8 @@ static int setup(void **state)
 }
 
 /* The head of the first n digests, signed with key, optionally cosigned by the witness. */
+static uint64_t cosign_time = 1700000001u;
+
 static sp_head_file *make_head(uint64_t n, const uint8_t *key, int cosign, const uint8_t *run_id)
 {
     uint8_t leaves[NREC][32];
@@ -56,7 +59,7 @@ static sp_head_file *make_head(uint64_t n, const uint8_t *key, int cosign, const
     sp_head_origin(origin, run_id);
     assert_int_equal(sp_note_sign_line(&line, body, len, origin, key), SP_OK);
     if (cosign)
-        assert_int_equal(sp_note_cosign_line(&cline, body, len, "w.example/w", wsk, 1700000001u), SP_OK);
+        assert_int_equal(sp_note_cosign_line(&cline, body, len, "w.example/w", wsk, cosign_time), SP_OK);
     char *note = malloc(len + strlen(line) + (cline ? strlen(cline) : 0) + 2);
     assert_non_null(note);
     sprintf(note, "%s\n%s%s", body, line, cline ? cline : "");
@@ -137,6 +140,12 @@ static void test_check(void **state)
     sp_head_file *oh = make_head(8, osk, 1, run);
     assert_false(check(oh, &digests[0][0], 8, run, 1, why));
     assert_non_null(strstr(why, "not signed by the pinned key"));
+    cosign_time = (uint64_t)time(NULL) + 3600;   /* a witness whose clock is an hour ahead */
+    sp_head_file *fut = make_head(8, sk, 1, run);
+    cosign_time = 1700000001u;
+    assert_false(check(fut, &digests[0][0], 8, run, 1, why));
+    assert_non_null(strstr(why, "in the future"));
+    sp_head_file_free(fut);
     sp_head_file_free(h8);
     sp_head_file_free(nw);
     sp_head_file_free(oh);

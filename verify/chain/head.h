@@ -19,6 +19,7 @@
 
 #define SP_HEAD_ORIGIN_PREFIX "scratchproof/run/"
 #define SP_HEAD_FORMAT "scratchproof-head/1"
+#define SP_HEAD_FUTURE_SLACK 600u   /* seconds a cosignature may be ahead of the verifier */
 #define SP_HEAD_ORIGIN_MAX (sizeof SP_HEAD_ORIGIN_PREFIX + 2 * SP_RUN_ID_BYTES)
 
 typedef struct sp_head {
@@ -78,7 +79,8 @@ void sp_head_file_free(sp_head_file *hf);
  * The `head` checks (SPEC.md 15.7) into rep: the head is signed by pk, is a
  * head of this run, the ledger is not shorter than it (truncated or rolled
  * back), not a fork of it (same size and another root, or a larger tree not
- * consistent with it), and every witness in wpk[0..nw) cosigned it.
+ * consistent with it), and every witness in wpk[0..nw) cosigned it, not
+ * more than SP_HEAD_FUTURE_SLACK seconds in the future.
  * The ledger is given as n record digests, digest i at digests + i * stride
  * (the leaf data), and the run id of record 0 (NULL when unknown).
  * witness_names name the witnesses in messages (their key files).

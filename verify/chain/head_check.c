@@ -99,7 +99,12 @@ static void check_witnesses(const sp_head_file *hf, const uint8_t (*wpk)[32], co
         size_t which = 0;
         sp_keyid(kid, wpk[i]);
         int rc = sp_note_verify_cosig(&hf->note, wpk[i], &t, &which);
-        if (rc == SP_OK) {
+        time_t now = time(NULL);
+        if (rc == SP_OK && now >= 0 && t > (uint64_t)now + SP_HEAD_FUTURE_SLACK) {
+            utc(when, t);
+            sp_report_add(rep, "head", 0, "%s: the cosignature of witness %s (key %s) is dated %s, in the "
+                          "future", hf->path, who, kid, when);
+        } else if (rc == SP_OK) {
             utc(when, t);
             sp_report_add(rep, "witness", 1, "%s: cosigned by witness %s (%s, key %s) at %s", hf->path,
                           hf->note.sigs[which].name, who, kid, when);

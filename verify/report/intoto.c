@@ -127,20 +127,30 @@ json_t *sp_intoto_statement(const sp_run_facts *f, const sp_intoto_subject *s, s
     char kid[SP_KEYID_CHARS + 1], origin[SP_HEAD_ORIGIN_MAX];
     sp_keyid(kid, pk);
     sp_head_origin(origin, f->head.run_id);
-    for (size_t i = 0; subjects && resources && i < n; i++) {
+    int bad = subjects == NULL || resources == NULL || ver == NULL;
+    for (size_t i = 0; !bad && i < n; i++) {
         char *dup = strdup(s[i].path);
-        if (dup == NULL)
+        if (dup == NULL) {
+            bad = 1;
             break;
-        const char *name = basename(dup);
-        json_array_append_new(subjects, json_pack("{s:s, s:{s:o, s:o}}", "name", name, "digest", "sha256",
-                                                  hexs(s[i].sha256, 32), "blake2b", hexs(s[i].blake2b, 64)));
-        json_array_append_new(resources, json_pack("{s:s, s:s, s:o}", "name", name, "algorithm", "sha256",
-                                                   "digest", hexs(s[i].sha256, 32)));
+        }
+        const char *name = basename(dup);   /* a name that is not UTF-8 fails here */
+        bad = json_array_append_new(subjects, json_pack("{s:s, s:{s:o, s:o}}", "name", name, "digest",
+                                                        "sha256", hexs(s[i].sha256, 32), "blake2b",
+                                                        hexs(s[i].blake2b, 64))) != 0 ||
+              json_array_append_new(resources, json_pack("{s:s, s:s, s:o}", "name", name, "algorithm",
+                                                         "sha256", "digest", hexs(s[i].sha256, 32))) != 0;
         free(dup);
     }
-    for (size_t i = 0; ver && i < checks->n; i++)
-        json_array_append_new(ver, json_pack("{s:s, s:b, s:s}", "name", checks->v[i].name, "ok",
-                                             checks->v[i].ok, "detail", checks->v[i].detail));
+    for (size_t i = 0; !bad && i < checks->n; i++)
+        bad = json_array_append_new(ver, json_pack("{s:s, s:b, s:s}", "name", checks->v[i].name, "ok",
+                                                   checks->v[i].ok, "detail", checks->v[i].detail)) != 0;
+    if (bad) {
+        json_decref(subjects);
+        json_decref(resources);
+        json_decref(ver);
+        return NULL;
+    }
     json_t *last = f->have_weights
                        ? json_pack("{s:s, s:I, s:I, s:o}", "kind", f->last_is_final ? "final" : "checkpoint",
                                    "record", (json_int_t)f->last_seq, "step", (json_int_t)f->last_step,
@@ -157,7 +167,7 @@ json_t *sp_intoto_statement(const sp_run_facts *f, const sp_intoto_subject *s, s
         (json_int_t)f->head.last_time_ms,
         "verification", "by", tool, "checks", ver,
         "resources", resources);
-    if (pred == NULL) {
+    if (pred == NULL) {   /* json_pack released the references it was given */
         json_decref(subjects);
         return NULL;
     }

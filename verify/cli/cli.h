@@ -15,6 +15,7 @@ int sp_cmd_log(int argc, char **argv);
 int sp_cmd_record(int argc, char **argv);
 int sp_cmd_verify(int argc, char **argv);
 int sp_cmd_audit(int argc, char **argv);     /* cmd_audit.c */
+int sp_cmd_export(int argc, char **argv);    /* cmd_export.c */
 
 /* Shared helpers for the subcommands. */
 __attribute__((format(printf, 2, 3)))

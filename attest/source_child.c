@@ -226,7 +226,14 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* an orphan never outlives the verifier */
     if (getppid() != parent)
         _exit(1);
-    signal(SIGPIPE, SIG_DFL);
+    /* Die plainly of whatever LMDB meets: the parent names the signal. Handlers
+     * the host program (a test framework, a sanitizer) installed would not. */
+    static const int fatal[] = {SIGPIPE, SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE, SIGTRAP, SIGSYS};
+    sigset_t none;
+    sigemptyset(&none);
+    (void)sigprocmask(SIG_SETMASK, &none, NULL);
+    for (size_t i = 0; i < sizeof fatal / sizeof fatal[0]; i++)
+        signal(fatal[i], SIG_DFL);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull >= 0) { /* no stray output from LMDB or a sanitizer's crash report */
         (void)dup2(devnull, STDOUT_FILENO);

@@ -37,7 +37,8 @@ void sp_source_test_timeout(unsigned ms)
 struct sp_source {
     sp_source_kind kind;
     char *path;
-    int fd;                   /* the bundle file; -1 for a ledger */
+    int fd;                   /* the file while it is being identified; -1 after */
+    FILE *file;               /* the bundle, buffered */
     sp_child child;           /* the ledger's reader */
     sp_bundle_reader *rd;     /* NULL: a damaged ledger with nothing to read */
     uint64_t seen;
@@ -66,17 +67,12 @@ static void add_damage(sp_source *s, const char *text)
 static int file_read(void *ctx, uint8_t *buf, size_t len, size_t *got, char *err)
 {
     sp_source *s = ctx;
-    for (;;) {
-        ssize_t n = read(s->fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            sp_errf(err, "read error: %s", strerror(errno));
-            return SP_EIO;
-        }
-        *got = (size_t)n;
-        return SP_OK;
+    *got = fread(buf, 1, len, s->file);
+    if (*got == 0 && ferror(s->file)) {
+        sp_errf(err, "read error: %s", strerror(errno));
+        return SP_EIO;
     }
+    return SP_OK;
 }
 
 /*
@@ -186,9 +182,15 @@ int sp_source_open(sp_source **out, const char *path, char *err)
         rc = SP_EFORMAT;
     } else if (got == (ssize_t)sizeof magic && memcmp(magic, SP_BUNDLE_MAGIC, sizeof magic) == 0) {
         s->kind = SP_SOURCE_BUNDLE;
-        rc = sp_bundle_reader_open(&s->rd, file_read, s, e);
-        if (rc != SP_OK)
-            sp_errf(err, "%s: %s", path, e);
+        if ((s->file = fdopen(s->fd, "rb")) == NULL) {
+            sp_errf(err, "%s: cannot read: %s", path, strerror(errno));
+            rc = SP_EIO;
+        } else {
+            s->fd = -1; /* owned by s->file now */
+            rc = sp_bundle_reader_open(&s->rd, file_read, s, e);
+            if (rc != SP_OK)
+                sp_errf(err, "%s: %s", path, e);
+        }
     } else {
         s->kind = SP_SOURCE_LEDGER;
         rc = open_ledger(s, (uint64_t)st.st_size, err);
@@ -282,6 +284,8 @@ void sp_source_close(sp_source *s)
     }
     if (s->fd >= 0)
         close(s->fd);
+    if (s->file != NULL)
+        fclose(s->file);
     sp_bundle_reader_free(s->rd);
     free(s->head);
     free(s->path);

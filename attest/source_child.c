@@ -282,6 +282,7 @@ int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char
     c->pid = -1;
     c->data_fd = c->msg_fd = -1;
     c->timed_out = 0;
+    c->rpos = c->rlen = 0;
     if (pipe2(d, O_CLOEXEC) != 0) {
         sp_errf(err, "%s: cannot start the ledger reader: pipe: %s", path, strerror(errno));
         return SP_EIO;
@@ -330,23 +331,30 @@ int sp_child_read(void *ctx, uint8_t *buf, size_t len, size_t *got, char *err)
 {
     sp_child *c = ctx;
     *got = 0;
-    int w = wait_readable(c->data_fd, c->timeout_ms);
-    if (w == 1) {
-        c->timed_out = 1;
-        sp_errf(err, "the reader stopped responding (nothing for %u ms) and was killed", c->timeout_ms);
-        return SP_EIO;
-    }
-    for (;;) {
-        ssize_t n = read(c->data_fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
+    if (c->rpos == c->rlen) {
+        if (wait_readable(c->data_fd, c->timeout_ms) == 1) {
+            c->timed_out = 1;
+            sp_errf(err, "the reader stopped responding (nothing for %u ms) and was killed",
+                    c->timeout_ms);
+            return SP_EIO;
+        }
+        ssize_t n;
+        while ((n = read(c->data_fd, c->rbuf, sizeof c->rbuf)) < 0 && errno == EINTR)
+            ;
         if (n < 0) {
             sp_errf(err, "reading from the ledger reader: %s", strerror(errno));
             return SP_EIO;
         }
-        *got = (size_t)n;
-        return SP_OK;
+        c->rpos = 0;
+        c->rlen = (size_t)n;
+        if (n == 0)
+            return SP_OK; /* end of the stream */
     }
+    size_t k = c->rlen - c->rpos < len ? c->rlen - c->rpos : len;
+    memcpy(buf, c->rbuf + c->rpos, k);
+    c->rpos += k;
+    *got = k;
+    return SP_OK;
 }
 
 int sp_child_finish(sp_child *c, int kill_it, int *code, char *why)

@@ -19,6 +19,8 @@ typedef struct sp_child {
     int msg_fd;          /* read end of the child's one status message */
     unsigned timeout_ms; /* longest silence allowed from the child */
     int timed_out;
+    size_t rpos, rlen;   /* unread bytes rbuf[rpos..rlen) */
+    uint8_t rbuf[65536];
 } sp_child;
 
 /* Outcomes of sp_child_finish. */

@@ -90,6 +90,11 @@ $(BUILD)/tests/replay_%: $(BUILD)/obj/tests/fuzz/%.o $(BUILD)/obj/tests/fuzz/rep
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
+# Every single-byte flip of a ledger or bundle through the child reader (tests/cli/damage.sh).
+$(BUILD)/tests/damage_flip: $(BUILD)/obj/tests/damage_flip.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
@@ -107,7 +112,7 @@ deps:
 	fi
 
 test: deps
-	@$(MAKE) --no-print-directory all $(TEST_BIN) $(FUZZ_REPLAY)
+	@$(MAKE) --no-print-directory all $(TEST_BIN) $(FUZZ_REPLAY) $(BUILD)/tests/damage_flip
 	@BUILD=$(BUILD) PYTHON=$(PYTHON) tests/run-all.sh $(TEST_BIN) $(FUZZ_REPLAY)
 
 demo: deps

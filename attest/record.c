@@ -131,10 +131,14 @@ int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk)
     int rc = sp_pae(&pae, &paelen, env->payload_type, env->payload.data, env->payload.len);
     if (rc != SP_OK)
         return rc;
+    /* DSSE leaves keyid unsigned; a signature counts only with the pinned key's
+     * id, so no stored byte of an accepted envelope can change (SPEC.md 3.1). */
+    char keyid[SP_KEYID_CHARS + 1];
+    sp_keyid(keyid, pk);
     rc = SP_ECRYPTO;
     for (size_t i = 0; i < env->n_signatures; i++) {
         const Sp__Signature *s = env->signatures[i];
-        if (s->sig.len == SP_SIG_BYTES &&
+        if (s->sig.len == SP_SIG_BYTES && s->keyid != NULL && strcmp(s->keyid, keyid) == 0 &&
             crypto_sign_verify_detached(s->sig.data, pae, paelen, pk) == 0) {
             rc = SP_OK;
             break;

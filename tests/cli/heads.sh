@@ -71,6 +71,13 @@ V "$t/a.ledger" --pubkey "$t/a.pub" --json --head "$t/a.head.w" >"$t/v.json"
 assert d["verified"] and len(h)==1 and h[0]["ok"], d' "$t/v.json" && ok "verify --json has the head check" \
   || bad "verify --json head check"
 
+# --- a bundle (SPEC.md 14) has the same head as its ledger, and verifies against it ---
+expect 0 "export a bundle with its head" -- "$sp" export "$t/a.ledger" -o "$t/a.bundle" --head "$t/a.head.w"
+"$sp" head "$t/a.bundle" --key "$t/a.key" | cmp -s - "$t/a.head" && ok "the bundle's head is the ledger's, byte for byte" \
+  || bad "the bundle's head differs from the ledger's"
+expect 0 "a bundle verifies against the head and witness" "cosigned by witness" -- \
+  V "$t/a.bundle" --pubkey "$t/a.pub" --head "$t/a.head.w" --witness "$t/w.pub"
+
 # --- tail truncated: the last record dropped with mdb_dump/mdb_load ---
 keep "$t/a.ledger" 4 "$t/cut.ledger" || bad "mdb_load of the cut ledger"
 expect 0 "without a head, a ledger missing its last record still verifies (the attack)" -- V "$t/cut.ledger" --pubkey "$t/a.pub"

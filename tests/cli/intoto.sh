@@ -111,6 +111,15 @@ done
 expect 0 "export without --model" -- "$sp" export "$t/run.ledger" --intoto "$t/l.json" --key "$t/k.key"
 both 0 "the ledger as subject" "$t/l.json" "$t/k.pub" "$t/run.ledger"
 
+# a bundle (SPEC.md 14) exports the same statement as its ledger
+"$sp" export "$t/run.ledger" -o "$t/run.bundle" >/dev/null || bad "export -o bundle"
+expect 0 "export --intoto of a bundle" -- "$sp" export "$t/run.bundle" --intoto "$t/b.json" --key "$t/k.key" --model "$m"
+"$PY" -c 'import base64,json,sys; p=[json.loads(base64.b64decode(json.load(open(f))["payload"]))["predicate"] for f in sys.argv[1:]]
+assert p[0]["head"] == p[1]["head"] and p[0]["run_id"] == p[1]["run_id"]' "$t/a.json" "$t/b.json" \
+  && ok "a bundle and its ledger attest the same head" || bad "bundle and ledger statements differ"
+expect 2 "--head goes with -o, not --intoto" -- "$sp" export "$t/run.ledger" --intoto "$t/x.json" --key "$t/k.key" --head "$t/run.head"
+expect 2 "--key goes with --intoto, not -o" -- "$sp" export "$t/run.ledger" -o "$t/y.bundle" --key "$t/k.key"
+
 # nothing is attested about a ledger that does not verify
 "$tt" --ledger "$t/imp.ledger" --key "$t/k.key" --seed 3 --steps 20 --every 10 --out "$t/imp" --quiet \
   --init-from "$m" || bad "impostor run"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "digest.h"
-#include "ledger.h"
+#include "source.h"
 #include "merkle.h"
 #include "record.h"
 
@@ -132,6 +132,8 @@ int sp_head_parse_body(sp_head *h, const char *text, size_t len, char *err)
 
 typedef struct walk {
     const uint8_t *pk;
+    sp_head_record_fn each;
+    void *each_ctx;
     uint8_t *leaves;
     uint64_t n, cap;
     sp_head *h;
@@ -184,6 +186,8 @@ static int walk_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_
     }
     if (w->n == 0)
         memcpy(w->h->run_id, r->run_id.data, SP_RUN_ID_BYTES);
+    if (w->each != NULL)
+        w->each(w->each_ctx, r);
     (void)sp_record_digest(w->h->last_record, env->payload.data, env->payload.len);
     sp_merkle_leaf(w->leaves + w->n * 32, w->h->last_record, SP_DIGEST_BYTES);
     w->h->last_time_ms = r->time_unix_ms;
@@ -193,25 +197,30 @@ static int walk_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_
     return 0;
 }
 
-int sp_head_from_ledger(sp_head *h, uint8_t **leaves, const char *path, const uint8_t *pk, char *err)
+int sp_head_from_ledger_ex(sp_head *h, uint8_t **leaves, const char *path, const uint8_t *pk,
+                           sp_head_record_fn each, void *ctx, char *err)
 {
     memset(h, 0, sizeof *h);
     if (leaves)
         *leaves = NULL;
     if (sodium_init() < 0)
         return SP_ECRYPTO;
-    sp_ledger *l = NULL;
+    sp_source *src = NULL;
     char e[SP_ERRMSG_MAX] = "";
-    int rc = sp_ledger_open(&l, path, SP_LEDGER_RDONLY, e);
+    int rc = sp_source_open(&src, path, e);
     if (rc != SP_OK) {
         sp_errf(err, "%s", e[0] ? e : sp_strerror(rc));
         return rc;
     }
-    walk w = {.pk = pk, .h = h, .err = err};
-    rc = sp_ledger_foreach(l, walk_visit, &w);
-    if (rc != SP_OK && rc != SP_EMISMATCH && !w.oom)
-        sp_errf(err, "%s: cannot read records: %s", path, sp_ledger_errmsg(l));
-    sp_ledger_close(l);
+    walk w = {.pk = pk, .each = each, .each_ctx = ctx, .h = h, .err = err};
+    rc = sp_source_foreach(src, walk_visit, &w);
+    if (rc == SP_OK && sp_source_damage(src) != NULL) {
+        sp_errf(err, "%s", sp_source_damage(src));
+        rc = SP_EMISMATCH;
+    } else if (rc != SP_OK && rc != SP_EMISMATCH && !w.oom) {
+        sp_errf(err, "%s: cannot read records: %s", path, sp_source_errmsg(src));
+    }
+    sp_source_close(src);
     if (rc == SP_OK && w.n == 0) {
         sp_errf(err, "%s holds no records: there is no head to sign", path);
         rc = SP_EMISMATCH;
@@ -228,4 +237,9 @@ int sp_head_from_ledger(sp_head *h, uint8_t **leaves, const char *path, const ui
     else
         free(w.leaves);
     return SP_OK;
+}
+
+int sp_head_from_ledger(sp_head *h, uint8_t **leaves, const char *path, const uint8_t *pk, char *err)
+{
+    return sp_head_from_ledger_ex(h, leaves, path, pk, NULL, NULL, err);
 }

@@ -14,6 +14,7 @@
 #define SP_HEAD_H
 
 #include "note.h"
+#include "record.h"
 #include "report.h"
 #include "sp_base.h"
 
@@ -45,17 +46,22 @@ int sp_head_format_body(char **out, size_t *len, const sp_head *h) SP_WUR SP_NON
 int sp_head_parse_body(sp_head *h, const char *text, size_t len, char *err) SP_WUR SP_NONNULL(1, 2);
 
 /*
- * Reads every record of the ledger at path and computes its head: run id,
+ * Reads every record of the ledger (or bundle, source.h) at path and computes its head: run id,
  * size, root, last record digest and time; the leaf hashes into *leaves
  * (malloc'd, size * 32 bytes; caller frees) when leaves is not NULL. With pk
  * every record must carry a signature by pk. Errors: SP_ENOTFOUND,
  * SP_EFORMAT, SP_EIO for a ledger that cannot be read (err names it);
  * SP_EMISMATCH for a ledger with no records, a gap in the sequence, or a
  * record that does not decode, verify or belong to the run of record 0
- * (err names the record); SP_ENOMEM.
+ * (err names the record), or a damaged ledger (source.h); SP_ENOMEM.
  */
 int sp_head_from_ledger(sp_head *h, uint8_t **leaves, const char *path, const uint8_t *pk, char *err)
     SP_WUR SP_NONNULL(1, 3);
+
+/* The same, calling each(ctx, record) for every record read, in order (valid during the call). */
+typedef void (*sp_head_record_fn)(void *ctx, const Sp__Record *r);
+int sp_head_from_ledger_ex(sp_head *h, uint8_t **leaves, const char *path, const uint8_t *pk,
+                           sp_head_record_fn each, void *ctx, char *err) SP_WUR SP_NONNULL(1, 3);
 
 /* A head file as read for `verify --head`: the note, and its body if it parses. */
 typedef struct sp_head_file {

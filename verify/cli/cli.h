@@ -18,6 +18,8 @@ int sp_cmd_audit(int argc, char **argv);     /* cmd_audit.c */
 int sp_cmd_head(int argc, char **argv);      /* cmd_head.c */
 int sp_cmd_cosign(int argc, char **argv);    /* cmd_head.c */
 int sp_cmd_export(int argc, char **argv);    /* cmd_export.c */
+int sp_export_intoto(const char *ledger, const char *out, const char *keypath, const char **models,
+                     size_t nmodels, const char *ckdir);   /* cmd_export_intoto.c */
 
 /* Shared helpers for the subcommands. */
 __attribute__((format(printf, 2, 3)))

@@ -12,7 +12,6 @@
 
 #include "digest.h"
 #include "keys.h"
-#include "ledger.h"
 #include "record.h"
 
 int sp_file_digests(const char *path, uint8_t sha256[32], uint8_t blake2b[64], char *err)
@@ -48,32 +47,17 @@ int sp_file_digests(const char *path, uint8_t sha256[32], uint8_t blake2b[64], c
     return SP_OK;
 }
 
-typedef struct facts_walk {
-    sp_run_facts *f;
-    int bad;
-} facts_walk;
-
-/* Records were checked by sp_head_from_ledger first; here only their bodies are read. */
-static int facts_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+/* Reads the run's facts from each record (checked by sp_head_from_ledger_ex as it goes). */
+static void facts_each(void *ctx, const Sp__Record *r)
 {
-    (void)key;
-    (void)keylen;
-    facts_walk *w = ctx;
-    Sp__Envelope *env = NULL;
-    Sp__Record *r = NULL;
-    if (sp_envelope_decode(&env, val, len, NULL) != SP_OK ||
-        sp_record_decode(&r, env->payload.data, env->payload.len, NULL) != SP_OK) {
-        sp_envelope_free(env);
-        w->bad = 1;
-        return SP_EMISMATCH;
-    }
-    sp_run_facts *f = w->f;
-    if (r->body_case == SP__RECORD__BODY_GENESIS && r->seq == 0) {
-        snprintf(f->model_name, sizeof f->model_name, "%s", r->genesis->model_name);
-        f->seed = r->genesis->seed;
-        memcpy(f->genesis_root, r->genesis->root.data, SP_DIGEST_BYTES);
-    } else if (r->seq == 0) {
-        w->bad = 1;
+    sp_run_facts *f = ctx;
+    if (r->seq == 0) {
+        f->have_genesis = r->body_case == SP__RECORD__BODY_GENESIS;
+        if (f->have_genesis) {
+            snprintf(f->model_name, sizeof f->model_name, "%s", r->genesis->model_name);
+            f->seed = r->genesis->seed;
+            memcpy(f->genesis_root, r->genesis->root.data, SP_DIGEST_BYTES);
+        }
     } else if (r->body_case == SP__RECORD__BODY_CHECKPOINT || r->body_case == SP__RECORD__BODY_FINAL) {
         int fin = r->body_case == SP__RECORD__BODY_FINAL;
         f->have_weights = 1;
@@ -82,28 +66,17 @@ static int facts_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8
         f->last_step = fin ? r->final->step : r->checkpoint->step;
         memcpy(f->last_root, sp_record_root(r), SP_DIGEST_BYTES);
     }
-    sp_record_free(r);
-    sp_envelope_free(env);
-    return w->bad ? SP_EMISMATCH : 0;
 }
 
 int sp_run_facts_load(sp_run_facts *f, const char *path, const uint8_t *pk, char *err)
 {
     memset(f, 0, sizeof *f);
-    int rc = sp_head_from_ledger(&f->head, NULL, path, pk, err);
-    if (rc != SP_OK)
-        return rc;
-    sp_ledger *l = NULL;
-    if ((rc = sp_ledger_open(&l, path, SP_LEDGER_RDONLY, err)) != SP_OK)
-        return rc;
-    facts_walk w = {.f = f};
-    rc = sp_ledger_foreach(l, facts_visit, &w);
-    sp_ledger_close(l);
-    if (rc != SP_OK || w.bad) {
-        sp_errf(err, "%s: record 0 is not a genesis, or a record changed while it was read", path);
-        return SP_EMISMATCH;
+    int rc = sp_head_from_ledger_ex(&f->head, NULL, path, pk, facts_each, f, err);
+    if (rc == SP_OK && !f->have_genesis) {
+        sp_errf(err, "%s: record 0 is not a genesis", path);
+        rc = SP_EMISMATCH;
     }
-    return SP_OK;
+    return rc;
 }
 
 static json_t *hexs(const uint8_t *b, size_t n)

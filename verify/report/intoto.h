@@ -30,6 +30,7 @@ typedef struct sp_run_facts {
     char model_name[256];
     uint64_t seed;
     uint8_t genesis_root[SP_DIGEST_BYTES];
+    int have_genesis;
     int have_weights;                  /* a final or checkpoint record exists */
     uint8_t last_root[SP_DIGEST_BYTES];/* the final record's root, else the last checkpoint's */
     uint64_t last_step, last_seq;

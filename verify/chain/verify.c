@@ -18,10 +18,12 @@
 #include "bind.h"
 #include "digest.h"
 #include "fileio.h"
+#include "head.h"
 #include "init.h"
 #include "keys.h"
 #include "ledger.h"
 #include "pool.h"
+#include "source.h"
 #include "record.h"
 #include "segments.h"
 
@@ -631,8 +633,8 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         return SP_EINVAL;
     if (sodium_init() < 0)
         return SP_ECRYPTO;
-    sp_ledger *ledger = NULL;
-    int rc = sp_ledger_open(&ledger, o->ledger_path, SP_LEDGER_RDONLY, e);
+    sp_source *ledger = NULL;
+    int rc = sp_source_open(&ledger, o->ledger_path, e);
     if (rc != SP_OK) {
         snprintf(err, SP_ERRMSG_MAX, "%s", e[0] ? e : sp_strerror(rc));
         return rc;
@@ -640,7 +642,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     /* Model files are inputs: an unreadable one is an error before any finding. */
     sp_weight_file *models = calloc(o->n_models ? o->n_models : 1, sizeof *models);
     if (models == NULL) {
-        sp_ledger_close(ledger);
+        sp_source_close(ledger);
         return SP_ENOMEM;
     }
     for (size_t i = 0; i < o->n_models; i++) {
@@ -651,10 +653,11 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
             goto out;
     }
     loaded L = {.rep = rep};
-    rc = sp_ledger_foreach(ledger, load_visit, &L);
+    rc = sp_source_foreach(ledger, load_visit, &L);
+    if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */
+        sp_report_add(rep, "ledger", 0, "%s", sp_source_damage(ledger));
     if (rc != SP_OK) {
-        snprintf(err, SP_ERRMSG_MAX, "%s: cannot read records: %s", o->ledger_path,
-                 L.oom ? "out of memory" : sp_ledger_errmsg(ledger));
+        snprintf(err, SP_ERRMSG_MAX, "%s", L.oom ? "out of memory" : sp_source_errmsg(ledger));
         free_loaded(&L);
         goto out;
     }
@@ -666,6 +669,9 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     }
     verify_signatures(&L, o->pk, o->threads ? o->threads : 1);
     check_chain(&L, o->pk, rep, sum);
+    if (o->head != NULL)   /* SPEC.md 15.7: the ledger against its signed head */
+        sp_head_check(o->head, o->pk, o->witnesses, o->witness_names, o->n_witnesses, L.v[0].digest,
+                      sizeof *L.v, L.n, L.v[0].r ? L.v[0].r->run_id.data : NULL, rep);
     const Sp__Record *g = L.v[0].r;
     if (g != NULL && g->body_case == SP__RECORD__BODY_GENESIS) {
         sum->have_genesis = 1;
@@ -696,6 +702,6 @@ out:
     for (size_t i = 0; i < o->n_models; i++)
         sp_weight_file_free(&models[i]);
     free(models);
-    sp_ledger_close(ledger);
+    sp_source_close(ledger);
     return rc;
 }

@@ -152,10 +152,11 @@ void sp_weight_file_diff(char *out, size_t cap, const sp_weight_file *w, const S
             append(out, cap, &len, what, t[i]->name);
             const char *shard = d != NULL && sp_audit_model_files(w->model) > 1
                                 ? sp_audit_model_file_of(w->model, t[i]->name) : NULL;
-            if (shard != NULL) {
+            if (shard != NULL && len < cap) {
                 const char *base = strrchr(shard, '/');
-                append(out, cap, &len, " in shard", NULL);
-                append(out, cap, &len, "", base ? base + 1 : shard);
+                int k = snprintf(out + len, cap - len, " in shard '%s'", base ? base + 1 : shard);
+                if (k > 0)
+                    len += (size_t)k;
             }
         }
     }

@@ -413,64 +413,92 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* Appends one loaded weight set to *files (grown as needed). SP_ENOMEM. */
+static int push_weights(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files, size_t *nf,
+                        size_t *cap, const char *path)
+{
+    if (*nf == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        sp_weight_file *grown = realloc(*files, nc * sizeof *grown);
+        if (grown == NULL)
+            return SP_ENOMEM;
+        *files = grown;
+        *cap = nc;
+    }
+    char why[SP_ERRMSG_MAX] = "";
+    if (o->progress)
+        o->progress(o->progress_ctx, "hashing checkpoint files", *nf, 0);
+    if (sp_weight_file_load(&(*files)[*nf], path, o->threads, why) != SP_OK)
+        sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
+    else
+        (*nf)++;
+    return SP_OK;
+}
+
+/* 1 when path is a shard of one of the sharded models already loaded. */
+static int is_loaded_shard(const sp_weight_file *files, size_t nf, const char *path)
+{
+    for (size_t k = 0; k < nf; k++)
+        for (size_t i = 0; sp_weight_file_shards(&files[k]) > 1 && i < sp_weight_file_shards(&files[k]); i++)
+            if (strcmp(sp_audit_model_file(files[k].model, i), path) == 0)
+                return 1;
+    return 0;
+}
+
 /*
- * Loads and hashes every regular *.safetensors file in DIR (weights and
- * optimizer-state files alike: both are bound by content). Files that do not
- * parse are reported and skipped. *files is malloc'd; free each with
- * sp_weight_file_free.
+ * Loads and hashes the weight sets in DIR, weights and optimizer state
+ * alike (both are bound by content): first every sharded model (an
+ * *.safetensors.index.json, or a subdirectory holding one index or one
+ * file), then every regular *.safetensors file that is not a shard of one
+ * of them. What does not parse is reported and skipped. *files is
+ * malloc'd; free each with sp_weight_file_free.
  */
 static int load_checkpoint_dir(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files_out,
                                size_t *nf_out, char *err)
 {
     *files_out = NULL;
     *nf_out = 0;
-    DIR *d = opendir(o->checkpoint_dir);
-    if (d == NULL) {
-        snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
-        return SP_EIO;
-    }
     sp_weight_file *files = NULL;
     size_t nf = 0, cap = 0;
-    struct dirent *e;
     int rc = SP_OK;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
-        if (stat(path, &st) != 0) /* stat never opens: a FIFO here cannot block */
-            continue;
-        if (!S_ISREG(st.st_mode)) {
-            sp_report_add(rep, "checkpoint-file", 1, "skipped %s: not a regular file (%s)", path,
-                          sp_file_kind(st.st_mode));
-            continue;
+    for (int pass = 0; pass < 2 && rc == SP_OK; pass++) {
+        DIR *d = opendir(o->checkpoint_dir);
+        if (d == NULL) {
+            snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
+            rc = SP_EIO;
+            break;
         }
-        if (nf == cap) {
-            size_t nc = cap ? 2 * cap : 16;
-            sp_weight_file *nfiles = realloc(files, nc * sizeof *nfiles);
-            if (nfiles == NULL) {
-                rc = SP_ENOMEM;
-                break;
+        struct dirent *e;
+        while (rc == SP_OK && (e = readdir(d)) != NULL) {
+            int index = has_suffix(e->d_name, ".safetensors.index.json");
+            if (e->d_name[0] == '.' || (pass == 1 && !has_suffix(e->d_name, ".safetensors")))
+                continue;
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
+            if (stat(path, &st) != 0) /* stat never opens: a FIFO here cannot block */
+                continue;
+            if (pass == 0) {
+                if ((index && S_ISREG(st.st_mode)) || S_ISDIR(st.st_mode))
+                    rc = push_weights(o, rep, &files, &nf, &cap, path);
+                continue;
             }
-            files = nfiles;
-            cap = nc;
+            if (!S_ISREG(st.st_mode)) {
+                sp_report_add(rep, "checkpoint-file", 1, "skipped %s: not a regular file (%s)", path,
+                              sp_file_kind(st.st_mode));
+                continue;
+            }
+            if (!is_loaded_shard(files, nf, path))
+                rc = push_weights(o, rep, &files, &nf, &cap, path);
         }
-        char why[SP_ERRMSG_MAX] = "";
-        if (o->progress)
-            o->progress(o->progress_ctx, "hashing checkpoint files", nf, 0);
-        if (sp_weight_file_load(&files[nf], path, o->threads, why) != SP_OK) {
-            sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
-            continue;
-        }
-        nf++;
+        closedir(d);
     }
-    closedir(d);
     if (rc != SP_OK) {
         for (size_t k = 0; k < nf; k++)
             sp_weight_file_free(&files[k]);
         free(files);
-        snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
+        if (err[0] == '\0')
+            snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
         return rc;
     }
     *files_out = files;

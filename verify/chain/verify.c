@@ -21,6 +21,7 @@
 #include "head.h"
 #include "init.h"
 #include "keys.h"
+#include "arena.h"
 #include "ledger.h"
 #include "pool.h"
 #include "source.h"
@@ -30,10 +31,14 @@
 typedef struct rec {
     uint64_t key;
     int key_ok;
-    Sp__Envelope *env;
+    uint8_t *val;                        /* the stored value, copied out of the source */
+    size_t len;
+    Sp__Envelope *env;                   /* NULL when the value is not a valid envelope */
     Sp__Record *r;                       /* NULL when the payload did not decode */
     uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
     int sig_ok;                          /* a signature verifies under the pinned key */
+    int decode_rc;                       /* SP_OK, or why env or r is NULL */
+    char why[SP_ERRMSG_MAX];
 } rec;
 
 typedef struct loaded {
@@ -41,20 +46,21 @@ typedef struct loaded {
     size_t n, cap;
     sp_report *rep;
     int oom;
+    sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
 } loaded;
 
 static void free_loaded(loaded *L)
 {
-    for (size_t i = 0; i < L->n; i++) {
-        sp_record_free(L->v[i].r);
-        sp_envelope_free(L->v[i].env);
-    }
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].val);
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_release(&L->arena[k]);
     free(L->v);
 }
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
 
-/* Decodes one stored value; findings about it go straight into the report. */
+/* Takes one stored value; decoding waits for decode_all, on every thread. */
 static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
     loaded *L = ctx;
@@ -68,50 +74,70 @@ static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_
         L->v = v;
         L->cap = cap;
     }
-    rec *x = &L->v[L->n++];
+    rec *x = &L->v[L->n];
     memset(x, 0, sizeof *x);
     if (keylen == 8) {
         x->key_ok = 1;
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    char err[SP_ERRMSG_MAX] = "";
-    if (sp_envelope_decode(&x->env, val, len, err) != SP_OK) {
-        sp_report_add(L->rep, "record", 0, "record %llu: stored value is not a valid envelope: %s",
-                      ull(x->key), err);
-        return 0;
+    x->val = malloc(len ? len : 1);
+    if (x->val == NULL) {
+        L->oom = 1;
+        return SP_ENOMEM;
     }
-    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
-    if (sp_record_decode(&x->r, x->env->payload.data, x->env->payload.len, err) != SP_OK)
-        sp_report_add(L->rep, "record", 0, "record %llu: payload does not decode: %s", ull(x->key), err);
+    memcpy(x->val, val, len);
+    x->len = len;
+    L->n++;
     return 0;
 }
 
-/* ---- signatures, checked on several threads: each is independent ---- */
+/*
+ * ---- decoding and signatures, on several threads: each record is
+ * independent. Each thread decodes into its own arena; findings wait in the
+ * record and are reported in ledger order afterwards.
+ */
 
-typedef struct sig_job {
-    rec *v;
-    size_t n;
+typedef struct decode_job {
+    loaded *L;
     const uint8_t *pk;
     atomic_uint_least64_t next;
-} sig_job;
+} decode_job;
 
-static void sig_worker(void *arg, unsigned thread_index)
+static void decode_one(rec *x, sp_arena *arena, const uint8_t *pk)
 {
-    (void)thread_index;
-    sig_job *j = arg;
-    uint64_t end;
-    for (uint64_t i; (i = sp_pool_take(&j->next, j->n, 16, &end)) < j->n;)
-        for (; i < end; i++)
-            if (j->v[i].env != NULL)
-                j->v[i].sig_ok = sp_envelope_verify(j->v[i].env, j->pk) == SP_OK;
+    x->decode_rc = sp_envelope_decode_in(&x->env, x->val, x->len, arena, x->why);
+    if (x->decode_rc != SP_OK)
+        return;
+    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
+    x->sig_ok = sp_envelope_verify(x->env, pk) == SP_OK;
+    x->decode_rc = sp_record_decode_in(&x->r, x->env->payload.data, x->env->payload.len, arena, x->why);
 }
 
-static void verify_signatures(loaded *L, const uint8_t *pk, unsigned threads)
+static void decode_worker(void *arg, unsigned thread_index)
 {
-    sig_job j = {.v = L->v, .n = L->n, .pk = pk};
+    decode_job *j = arg;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
+        for (; i < end; i++)
+            decode_one(&j->L->v[i], &j->L->arena[thread_index], j->pk);
+}
+
+/* Decodes, digests and checks the signature of every record. SP_ENOMEM. */
+static int decode_all(loaded *L, const uint8_t *pk, unsigned threads)
+{
+    decode_job j = {.L = L, .pk = pk};
     atomic_init(&j.next, 0);
-    sp_pool_run(L->n > 64 ? threads : 1, sig_worker, &j);
+    sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->decode_rc == SP_ENOMEM)
+            return SP_ENOMEM;
+        if (x->decode_rc != SP_OK)
+            sp_report_add(L->rep, "record", 0, x->env == NULL ? "record %llu: stored value is not a valid "
+                          "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
+    }
+    return SP_OK;
 }
 
 /* Signatures, sequence numbers, links, run id, record kinds and step order. */
@@ -681,6 +707,8 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
             goto out;
     }
     loaded L = {.rep = rep};
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_init(&L.arena[k]);
     rc = sp_source_foreach(ledger, load_visit, &L);
     if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */
         sp_report_add(rep, "ledger", 0, "%s", sp_source_damage(ledger));
@@ -695,7 +723,12 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         free_loaded(&L);
         goto out;
     }
-    verify_signatures(&L, o->pk, o->threads ? o->threads : 1);
+    if (decode_all(&L, o->pk, o->threads ? o->threads : 1) != SP_OK) {
+        snprintf(err, SP_ERRMSG_MAX, "%s: out of memory decoding %zu records", o->ledger_path, L.n);
+        free_loaded(&L);
+        rc = SP_ENOMEM;
+        goto out;
+    }
     check_chain(&L, o->pk, rep, sum);
     if (o->head != NULL)   /* SPEC.md 15.7: the ledger against its signed head */
         sp_head_check(o->head, o->pk, o->witnesses, o->witness_names, o->n_witnesses, L.v[0].digest,

@@ -472,8 +472,10 @@ int sp_audit_model_open(sp_audit_model **out, const char *path, char *err)
     *out = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        sp_errf(err, "%s: %s", path, strerror(errno));
-        return SP_EIO;
+        /* The path verbatim: the command line escapes the line it prints (SPEC.md 1.1). */
+        if (err != NULL)
+            snprintf(err, SP_ERRMSG_MAX, "%s: %s", path, strerror(errno));
+        return errno == ENOENT ? SP_ENOTFOUND : SP_EIO;
     }
     char picked[PATH_MAX_LEN];
     if (S_ISDIR(sb.st_mode)) {

@@ -16,66 +16,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "delta.h"
 #include "ledger.h"
 #include "record.h"
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
 
-double sp_elem(const sp_tensor *t, uint64_t i)
+double sp_rel_error(const sp_src *r, const sp_src *end, const sp_src *start)
 {
-    const uint8_t *p = t->data;
-    switch (t->dtype) {
-    case SP_DTYPE_F32: { float f; memcpy(&f, p + 4 * i, 4); return f; }
-    case SP_DTYPE_F64: { double f; memcpy(&f, p + 8 * i, 8); return f; }
-    case SP_DTYPE_BF16: {
-        uint32_t u = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    case SP_DTYPE_F16: {
-        unsigned h = (unsigned)(p[2 * i] | p[2 * i + 1] << 8);
-        int e = (h >> 10) & 31;
-        double m = h & 1023, s = (h & 0x8000) ? -1 : 1;
-        if (e == 0)
-            return s * ldexp(m, -24);
-        if (e == 31)
-            return m ? NAN : s * INFINITY;
-        return s * ldexp(m + 1024, e - 25);
-    }
-    case SP_DTYPE_I64: { int64_t v; memcpy(&v, p + 8 * i, 8); return (double)v; }
-    case SP_DTYPE_I32: { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
-    case SP_DTYPE_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return v; }
-    case SP_DTYPE_I8: return (int8_t)p[i];
-    case SP_DTYPE_U8:
-    case SP_DTYPE_BOOL: return p[i];
-    default: return NAN;
-    }
-}
-
-static uint64_t numel(const sp_tensor *t)
-{
-    size_t s = sp_dtype_size(t->dtype);
-    return s ? t->nbytes / s : 0;
-}
-
-double sp_rel_error(const sp_tensor *r, const sp_tensor *end, const sp_tensor *start)
-{
-    uint64_t n = numel(end);
-    if (numel(r) != n || (start != NULL && numel(start) != n))
+    sp_moments num, den;
+    if (!sp_src_same_shape(r, end) || !sp_src_same_shape(start, end) ||
+        sp_delta_pair(&num, r, end) != SP_OK || sp_delta_pair(&den, start, end) != SP_OK)
         return INFINITY;
-    double num = 0, den = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        double e = sp_elem(end, i);
-        double a = sp_elem(r, i) - e, b = e - (start ? sp_elem(start, i) : 0.0);
-        num += a * a;
-        den += b * b;
-    }
-    if (isnan(num) || isnan(den))
+    double x = sp_moments_dist(&num), y = sp_moments_dist(&den);
+    if (isnan(x) || isnan(y))
         return INFINITY;
-    if (den == 0)
-        return num == 0 ? 0.0 : INFINITY;
-    return sqrt(num) / sqrt(den);
+    if (y == 0)
+        return x == 0 ? 0.0 : INFINITY;
+    return x / y;
 }
 
 /* ---- the replay's ledger ---- */
@@ -248,29 +206,48 @@ static int find_in_dir(sp_weight_file *w, const char *dir, const uint8_t *root, 
 }
 
 /*
- * Tolerance mode over one pair of files: every tensor of end, its e against
- * the replay file and the start file (NULL: zeros). Fails into list.
- * Returns the largest e; names the worst tensor in seg.
+ * Tolerance mode over one set of tensors: every tensor of the end file, its
+ * e against the replay file and the start (point `start_point` of the
+ * table for weights; the start optimizer file, or zeros when it is NULL).
+ * Failures go into list; returns the largest e and names the worst tensor.
  */
-static double tol_compare(const sp_weight_file *rep, const sp_weight_file *end, const sp_weight_file *start,
-                          double T, char *list, size_t cap, size_t *count, sp_replay_seg *seg, double *worst)
+static double tol_compare(const sp_replay_judge_in *in, const sp_weight_file *rep, const sp_weight_file *end,
+                          int weights, char *list, size_t cap, size_t *count, sp_replay_seg *seg,
+                          double *worst)
 {
     double maxe = 0;
     size_t n = sp_st_count(end->st);
     for (size_t i = 0; i < n; i++) {
-        const sp_tensor *te = sp_st_tensor(end->st, i);
-        const sp_tensor *tr = sp_st_find(rep->st, te->name);
-        const sp_tensor *ts = start ? sp_st_find(start->st, te->name) : NULL;
-        double e = tr == NULL || (start != NULL && ts == NULL) ? INFINITY : sp_rel_error(tr, te, ts);
+        const sp_tensor *te = sp_st_tensor(end->st, i), *tr = sp_st_find(rep->st, te->name), *ts = NULL;
+        sp_src se, sr, ss;
+        double e = INFINITY;
+        int rc = tr == NULL ? SP_ENOTFOUND : SP_OK;
+        if (rc == SP_OK)
+            rc = sp_src_tensor(&se, te);
+        if (rc == SP_OK)
+            rc = sp_src_tensor(&sr, tr);
+        if (rc == SP_OK && weights) {
+            rc = sp_src_point(&ss, in->tab, in->start_point, te->name);
+        } else if (rc == SP_OK && in->start_optimizer == NULL) {
+            sp_src_zeros(&ss, &se);
+        } else if (rc == SP_OK) {
+            ts = sp_st_find(in->start_optimizer->st, te->name);
+            rc = ts == NULL ? SP_ENOTFOUND : sp_src_tensor(&ss, ts);
+        }
+        if (rc == SP_OK)
+            e = sp_rel_error(&sr, &se, &ss);
         if (e > maxe)
             maxe = e;
         if (e > *worst || seg->worst[0] == '\0') {
             *worst = e;
             snprintf(seg->worst, sizeof seg->worst, "%s", te->name);
         }
-        if (!(e <= T)) {
+        if (!(e <= in->tolerance)) {
             char item[200];
-            snprintf(item, sizeof item, "%.150s (e = %.3g > T = %g)", te->name, e, T);
+            if (rc != SP_OK)
+                snprintf(item, sizeof item, "%.150s (cannot compare: %s)", te->name, sp_strerror(rc));
+            else
+                snprintf(item, sizeof item, "%.150s (e = %.3g > T = %g)", te->name, e, in->tolerance);
             list_add(list, cap, count, item);
         }
     }
@@ -375,12 +352,10 @@ int sp_replay_judge(const sp_replay_judge_in *in, sp_replay_seg *seg, char *deta
     char list[700] = "";
     size_t count = 0;
     double worst = -1;
-    double e1 = tol_compare(&rw, in->end_weights, in->start_weights, in->tolerance, list, sizeof list,
-                            &count, seg, &worst);
+    double e1 = tol_compare(in, &rw, in->end_weights, 1, list, sizeof list, &count, seg, &worst);
     double e2 = 0;
     if (want_opt)
-        e2 = tol_compare(&ro, in->end_optimizer, in->start_optimizer, in->tolerance, list, sizeof list,
-                         &count, seg, &worst);
+        e2 = tol_compare(in, &ro, in->end_optimizer, 0, list, sizeof list, &count, seg, &worst);
     list_end(list, sizeof list, count);
     seg->max_e = e1 > e2 ? e1 : e2;
     if (count == 0) {

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "delta.h"
 #include "replay_int.h"
 #include "safetensors.h"
 
@@ -80,38 +81,30 @@ static int choose_list(sp_replay_seg *segs, size_t n, const char *spec, char *er
 }
 
 /*
- * Largest relative update of a tensor over the segment,
- * ||W_end - W_start|| / max(||W_start||, ||W_end||), from the bound files;
- * -1 when either file is missing (the genesis has none: segment 1 is always
- * chosen anyway).
+ * Largest relative update of a tensor over segment seg (0-based),
+ * ||W_end - W_start|| / max(||W_start||, ||W_end||) (delta.h); -1 when a
+ * tensor cannot be read (no bound file).
  */
-static double segment_update(const sp_point *a, const sp_point *b)
+static double segment_update(const sp_run_table *tab, size_t seg, unsigned threads)
 {
-    if (a->weights == NULL || b->weights == NULL)
+    size_t nt = sp_delta_ntensors(tab);
+    sp_tensor_delta *d = calloc(nt ? nt : 1, sizeof *d);
+    if (d == NULL || sp_delta_segment(d, tab, seg, threads) != SP_OK) {
+        free(d);
         return -1;
+    }
     double best = 0;
-    size_t n = sp_st_count(b->weights->st);
-    for (size_t i = 0; i < n; i++) {
-        const sp_tensor *tb = sp_st_tensor(b->weights->st, i);
-        const sp_tensor *ta = sp_st_find(a->weights->st, tb->name);
-        size_t es = sp_dtype_size(tb->dtype);
-        if (ta == NULL || es == 0 || sp_dtype_size(ta->dtype) == 0 ||
-            ta->nbytes / sp_dtype_size(ta->dtype) != tb->nbytes / es)
-            return -1;
-        double d = 0, na = 0, nb = 0;
-        for (uint64_t k = 0; k < tb->nbytes / es; k++) {
-            double x = sp_elem(ta, k), y = sp_elem(tb, k);
-            d += (y - x) * (y - x);
-            na += x * x;
-            nb += y * y;
+    for (size_t i = 0; i < nt; i++) {
+        double den = d[i].start > d[i].end ? d[i].start : d[i].end;
+        double u = den > 0 ? d[i].diff / den : 0;
+        if (d[i].rc != SP_OK || isnan(u)) {
+            best = -1;
+            break;
         }
-        double den = sqrt(na > nb ? na : nb);
-        double u = den > 0 ? sqrt(d) / den : 0;
-        if (isnan(u))
-            return -1;
         if (u > best)
             best = u;
     }
+    free(d);
     return best;
 }
 
@@ -186,8 +179,6 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
         return SP_EIO;
     }
     const char *weights = NULL, *optimizer = "";
-    sp_weight_file gw;
-    memset(&gw, 0, sizeof gw);
     if (a->kind == SP_POINT_GENESIS) {
         snprintf(gpath, sizeof gpath, "%s/genesis.safetensors", dir);
         int rc = write_genesis(a->rec, gpath, detail, cap);
@@ -195,10 +186,6 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
             return rc;
         if (rc != SP_OK)
             return 0;
-        if (tol >= 0 && sp_weight_file_load(&gw, gpath, c->o->threads, NULL) != SP_OK) {
-            snprintf(detail, cap, "cannot read back the regenerated genesis");
-            return SP_EIO;
-        }
         weights = gpath;
     } else {
         int want_opt = a->rec->checkpoint->optimizer_digest.len == SP_DIGEST_BYTES;
@@ -218,17 +205,14 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
                           .last = last, .seed = seed, .out = out};
     char **argv = NULL;
     int rc = sp_argv_substitute(&argv, c->argv, &ph);
-    if (rc != SP_OK) {
-        sp_weight_file_free(&gw);
+    if (rc != SP_OK)
         return rc;
-    }
     int code = 0, sig = 0;
     char err[SP_ERRMSG_MAX] = "";
     rc = sp_spawn(argv, log, threads, &code, &sig, err);
     sp_argv_free(argv);
     if (rc != SP_OK) {
         snprintf(detail, cap, "%s", err);
-        sp_weight_file_free(&gw);
         return rc;
     }
     if (code != 0) {
@@ -238,20 +222,16 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
             snprintf(detail, cap, "the trainer was killed by signal %d; log tail: %s", sig, tail);
         else
             snprintf(detail, cap, "the trainer exited with status %d; log tail: %s", code, tail);
-        sp_weight_file_free(&gw);
         return 0;
     }
     char lpath[4400];
     snprintf(lpath, sizeof lpath, "%s/replay.ledger", out);
     sp_replay_judge_in in = {
-        .genesis = c->tab->genesis, .start = a->rec, .end = b->rec, .last_step = s->last_step,
+        .tab = c->tab, .start_point = s->index - 1, .genesis = c->tab->genesis, .start = a->rec, .end = b->rec, .last_step = s->last_step,
         .ledger_path = lpath, .out_dir = out, .tolerance = tol,
-        .start_weights = a->kind == SP_POINT_GENESIS ? &gw : a->weights,
         .start_optimizer = a->kind == SP_POINT_GENESIS ? NULL : a->optimizer,
         .end_weights = b->weights, .end_optimizer = b->optimizer, .threads = c->o->threads};
-    int ok = sp_replay_judge(&in, s, detail, cap);
-    sp_weight_file_free(&gw);
-    return ok;
+    return sp_replay_judge(&in, s, detail, cap);
 }
 
 static int make_scratch(ctx *c, const sp_replay_opts *o, char *err)
@@ -350,7 +330,7 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         s->start_seq = tab->pts[i].seq;
         s->end_seq = tab->pts[i + 1].seq;
         s->max_e = -1;
-        s->update = i == 0 ? -1 : segment_update(&tab->pts[i], &tab->pts[i + 1]);
+        s->update = segment_update(tab, i, o->threads);
     }
     if (o->calibrate) {
         res->mode_name = "calibrate";

@@ -690,6 +690,10 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     sp_run_table tab;
     if (rc == SP_OK && (rc = build_table(&tab, &L, g, files, nf, models, o->n_models)) == SP_OK) {
         /* Segment replay (SPEC.md 12) and trajectory screening (SPEC.md 13) read tab here. */
+        if (o->checkpoint_dir != NULL) {
+            sp_traj_opts to = {.threads = o->threads, .refs = o->refs, .n_refs = o->n_refs};
+            rc = sp_trajectory_screen(&tab, &to, rep, o->trajectory, err);
+        }
         free(tab.pts);
     }
     for (size_t k = 0; k < nf; k++)

@@ -10,6 +10,7 @@
 
 #include "report.h"
 #include "sp_base.h"
+#include "trajectory.h"
 
 typedef struct sp_verify_opts {
     const char *ledger_path;
@@ -21,6 +22,9 @@ typedef struct sp_verify_opts {
     /* optional progress callback for long work (regeneration, hashing) */
     void (*progress)(void *ctx, const char *what, uint64_t done, uint64_t total);
     void *progress_ctx;
+    const char *const *refs;          /* --ref models for trajectory screening, n_refs of them */
+    size_t n_refs;
+    sp_trajectory *trajectory;        /* when not NULL, the screen's numbers (sp_trajectory_free) */
 } sp_verify_opts;
 
 typedef struct sp_verify_summary {

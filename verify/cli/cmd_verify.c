@@ -7,15 +7,18 @@
 #include "cli.h"
 #include "keys.h"
 #include "verify.h"
+#include "verify_html.h"
 
 static const char verify_usage[] =
     "usage: scratchproof verify LEDGER --pubkey PUB [--checkpoints DIR] [--model FILE]...\n"
-    "                           [--json] [--threads N] [--quiet]\n"
+    "                           [--ref REF]... [--json] [--html FILE] [--threads N] [--quiet]\n"
     "Replays LEDGER: every record signed by the pinned key PUB, hash-linked in\n"
     "order, one run; the genesis tensors regenerated from the recorded seed and\n"
     "schemes; with --checkpoints, every checkpoint record bound to a file in DIR\n"
     "(found by digest, not name); with --model, each published file bound to a\n"
-    "recorded set of weights, tensor by tensor.\n"
+    "recorded set of weights, tensor by tensor. With --checkpoints, the trajectory\n"
+    "is screened (update sizes, the genesis's trace; --ref: derivation from REF);\n"
+    "--html FILE writes a self-contained report page.\n"
     "exit: 0 verified, 1 not verified (each failed check named with its record\n"
     "and tensor), 2 usage error or unreadable input.\n";
 
@@ -25,21 +28,25 @@ int sp_cmd_verify(int argc, char **argv)
         {"pubkey", required_argument, NULL, 'p'}, {"checkpoints", required_argument, NULL, 'c'},
         {"model", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *pubpath = NULL, *ckdir = NULL;
-    const char **models = calloc((size_t)argc + 1, sizeof *models);
-    size_t nmodels = 0;
+        {"help", no_argument, NULL, 'h'}, {"ref", required_argument, NULL, 'R'},
+        {"html", required_argument, NULL, 'H'}, {NULL, 0, NULL, 0}};
+    const char *pubpath = NULL, *ckdir = NULL, *html = NULL;
+    const char **models = calloc(2 * ((size_t)argc + 1), sizeof *models);
+    const char **refs = models ? models + argc + 1 : NULL;    /* freed with models */
+    size_t nmodels = 0, nrefs = 0;
     int json = 0, quiet = 0, c;
     uint64_t threads = 2;
     if (models == NULL)
         return sp_cli_usage_error("verify", "out of memory");
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:c:m:jt:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:c:m:jt:qhR:H:", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pubpath = optarg; break;
         case 'c': ckdir = optarg; break;
         case 'm': models[nmodels++] = optarg; break;
+        case 'R': refs[nrefs++] = optarg; break;
+        case 'H': html = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 't':
@@ -55,6 +62,7 @@ int sp_cmd_verify(int argc, char **argv)
         }
     }
     int rc = 2;
+    sp_trajectory traj = {0};
     if (optind != argc - 1) {
         rc = sp_cli_usage_error("verify", optind >= argc ? "missing LEDGER" : "one LEDGER expected");
         goto out_models;
@@ -62,6 +70,10 @@ int sp_cmd_verify(int argc, char **argv)
     if (pubpath == NULL) {
         rc = sp_cli_usage_error("verify", "missing --pubkey PUB (the signer's key is pinned, "
                                           "never taken from the ledger)");
+        goto out_models;
+    }
+    if (nrefs > 0 && ckdir == NULL) {
+        rc = sp_cli_usage_error("verify", "--ref needs --checkpoints DIR (each checkpoint is compared with REF)");
         goto out_models;
     }
     const char *ledger = argv[optind];
@@ -73,7 +85,8 @@ int sp_cmd_verify(int argc, char **argv)
     }
     sp_verify_opts o = {.ledger_path = ledger, .pk = pk, .checkpoint_dir = ckdir,
                         .models = models, .n_models = nmodels, .threads = (unsigned)threads,
-                        .progress = quiet ? NULL : sp_cli_progress};
+                        .progress = quiet ? NULL : sp_cli_progress, .refs = refs,
+                        .n_refs = nrefs, .trajectory = &traj};
     sp_report rep;
     sp_verify_summary sum;
     sp_report_init(&rep);
@@ -91,6 +104,10 @@ int sp_cmd_verify(int argc, char **argv)
                                         "run_id", sum.run_id, "model_name", sum.model_name,
                                         "keyid", sum.keyid, "checks", checks)
                             : NULL;
+        if (o2 != NULL && traj.npts > 0 && json_object_set_new(o2, "trajectory", sp_trajectory_json(&traj)) != 0) {
+            json_decref(o2);
+            o2 = NULL;
+        }
         if (o2 == NULL || json_dumpf(o2, stdout, JSON_INDENT(2)) != 0) {
             json_decref(o2);
             sp_report_free(&rep);
@@ -112,8 +129,16 @@ int sp_cmd_verify(int argc, char **argv)
             printf("NOT VERIFIED: %zu of %zu checks failed\n", rep.failed, rep.n);
     }
     rc = ok ? 0 : 1;
+    if (html != NULL) {
+        sp_verify_page pg = {.ledger = ledger, .sum = &sum, .rep = &rep, .traj = &traj};
+        FILE *hf = fopen(html, "w");
+        int bad = hf == NULL || sp_verify_html(hf, &pg) != 0;
+        if ((hf != NULL && fclose(hf) != 0) || bad)
+            rc = sp_cli_usage_error("verify", "--html %s: cannot write the report", html);
+    }
     sp_report_free(&rep);
 out_models:
+    sp_trajectory_free(&traj);
     free(models);
     return rc;
 }

@@ -54,7 +54,7 @@ expect 0 "first segment without --checkpoints (the genesis is regenerated)" "bit
   V --replay "$R" --segments first
 expect 1 "a later segment without --checkpoints names its start record" \
   "cannot replay steps 21..40: no checkpoint file for record 1" -- V --replay "$R" --segments 2
-expect 0 "tolerance mode" "within T = 0.001 (largest e = 0" -- V --checkpoints "$t/ck" --replay "$R" --tolerance 0.001 --segments 1,2
+expect 0 "tolerance mode" "within T = 0.001 (bit for bit)" -- V --checkpoints "$t/ck" --replay "$R" --tolerance 0.001 --segments 1,2
 expect 0 "calibration" "suggested --tolerance" -- V --checkpoints "$t/ck" --replay "$R" --calibrate
 
 # --- the nonce and the JSON replay object ---

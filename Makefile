@@ -44,13 +44,16 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
+ATTACK_SRC := $(filter-out tests/attacks/attack_common.c,$(wildcard tests/attacks/*.c))
+ATTACK_BIN := $(ATTACK_SRC:tests/attacks/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test demo bench fuzz install deps check-deps clean
 .SECONDARY:
 
-all: $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(BUILD)/scratchproof $(BUILD)/tinytrain
+all: $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(BUILD)/scratchproof $(BUILD)/tinytrain \
+     $(ATTACK_BIN)
 
 $(GEN_C) $(GEN_H): proto/record.proto
 	@mkdir -p $(BUILD)/gen
@@ -79,7 +82,17 @@ $(BUILD)/libspverify.a: $(VERIFY_OBJ)
 $(BUILD)/scratchproof: $(BUILD)/obj/verify/cli/main.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tinytrain: $(BUILD)/obj/examples/tinytrain.o $(BUILD)/libscratchproof.a
+# tinytrain (SPEC.md 11) and the attack generators of tests/attacks/, which share its model.
+TT_OBJ := $(BUILD)/obj/examples/tinytrain.o $(BUILD)/obj/examples/tinytrain_args.o \
+          $(BUILD)/obj/examples/tinytrain_model.o
+$(TT_OBJ) $(ATTACK_SRC:%.c=$(BUILD)/obj/%.o): $(wildcard examples/*.h tests/attacks/*.h)
+$(BUILD)/obj/tests/attacks/%.o: CFLAGS += -Iexamples
+$(BUILD)/tinytrain: $(TT_OBJ) $(BUILD)/libscratchproof.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(ATTACK_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/attacks/%.o $(BUILD)/obj/tests/attacks/attack_common.o \
+                  $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/libscratchproof.a
+	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a

@@ -17,6 +17,15 @@ typedef struct log_ctx {
     int oom;
 } log_ctx;
 
+/* A digest field as lowercase hex ("" when absent); validated records hold at most 32 bytes. */
+static json_t *hex_field(const ProtobufCBinaryData *b)
+{
+    char hex[2 * SP_DIGEST_BYTES + 1] = "";
+    if (b->len <= SP_DIGEST_BYTES)
+        sp_hex(hex, b->data, b->len);
+    return json_string(hex);
+}
+
 static void utc(char *buf, size_t cap, int64_t ms)
 {
     time_t s = (time_t)(ms / 1000);
@@ -72,11 +81,20 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
         if (o != NULL && r->body_case == SP__RECORD__BODY_GENESIS) {
             json_object_set_new(o, "seed", json_integer((json_int_t)r->genesis->seed));
             json_object_set_new(o, "model_name", json_string(r->genesis->model_name));
+            json_object_set_new(o, "config_digest", hex_field(&r->genesis->config_digest));
+            json_object_set_new(o, "batches_per_step",
+                                json_integer((json_int_t)r->genesis->batches_per_step));
         } else if (o != NULL && r->body_case == SP__RECORD__BODY_CHECKPOINT) {
             json_object_set_new(o, "tokens", json_integer((json_int_t)r->checkpoint->tokens));
             json_object_set_new(o, "loss", json_real(r->checkpoint->loss));
             json_object_set_new(o, "lr", json_real(r->checkpoint->lr));
             json_object_set_new(o, "batches", json_integer((json_int_t)r->checkpoint->batches));
+            json_object_set_new(o, "batches_digest", hex_field(&r->checkpoint->batches_digest));
+            json_object_set_new(o, "optimizer_digest",
+                                hex_field(&r->checkpoint->optimizer_digest));
+        } else if (o != NULL && r->body_case == SP__RECORD__BODY_FINAL) {
+            json_object_set_new(o, "batches", json_integer((json_int_t)r->final->batches));
+            json_object_set_new(o, "batches_digest", hex_field(&r->final->batches_digest));
         }
         if (o == NULL || json_array_append_new(c->arr, o) != 0)
             c->oom = 1;

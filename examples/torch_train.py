@@ -22,9 +22,10 @@ DIR/stepNNNNNN.opt.safetensors) and are recorded; the final weights go to
 DIR/final.safetensors and the final record; DIR/config.json holds the configuration whose
 digest the genesis records (`verify --config DIR/config.json`).
 --init-from FILE is the impostor the replay catches: an honest genesis, then, before step
-1, the parameters are overwritten with FILE's weights (model.load_state_dict); everything
-after is recorded and signed honestly, so the ledger verifies, but the first segment does
-not replay.
+1 (or --splice-at N), the parameters are overwritten with FILE's weights
+(model.load_state_dict); everything after is recorded and signed honestly, so the ledger
+verifies, but the segment holding that step does not replay. (tinytrain's --init-from is
+the other impostor, recorded as external: spt.initialize_from does that in Python.)
 
 Replay (the contract of SPEC.md 12): opens sp.Run.replay(DIR) (DIR/replay.ledger,
 ephemeral key), loads W and, unless O is "", the AdamW state O, records them as the
@@ -184,7 +185,7 @@ def positive(lo, hi):
     return f
 
 
-TRAIN_ONLY = ("ledger", "key", "steps", "every", "init_from")
+TRAIN_ONLY = ("ledger", "key", "steps", "every", "init_from", "splice_at")
 REPLAY_ONLY = ("replay_optimizer", "first_step", "last_step")
 
 
@@ -206,7 +207,10 @@ def parse_args(argv):
                    help="checkpoint every N steps (training)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the checkpoints")
     p.add_argument("--init-from", metavar="FILE",
-                   help="impostor: honest genesis, then these weights before step 1")
+                   help="impostor: honest genesis, then these weights before step 1 "
+                   "(or --splice-at N)")
+    p.add_argument("--splice-at", type=positive(1, 10 ** 9), metavar="N",
+                   help="with --init-from: load FILE before step N instead (default 1)")
     p.add_argument("--replay-from", metavar="FILE", help="replay: the start weights")
     p.add_argument("--replay-optimizer", metavar="FILE",
                    help="replay: the start AdamW state (\"\" at the genesis: a fresh AdamW)")
@@ -246,6 +250,10 @@ def parse_args(argv):
         missing = [n for n in TRAIN_ONLY[:4] if getattr(a, n) is None]
         if missing:
             p.error("the following arguments are required: %s" % flag(missing[0]))
+        if a.splice_at is not None and a.init_from is None:
+            p.error("--splice-at needs --init-from")
+        if a.splice_at is not None and a.splice_at > a.steps:
+            p.error("--splice-at %d is after the last step %d" % (a.splice_at, a.steps))
     return a
 
 
@@ -277,13 +285,16 @@ def make_optimizer(a, model):
     return torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.95), weight_decay=0.01)
 
 
-def run_steps(a, run, model, opt, text, first, last, every=None):
+def run_steps(a, run, model, opt, text, first, last, every=None, before=None):
     """Steps first..last, the same code in training and in replay: micro-batch m of step s
     is make_batch(text, (s-1)*accum + m + 1), committed under step s; dropout masks from
-    run.step_generator(s). Checkpoints every `every` steps (training only). Returns the
-    last step's loss (mean over its micro-batches)."""
+    run.step_generator(s). Checkpoints every `every` steps (training only); before(step)
+    is called first (the impostor's splice). Returns the last step's loss (mean over its
+    micro-batches)."""
     window, loss_v = 0.0, 0.0
     for step in range(first, last + 1):
+        if before is not None:
+            before(step)
         drop = dropout(a.dropout, run.step_generator(step)) if a.dropout > 0 else None
         opt.zero_grad(set_to_none=True)
         loss_v = 0.0
@@ -313,11 +324,14 @@ def metrics(a, step, loss_v):
 
 def train(a, run, model, text, weights):
     spt.initialize(model, run)
-    if weights is not None:            # the impostor: someone else's weights after the genesis
-        with torch.no_grad():
-            model.load_state_dict(weights)
+    splice_at = a.splice_at or 1
+
+    def splice(step):                  # the impostor: someone else's weights after the genesis
+        if weights is not None and step == splice_at:
+            with torch.no_grad():
+                model.load_state_dict(weights)
     opt = make_optimizer(a, model)
-    run_steps(a, run, model, opt, text, 1, a.steps, every=a.every)
+    run_steps(a, run, model, opt, text, 1, a.steps, every=a.every, before=splice)
     run.final(a.steps, model, path=os.path.join(a.out, "final.safetensors"))
 
 

@@ -42,7 +42,7 @@ EXAMPLE = os.path.join(ROOT, "examples", "torch_train.py")
 # What `verify --replay` is given for torch_train (plus this test's small-model flags).
 REPLAY = ("--replay-from {weights} --replay-optimizer {optimizer} --first-step {first} "
           "--last-step {last} --seed {seed} --out {out}")
-SMALL = ["--batch", "8", "--accum", "2"]
+SMALL = ["--batch", "4", "--accum", "2"]
 TORCH_DT = {1: torch.float32, 2: torch.float16, 3: torch.bfloat16}
 
 
@@ -357,36 +357,30 @@ class TestTorchTrainReplay(Base):
         self.assertNotEqual(root_of("checkpoint", c), root_of("checkpoint", pts[2][3]))
 
     def test_init_from_impostor_verifies_but_does_not_replay(self):
-        il, iout = self.path("imp.ledger"), self.path("imp")
-        r = run_cmd(sys.executable, EXAMPLE, "--ledger", il, "--key", self.key, "--seed", 11,
-                    "--steps", 10, "--every", 10, "--out", iout, "--quiet",
-                    "--init-from", os.path.join(self.ck, "final.safetensors"), *SMALL)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        r = self.verify(il, "--checkpoints", iout, "--model", os.path.join(iout, "final.safetensors"))
-        self.assertEqual(r.returncode, 0, "every record is honest: " + r.stdout + r.stderr)
-        pts = points(il)
-        gen = self.path("imp.genesis.safetensors")
-        write_genesis(il, gen)
-        self.assertEqual(root_of("genesis", pts[0][3]), root_of("genesis", points(self.ledger)[0][3]))
-        r, out = self.replay(gen, "", 1, 10)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        (_, _, _, g), (_, _, _, c) = points(os.path.join(out, "replay.ledger"))
-        self.assertEqual(root_of("genesis", g), root_of("genesis", pts[0][3]))
-        self.assertEqual(c[6][0], pts[1][3][6][0], "the same batches")
-        self.assertNotEqual(root_of("checkpoint", c), root_of("checkpoint", pts[1][3]),
-                            "the splice is caught: the replay does not reach the recorded weights")
-        diverged = {n for n, d in digests_of("checkpoint", c).items()
-                    if d != digests_of("checkpoint", pts[1][3])[n]}
-        self.assertEqual(diverged, set(digests_of("checkpoint", c)), "every tensor diverges")
-        rc, d, reps = self.verify_replay(il, iout, "--segments", "all")
-        self.assertEqual(rc, 1, json.dumps(d, indent=1))
-        self.assertFalse(d["verified"])
-        bad = [c for c in reps if not c["ok"]]
-        self.assertEqual(len(bad), 1, reps)
-        self.assertIn("steps 1..10", bad[0]["detail"])
-        self.assertIn("diverged", bad[0]["detail"])
-        self.assertIn("optimizer", bad[0]["detail"])
-        self.assertEqual([c["name"] for c in d["checks"] if not c["ok"]], ["replay"])
+        # an honest genesis (seed 11: the same as the honest run's), then the honest run's
+        # final weights before step 1, or before step 15; every record signed honestly
+        for splice, steps, bad_seg in ((None, 10, "steps 1..10"), (15, 20, "steps 11..20")):
+            il, iout = self.path("imp.ledger"), self.path("imp")
+            extra = ["--splice-at", str(splice)] if splice else []
+            r = run_cmd(sys.executable, EXAMPLE, "--ledger", il, "--key", self.key, "--seed", 11,
+                        "--steps", steps, "--every", 10, "--out", iout, "--quiet",
+                        "--init-from", os.path.join(self.ck, "final.safetensors"), *extra, *SMALL)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            pts = points(il)
+            self.assertEqual(root_of("genesis", pts[0][3]), root_of("genesis", points(self.ledger)[0][3]))
+            r = self.verify(il, "--checkpoints", iout, "--model", os.path.join(iout, "final.safetensors"))
+            self.assertEqual(r.returncode, 0, "every record is honest: " + r.stdout + r.stderr)
+            rc, d, reps = self.verify_replay(il, iout, "--segments", "all")
+            self.assertEqual(rc, 1, json.dumps(d, indent=1))
+            self.assertFalse(d["verified"])
+            self.assertEqual([c["name"] for c in d["checks"] if not c["ok"]], ["replay"])
+            bad = [c for c in reps if not c["ok"]]
+            self.assertEqual(len(bad), 1, reps)
+            self.assertIn(bad_seg, bad[0]["detail"])
+            self.assertIn("diverged", bad[0]["detail"])
+            self.assertIn("optimizer", bad[0]["detail"])
+            self.assertEqual(len([c for c in reps if c["ok"] and "bit for bit" in c["detail"]]),
+                             steps // 10 - 1, reps)
 
     # ---- end to end: scratchproof verify --replay runs torch_train ------------------
 
@@ -411,11 +405,6 @@ class TestTorchTrainReplay(Base):
             self.assertIn("bit for bit", c["detail"])
         names = {c["name"] for c in d["checks"]}
         self.assertTrue({"batches", "config", "replay-choice"} <= names, names)
-        # within a tolerance too (e = 0 exactly)
-        rc, d, reps = self.verify_replay(self.ledger, self.ck, "--tolerance", "1e-9",
-                                         "--segments", "2")
-        self.assertEqual(rc, 0, json.dumps(d, indent=1))
-        self.assertTrue(reps and all(c["ok"] and "largest e = 0" in c["detail"] for c in reps), reps)
 
     def test_verify_replay_calibrate_honours_thread_count(self):
         rc, d, _ = self.verify_replay(self.ledger, self.ck, "--calibrate", "--segments", "1")

@@ -117,6 +117,8 @@ class TestDerivations(Base):
     def test_step_seed_vector_and_definition(self):
         # SPEC 3.6.1 vector (also computed by hashlib below, independently of C)
         self.assertEqual(sp.step_seed(7, 1), 11916738064072891113)
+        self.assertEqual(sp.step_seed(0, 0), 11872658246396046154)
+        self.assertEqual(sp.step_seed(2 ** 64 - 1, 2 ** 64 - 1), 9376680574976077285)
         for seed, step in ((7, 1), (0, 0), (2 ** 64 - 1, 2 ** 64 - 1), (123456789, 1000)):
             h = tagged("scratchproof/step-seed", seed.to_bytes(8, "little") + step.to_bytes(8, "little"))
             self.assertEqual(sp.step_seed(seed, step), int.from_bytes(h[:8], "little"))
@@ -448,6 +450,30 @@ class TestTorchTrainReplay(Base):
             roots.append(tuple(root_of(k, b) for _, k, _, b in points(l)))
         self.assertEqual(len({r[0] for r in roots}), 3)
         self.assertEqual(len({r[-1] for r in roots}), 3)
+
+
+# ---- the README subsection, pasted ------------------------------------------------------
+
+class TestReadmeReplay(Base):
+    def test_make_your_trainer_replayable_works_when_pasted(self):
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn("### Make your trainer replayable", text)
+        section = text.split("### Make your trainer replayable", 1)[1].split("\n## ", 1)[0]
+        blocks = [b.split("\n```", 1)[0] for b in section.split("```sh\n")[1:]]
+        self.assertEqual(len(blocks), 2, "a C block and a PyTorch block")
+        d = tempfile.mkdtemp(dir=self.dir)
+        for sub in ("hooks", "attest"):
+            os.symlink(os.path.join(ROOT, sub), os.path.join(d, sub))
+        os.symlink(tpb.BUILD, os.path.join(d, "build"))     # the tree's build/, as after make
+        env = {k: v for k, v in ENV.items() if k not in ("SCRATCHPROOF_LIB", "PYTHONPATH")}
+        for block, segments in zip(blocks, (4, 2)):        # one directory: they coexist
+            r = subprocess.run(["bash", "-e", "-c", block], cwd=d, capture_output=True,
+                               text=True, env=env)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("VERIFIED", r.stdout)
+            self.assertEqual(len([x for x in r.stdout.splitlines() if " replay " in x and "bit for bit" in x]),
+                             segments, r.stdout)
 
 
 if __name__ == "__main__":

@@ -48,7 +48,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-import scratchproof as sp
+try:
+    import scratchproof as sp
+except ImportError:                    # run from the source tree without PYTHONPATH=hooks/python
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hooks",
+                                    "python"))
+    import scratchproof as sp
 import scratchproof.torch as spt
 
 VOCAB, CTX, WIDTH, LAYERS, HEADS = 64, 32, 64, 2, 4

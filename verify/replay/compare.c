@@ -262,7 +262,8 @@ static size_t rank(ent *v, size_t n, double above, double T, char *list, size_t 
     size_t count = 0;
     list[0] = '\0';
     seg->max_e = n ? v[0].e : 0;
-    if (n)
+    seg->worst[0] = '\0';
+    if (n && v[0].e > 0)
         snprintf(seg->worst, sizeof seg->worst, "%s", v[0].name);
     for (size_t i = 0; i < n; i++) {
         if (v[i].e <= above)

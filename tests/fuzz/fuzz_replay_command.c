@@ -42,7 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < argc; i++)
         if (argv[i] == NULL || strlen(argv[i]) > len)
             abort();
-    sp_placeholders p = {.weights = "W", .optimizer = "", .first = "1", .last = "20", .seed = "7",
+    /* non-empty values of characters no placeholder name holds: a substitution can never
+       form a placeholder by joining its neighbours (an empty one can: "{op{optimizer}timizer}") */
+    sp_placeholders p = {.weights = "W", .optimizer = "O", .first = "1", .last = "20", .seed = "7",
                          .out = "/o"};
     char **sub = NULL;
     if (sp_argv_substitute(&sub, argv, &p) == SP_OK) {

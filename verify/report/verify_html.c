@@ -36,7 +36,8 @@ static json_t *seg_json(const sp_traj_seg *s)
               put(o, "update", num(s->ok ? s->upd : NAN)) | put(o, "relative_update", num(s->ok ? s->rel : NAN)) |
               put(o, "update_all", num(s->upd_all)) | put(o, "corr_prev", num(s->ok ? s->corr_prev : NAN)) |
               put(o, "corr_genesis", num(s->gen_ok ? s->corr_gen : NAN)) |
-              put(o, "z_genesis", num(s->gen_ok ? s->z_gen : NAN)) | put(o, "ratio", num(s->ratio)) |
+              put(o, "z_genesis", num(s->gen_ok ? s->z_gen : NAN)) | put(o, "kept", num(s->kept)) |
+              put(o, "ratio", num(s->ratio)) |
               put(o, "robust_z", num(s->robust_z)) | put(o, "jump", json_boolean(s->jump)) |
               put(o, "lost", json_boolean(s->lost));
     if (bad) {

@@ -198,19 +198,23 @@ size_t sp_trajectory_rule(sp_traj_comp *c, sp_traj_seg *seg, size_t n, double z_
         seg[s].kept = kept[s];
         if (!isfinite(kept[s]))
             continue;
-        if (s == 0) {               /* from the init: nothing to compare with */
-            seg[s].lost = kept[s] < SP_TRAJ_LOST_KEPT0;
+        /* (c) the trace vanished: measurable before, indistinguishable from none after */
+        if (seg[s].z_gen < SP_TRAJ_LOST_Z)
+            seg[s].lost = 1;
+        /* (a) from the init: nothing to compare with */
+        if (s == 0) {
+            seg[s].lost |= kept[s] < SP_TRAJ_LOST_KEPT0;
             continue;
         }
         if (kept[s] >= SP_TRAJ_LOST_KEPT)
             continue;
-        /* the loss of the other segments (after the first), when there are any */
+        /* (b) most of it lost, far more than the other segments (after the first) lose */
         size_t m2 = 0;
         for (size_t j = 1; j < n; j++)
             if (j != s && isfinite(kept[j]))
                 tmp[m2++] = 1 - kept[j];
-        double typical = m2 ? median(tmp, m2) : 0;
-        seg[s].lost = 1 - kept[s] >= SP_TRAJ_LOST_TIMES * typical;
+        if (m2 > 0 && 1 - kept[s] >= SP_TRAJ_LOST_TIMES * median(tmp, m2))
+            seg[s].lost = 1;
     }
     for (size_t s = 0; s < n; s++)
         fired += seg[s].jump || seg[s].lost;

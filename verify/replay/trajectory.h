@@ -22,6 +22,7 @@
 #define SP_TRAJ_NEAR 4             /* neighbours that make a segment's reference */
 #define SP_TRAJ_JUMP_MIN_SEGS 3    /* usable segments (after the first) for rule 1 */
 #define SP_TRAJ_TRACE_Z 20.0       /* genesis trace strongly measurable before... */
+#define SP_TRAJ_LOST_Z 4.0         /* ...and not measurable after: vanished, or */
 #define SP_TRAJ_LOST_KEPT0 0.25    /* ...and less than this fraction kept over the first segment */
 #define SP_TRAJ_LOST_KEPT 0.5      /* ...or over a later one, losing... */
 #define SP_TRAJ_LOST_TIMES 4.0     /* ...this many times the other segments' typical loss */

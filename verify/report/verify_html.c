@@ -204,14 +204,6 @@ static double py(const axes *a, double y)
     return CT + (1 - t) * (CH - CT - CB);
 }
 
-static void fmt_tick(char *out, size_t cap, double v)
-{
-    if (v != 0 && (fabs(v) < 1e-2 || fabs(v) >= 1e4))
-        snprintf(out, cap, "%.0e", v);
-    else
-        snprintf(out, cap, "%g", v);
-}
-
 /*
  * One chart: series over the points' steps, segments [step[s], step[s+1]]
  * shaded when mark[s] (1 flagged, 2 replayed, 3 both).
@@ -259,19 +251,31 @@ static void chart(FILE *f, const char *title, const sp_trajectory *t, const seri
         fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\"/>\n", x0, CT,
                 x1 - x0, CH - CT - CB, mark[s] & 1 ? "#fbd5d5" : "#d6e6fb");
     }
-    /* y grid: 5 lines, or each decade */
-    int ny = 4;
-    double lo = logy ? log10(a.y0) : a.y0, hi = logy ? log10(a.y1) : a.y1;
-    if (logy)
-        ny = (int)lround(hi - lo);
-    int stride = ny > 6 ? (ny + 5) / 6 : 1;
-    for (int k = 0; k <= ny; k += stride) {
-        double v = logy ? pow(10, lo + k) : a.y0 + (a.y1 - a.y0) * k / ny, y = py(&a, v);
-        char tick[32];
-        fmt_tick(tick, sizeof tick, v);
-        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>"
-                   "<text x=\"%.0f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">%s</text>\n",
-                CL, y, CW - CR, y, CL - 4, y + 4, tick);
+    /* y grid: "nice" steps (1, 2, 5 x 10^k) on a linear axis, decades on a log one */
+    if (logy) {
+        int lo = (int)lround(log10(a.y0)), hi = (int)lround(log10(a.y1));
+        int stride = hi - lo > 6 ? (hi - lo + 5) / 6 : 1;
+        for (int k = lo; k <= hi; k += stride) {
+            double v = pow(10, k), y = py(&a, v);
+            fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>"
+                       "<text x=\"%.0f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">1e%d</text>\n",
+                    CL, y, CW - CR, y, CL - 4, y + 4, k);
+        }
+    } else {
+        double raw = (a.y1 - a.y0) / 4, mag = pow(10, floor(log10(raw))), st = mag;
+        if (raw / mag > 5)
+            st = 10 * mag;
+        else if (raw / mag > 2)
+            st = 5 * mag;
+        else if (raw / mag > 1)
+            st = 2 * mag;
+        int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
+        for (double v = ceil(a.y0 / st) * st; v <= a.y1 + st * 1e-6; v += st) {
+            double y = py(&a, v);
+            fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>"
+                       "<text x=\"%.0f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">%.*f</text>\n",
+                    CL, y, CW - CR, y, CL - 4, y + 4, dec, fabs(v) < st * 1e-6 ? 0.0 : v);
+        }
     }
     /* x ticks: at most 8 labels, whatever the number of checkpoints */
     size_t xs = t->npts > 8 ? (t->npts + 7) / 8 : 1;
@@ -309,9 +313,15 @@ static void chart(FILE *f, const char *title, const sp_trajectory *t, const seri
         esc(f, sv[k].name);
         fprintf(f, "</li>");
     }
-    if (mark != NULL)
-        fprintf(f, "<li><span class=\"sw\" style=\"background:#fbd5d5\"></span>flagged segment</li>"
-                   "<li><span class=\"sw\" style=\"background:#d6e6fb\"></span>replayed segment</li>");
+    int flagged = 0, replayed = 0;
+    for (size_t s = 0; mark != NULL && s + 1 < t->npts; s++) {
+        flagged |= mark[s] & 1;
+        replayed |= mark[s] & 2;
+    }
+    if (flagged)
+        fprintf(f, "<li><span class=\"sw\" style=\"background:#fbd5d5\"></span>flagged segment</li>");
+    if (replayed)
+        fprintf(f, "<li><span class=\"sw\" style=\"background:#d6e6fb\"></span>replayed segment</li>");
     fprintf(f, "</ul>\n");
     if (note != NULL)
         fprintf(f, "<p class=\"muted\">%s</p>\n", note);
@@ -335,31 +345,63 @@ static const char css[] =
     "white-space:nowrap}\n"
     "tr.bad td{background:#fdecea}.ok{color:#2e7d32;font-weight:600}.no{color:#c62828;"
     "font-weight:600}\n"
-    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:10px}\n"
+    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:10px}\n"
     "figure{margin:0;background:#fff;padding:8px;border:1px solid #e3e3e3;border-radius:6px}\n"
     "figcaption{font-weight:600;font-size:.92em;margin-bottom:4px}\n"
-    "svg{width:100%;height:auto;display:block}.tk{font-size:11px;fill:#555}\n"
+    "svg{width:100%;height:auto;display:block}.tk{font-size:12px;fill:#555}\n"
     ".legend{list-style:none;padding:0;margin:4px 0 0;font-size:.82em;display:flex;"
     "flex-wrap:wrap;gap:4px 12px}\n"
     ".sw{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}\n"
-    ".muted{color:#666;font-size:.85em;margin:.3em 0}\n";
+    ".muted{color:#666;font-size:.85em;margin:.3em 0}\n"
+    "summary{cursor:pointer}\n";
 
+static void check_row(FILE *f, const sp_check *c)
+{
+    fprintf(f, "<tr%s><td class=\"%s\">%s</td><td>", c->ok ? "" : " class=\"bad\"", c->ok ? "ok" : "no",
+            c->ok ? "ok" : "FAIL");
+    esc(f, c->name);
+    fprintf(f, "</td><td class=\"d\">");
+    esc(f, c->detail);
+    fprintf(f, "</td></tr>\n");
+}
+
+/* The failed checks first; then every check, runs of 3+ passed ones of one name folded. */
 static void checks_table(FILE *f, const sp_report *rep)
 {
-    fprintf(f, "<h2>Checks</h2>\n<div class=\"scroll\"><table><thead><tr><th></th><th>check</th>"
-               "<th>detail</th></tr></thead><tbody>\n");
-    for (size_t i = 0; i < rep->n; i++) {
-        const sp_check *c = &rep->v[i];
-        fprintf(f, "<tr%s><td class=\"%s\">%s</td><td>", c->ok ? "" : " class=\"bad\"",
-                c->ok ? "ok" : "no", c->ok ? "ok" : "FAIL");
-        esc(f, c->name);
-        fprintf(f, "</td><td class=\"d\">");
-        esc(f, c->detail);
-        fprintf(f, "</td></tr>\n");
+    static const char head[] = "<div class=\"scroll\"><table><thead><tr><th></th><th>check</th>"
+                               "<th>detail</th></tr></thead><tbody>\n";
+    if (rep->failed > 0 || rep->oom) {
+        fprintf(f, "<h2>Failed checks</h2>\n%s", head);
+        for (size_t i = 0; i < rep->n; i++)
+            if (!rep->v[i].ok)
+                check_row(f, &rep->v[i]);
+        if (rep->oom)
+            fprintf(f, "<tr class=\"bad\"><td class=\"no\">FAIL</td><td>report</td><td class=\"d\">out "
+                       "of memory: some checks are missing</td></tr>\n");
+        fprintf(f, "</tbody></table></div>\n");
     }
-    if (rep->oom)
-        fprintf(f, "<tr class=\"bad\"><td class=\"no\">FAIL</td><td>report</td><td class=\"d\">out of "
-                   "memory: some checks are missing</td></tr>\n");
+    fprintf(f, "<h2>All checks</h2>\n%s", head);
+    for (size_t i = 0; i < rep->n;) {
+        size_t j = i + 1;
+        while (j < rep->n && rep->v[i].ok && rep->v[j].ok && strcmp(rep->v[j].name, rep->v[i].name) == 0)
+            j++;
+        if (j - i < 3) {
+            for (; i < j; i++)
+                check_row(f, &rep->v[i]);
+            continue;
+        }
+        fprintf(f, "<tr><td class=\"ok\">ok</td><td>");
+        esc(f, rep->v[i].name);
+        fprintf(f, " &times;%zu</td><td class=\"d\"><details><summary>", j - i);
+        esc(f, rep->v[i].detail);
+        fprintf(f, " &hellip; and %zu more</summary>\n", j - i - 1);
+        for (size_t k = i + 1; k < j; k++) {
+            esc(f, rep->v[k].detail);
+            fprintf(f, "<br>\n");
+        }
+        fprintf(f, "</details></td></tr>\n");
+        i = j;
+    }
     fprintf(f, "</tbody></table></div>\n");
 }
 

@@ -89,7 +89,7 @@ train x0 --seed 43 --steps 40 --every 10 --write-genesis || bad "run x0"
 D="$t/dir<i>&\"'x"
 mkdir -p "$D" && cp "$t/x0"/step0000[1-4]0.safetensors "$D/" || bad "hostile directory"
 "$sp" record genesis --ledger "$t/x.ledger" --key "$t/k.key" --seed 43 \
-  --model-name $'<script>alert(1)</script> caf\xc3\xa9 \xff\xfe \xed\xa0\x80 \x01 &amp;' \
+  --model-name $'<script>alert(1)</script> caf\xc3\xa9 \xff\xfe \xed\xa0\x80 \x01 &amp; \xe2\x80\xaeevil' \
   "$t/x0/step000000.safetensors" >/dev/null || bad "record genesis with a hostile name"
 for s in 10 20 30 40; do
   "$sp" record checkpoint --ledger "$t/x.ledger" --key "$t/k.key" --step $s --loss 1.5 \
@@ -101,6 +101,7 @@ done
 check_page "hostile strings are escaped; invalid UTF-8 shown as U+FFFD" "$t/x.html" - '
 assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 assert "caf\u00e9" in text and "\ufffd\ufffd" in text and "\x01" not in page
+assert "\u202e" not in page and "\ufffdevil" in text                # a bidi override is shown, not obeyed
 assert "&amp;amp;" in page                                        # a literal "&amp;" stays text
 assert "dir&lt;i&gt;&amp;&quot;&#39;x" in page                     # the directory in check details
 assert "not regenerable" in text'

@@ -136,15 +136,27 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
+/* Bidirectional marks, overrides and isolates, and line separators: could reorder the text shown. */
+static int bidi_or_separator(const unsigned char *s, size_t n)
+{
+    if (n == 2)
+        return s[0] == 0xD8 && s[1] == 0x9C;                       /* U+061C */
+    if (n != 3 || s[0] != 0xE2)
+        return 0;
+    unsigned cp = ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    return cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /* Text for HTML content or a quoted attribute: always valid UTF-8, no markup. */
 static void esc(FILE *f, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
     while (*s) {
         size_t n = utf8_len(s);
-        if (n == 0) {
+        if (n == 0 || bidi_or_separator(s, n)) {
             fputs("&#xFFFD;", f);
-            s++;
+            s += n ? n : 1;
             continue;
         }
         switch (*s) {

@@ -124,24 +124,40 @@ void sp_envelope_free(Sp__Envelope *env)
         sp__envelope__free_unpacked(env, NULL);
 }
 
-int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk)
+int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *err)
 {
     uint8_t *pae;
     size_t paelen;
     int rc = sp_pae(&pae, &paelen, env->payload_type, env->payload.data, env->payload.len);
     if (rc != SP_OK)
         return rc;
+    char want[SP_KEYID_CHARS + 1];
+    sp_keyid(want, pk);
     rc = SP_ECRYPTO;
     for (size_t i = 0; i < env->n_signatures; i++) {
         const Sp__Signature *s = env->signatures[i];
-        if (s->sig.len == SP_SIG_BYTES &&
-            crypto_sign_verify_detached(s->sig.data, pae, paelen, pk) == 0) {
-            rc = SP_OK;
+        if (s->sig.len != SP_SIG_BYTES ||
+            crypto_sign_verify_detached(s->sig.data, pae, paelen, pk) != 0)
+            continue;
+        /* The keyid is outside the signed bytes: a wrong one means the envelope was edited. */
+        if (s->keyid == NULL || strlen(s->keyid) != SP_KEYID_CHARS ||
+            sodium_memcmp(s->keyid, want, SP_KEYID_CHARS) != 0) {
+            sp_errf(err, "signature keyid %.64s is not the pinned key's id %s",
+                    s->keyid ? s->keyid : "", want);
+            rc = SP_EMISMATCH;
             break;
         }
+        rc = SP_OK;
     }
+    if (rc == SP_ECRYPTO)
+        sp_errf(err, "no signature verifies under the pinned key %s", want);
     free(pae);
     return rc;
+}
+
+int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk)
+{
+    return sp_envelope_verify_keyid(env, pk, NULL);
 }
 
 int sp_record_digest(uint8_t out[SP_DIGEST_BYTES], const uint8_t *payload, size_t len)

@@ -39,9 +39,18 @@ int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char 
 void sp_envelope_free(Sp__Envelope *env);
 
 /*
- * SP_OK when some signature of env verifies under pk over PAE(type, payload),
- * SP_ECRYPTO otherwise.
+ * SP_OK when some signature of env verifies under pk over PAE(type, payload)
+ * and every signature that verifies carries keyid(pk) (SPEC.md 4.4);
+ * SP_EMISMATCH when a signature verifies but names another keyid (the
+ * envelope was edited: the keyid is not signed); SP_ECRYPTO when none
+ * verifies. err (may be NULL) gets "signature keyid X is not the pinned key's
+ * id Y" or "no signature verifies under the pinned key Y" (control bytes of
+ * X shown as '?'). SP_ENOMEM.
  */
+int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *err)
+    SP_WUR SP_NONNULL(1, 2);
+
+/* sp_envelope_verify_keyid without the message. */
 int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk) SP_WUR SP_NONNULL(1, 2);
 
 /* The record digest that the next record's prev holds: H("scratchproof/record", payload). */

@@ -260,12 +260,15 @@ static int run_all(const tt_config *c, trainer *t, const double t0)
                          .threads = (unsigned)c->threads,
                          .flags = c->replay ? SP_RUN_REPLAY : 0,
                          .batches_per_step = (uint32_t)c->micro };
+    char open_err[SP_ERRMSG_MAX] = "", e3[SP_ERRMSG_MAX + 64];
+    o.err = open_err;
     int rc = sp_run_open(&t->run, &o);
     if (rc != SP_OK) {
         /* An unusable key file is unreadable input (2); the rest is the hook's (1). */
         fprintf(stderr, "tinytrain: cannot open the run (ledger %s, key %s): %s%s\n",
                 tt_esc(e, sizeof e, o.ledger_path), c->replay ? "ephemeral"
-                : tt_esc(e2, sizeof e2, c->key), sp_strerror(rc), rc == SP_EBADSTATE
+                : tt_esc(e2, sizeof e2, c->key),
+                open_err[0] ? tt_esc(e3, sizeof e3, open_err) : sp_strerror(rc), rc == SP_EBADSTATE
                 ? " (the ledger already holds records: give a new --ledger path)" : "");
         return rc == SP_EKEY ? 2 : 1;
     }

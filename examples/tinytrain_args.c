@@ -60,7 +60,8 @@ static const flag FLAGS[] = {
       "micro-batches per step, each committed (default 1, at most --batch)" },
     { "math-threads", K_U64, BOTH, 0, F(math_threads), 0, 1, TT_MAX_THREADS, "N",
       "gradient threads (default $SP_REPLAY_THREADS, else 1); changes rounding" },
-    { "threads", K_U64, BOTH, 0, F(threads), 0, 0, 256, "N", "hashing threads of the hook (default 1)" },
+    { "threads", K_U64, BOTH, 0, F(threads), 0, 0, 256, "N",
+      "hashing threads of the hook (default 1)" },
     { "quiet", K_BOOL, BOTH, 0, F(quiet), 0, 0, 0, NULL, "no progress lines" },
     { "stats", K_BOOL, BOTH, 0, F(stats), 0, 0, 0, NULL,
       "print wall time, hook time and hook fraction on stdout" },
@@ -83,7 +84,8 @@ static const flag FLAGS[] = {
 void tt_usage(FILE *f)
 {
     fprintf(f,
-        "usage: tinytrain --ledger LEDGER --key KEY --seed N --steps N --every N --out DIR [options]\n"
+        "usage: tinytrain --ledger LEDGER --key KEY --seed N --steps N --every N --out DIR\n"
+        "                 [options]\n"
         "       tinytrain --replay-from W --replay-optimizer O --first-step F --last-step L\n"
         "                 --seed N --out DIR [--batch N] [--lr X] [--micro N] [options]\n"
         "Trains a small next-token model on built-in synthetic text, recording its\n"
@@ -93,11 +95,13 @@ void tt_usage(FILE *f)
         "Replay mode (what `scratchproof verify --replay` runs) re-executes steps F..L from\n"
         "W and O into DIR/replay.ledger (ephemeral key) and DIR/stepLLLLLL files; --batch,\n"
         "--lr and --micro must be training's.\n");
-    const char *groups[] = { "training:", "replay:", "training and replay:",
-                             "test-only impostor modes (honest genesis and signatures, lying weights):" };
+    const char *groups[] = {
+        "training:", "replay:", "training and replay:",
+        "test-only impostor modes (honest genesis and signatures, lying weights):" };
     int group = -1;
     for (size_t i = 0; i < NFLAGS; i++) {
-        int gi = FLAGS[i].modes & TEST ? 3 : FLAGS[i].modes == BOTH ? 2 : FLAGS[i].modes == REPLAY ? 1 : 0;
+        const unsigned md = FLAGS[i].modes;
+        int gi = md & TEST ? 3 : md == BOTH ? 2 : md == REPLAY ? 1 : 0;
         if (gi != group)
             fprintf(f, "%s\n", groups[group = gi]);
         char left[48];
@@ -106,7 +110,8 @@ void tt_usage(FILE *f)
         fprintf(f, "  %-24s %s%s\n", left, FLAGS[i].help, FLAGS[i].required ? " (required)" : "");
     }
     fprintf(f, "  %-24s %s\n", "--help", "this text");
-    fprintf(f, "Exit: 0 done, 1 a ledger or checkpoint write failed, 2 usage or unreadable input.\n");
+    fprintf(f, "Exit: 0 done, 1 a ledger or checkpoint write failed,"
+               " 2 usage or unreadable input.\n");
 }
 
 /* Parses a whole decimal uint64 in [lo, hi]; 0 or -1. */

@@ -109,6 +109,13 @@ b = open(sys.argv[1], "rb").read()
 assert b.startswith(b"format=tinytrain-config/1\n") and b"\nbatch=32\n" in b and b"\nlr=0.05\n" in b, b
 assert hashlib.blake2b(b"scratchproof/config\0" + b, digest_size=32).hexdigest() == sys.argv[2]
 EOF
+printf 'format=tinytrain-config/1\nmodel=tinytrain\nvocab=64\nctx=8\npred=3\nemb=64\nhid=256\nlayernorm_eps=1e-05\ntext=tinytrai/262144\nbatch=32\nmicro_batches=1\noptimizer=sgd\nlr=0.05\nmomentum=0.9\nweight_decay=0\n' >"$t/spec.config"
+cmp -s "$t/spec.config" "$t/ck/tinytrain.config" \
+  && [ "$(jfield "$t/run.ledger" 0 config_digest)" = 4f95d7c8a045c10ccfd2a779195417161d61dd167d4ed12c3dafa69996b33681 ] \
+  && ok "SPEC 11.6 vector: the default configuration bytes and digest" || bad "SPEC 11.6 default vector"
+"$tt" --ledger "$t/m4.ledger" --key "$t/k.key" --seed 7 --steps 1 --every 1 --out "$t/m4" --quiet --micro 4
+[ "$(jfield "$t/m4.ledger" 0 config_digest)" = 8d1595df5dcfe4427466dfc472467a30eb746b4fcd1e4076a8fa2063a77ffaae ] \
+  && ok "SPEC 11.6 vector: --micro 4" || bad "SPEC 11.6 --micro 4 vector"
 "$tt" --ledger "$t/lr.ledger" --key "$t/k.key" --seed 7 --steps 1 --every 1 --out "$t/lr" --quiet --lr 0.1
 [ "$(jfield "$t/lr.ledger" 0 config_digest)" != "$(jfield "$t/run.ledger" 0 config_digest)" ] \
   && grep -qx "lr=0.1" "$t/lr/tinytrain.config" && ok "another --lr, another config digest" \

@@ -8,7 +8,6 @@
 #include "verify.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +20,7 @@
 #include "init.h"
 #include "keys.h"
 #include "ledger.h"
+#include "pool.h"
 #include "record.h"
 #include "segments.h"
 
@@ -90,39 +90,25 @@ typedef struct sig_job {
     rec *v;
     size_t n;
     const uint8_t *pk;
-    atomic_size_t next;
+    atomic_uint_least64_t next;
 } sig_job;
 
-static void *sig_worker(void *arg)
+static void sig_worker(void *arg, unsigned thread_index)
 {
+    (void)thread_index;
     sig_job *j = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&j->next, 16);
-        if (i >= j->n)
-            return NULL;
-        size_t end = i + 16 < j->n ? i + 16 : j->n;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->n, 16, &end)) < j->n;)
         for (; i < end; i++)
             if (j->v[i].env != NULL)
                 j->v[i].sig_ok = sp_envelope_verify(j->v[i].env, j->pk) == SP_OK;
-    }
 }
 
 static void verify_signatures(loaded *L, const uint8_t *pk, unsigned threads)
 {
     sig_job j = {.v = L->v, .n = L->n, .pk = pk};
     atomic_init(&j.next, 0);
-    pthread_t tid[SP_MAX_THREADS];
-    unsigned started = 0;
-    if (threads > SP_MAX_THREADS)
-        threads = SP_MAX_THREADS;
-    for (unsigned k = 1; k < threads && L->n > 64; k++) {
-        if (pthread_create(&tid[started], NULL, sig_worker, &j) != 0)
-            break;          /* fewer threads, never an error */
-        started++;
-    }
-    sig_worker(&j);
-    for (unsigned k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
+    sp_pool_run(L->n > 64 ? threads : 1, sig_worker, &j);
 }
 
 /* Signatures, sequence numbers, links, run id, record kinds and step order. */
@@ -162,9 +148,13 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         }
         if (!x->sig_ok) {
             bad_sig++;
-            sp_report_add(rep, "signature", 0,
-                          "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
-                          ull(x->key), keyid, x->env->signatures[0]->keyid);
+            char why[SP_ERRMSG_MAX] = "";
+            if (sp_envelope_verify_keyid(x->env, pk, why) == SP_EMISMATCH)
+                sp_report_add(rep, "signature", 0, "record %llu: %s", ull(x->key), why);
+            else
+                sp_report_add(rep, "signature", 0,
+                              "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
+                              ull(x->key), keyid, x->env->signatures[0]->keyid);
         }
         const Sp__Record *r = x->r;
         if (r == NULL) {
@@ -292,15 +282,11 @@ static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
     return buf;
 }
 
-int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **data)
+/* The description (no data) and scheme of genesis tensor t. */
+static int genesis_describe(const Sp__TensorDigest *t, sp_tensor *x, sp_init_scheme *s)
 {
-    *data = NULL;
     memset(x, 0, sizeof *x);
-    if (g->body_case != SP__RECORD__BODY_GENESIS || i >= g->genesis->n_tensors)
-        return SP_EINVAL;
-    const Sp__TensorDigest *t = g->genesis->tensors[i];
-    sp_init_scheme s;
-    sp_record_scheme(&s, t);
+    sp_record_scheme(s, t);
     x->name = t->name;
     x->dtype = (sp_dtype)t->dtype;
     x->ndim = (uint32_t)t->n_shape;
@@ -310,12 +296,23 @@ int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **d
     if (rc != SP_OK)
         return rc;
     x->nbytes = numel * sp_dtype_size(x->dtype);
-    if (s.kind == SP_INIT_EXTERNAL)
-        return SP_EUNSUPPORTED;
+    return s->kind == SP_INIT_EXTERNAL ? SP_EUNSUPPORTED : SP_OK;
+}
+
+int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **data)
+{
+    *data = NULL;
+    memset(x, 0, sizeof *x);
+    if (g->body_case != SP__RECORD__BODY_GENESIS || i >= g->genesis->n_tensors)
+        return SP_EINVAL;
+    sp_init_scheme s;
+    int rc = genesis_describe(g->genesis->tensors[i], x, &s);
+    if (rc != SP_OK)
+        return rc;
     void *buf = malloc(x->nbytes ? x->nbytes : 1);
     if (buf == NULL)
         return SP_ENOMEM;
-    rc = sp_init_fill(buf, x->dtype, t->name, g->genesis->seed, &s, 0, numel);
+    rc = sp_init_fill(buf, x->dtype, x->name, g->genesis->seed, &s, 0, x->nbytes / sp_dtype_size(x->dtype));
     if (rc != SP_OK) {
         free(buf);
         return rc;
@@ -345,18 +342,12 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
                           "from elsewhere, not generated from seed %llu", t->name, ull(G->seed));
             continue;
         }
+        /* Regenerated and hashed chunk by chunk on every thread: never materialised. */
         sp_tensor x;
-        void *buf = NULL;
         uint8_t d[SP_DIGEST_BYTES];
-        int rc = sp_genesis_materialise(g, i, &x, &buf);
-        if (rc == SP_ENOMEM) {
-            bad++;
-            sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot allocate %llu bytes to regenerate it",
-                          t->name, ull(x.nbytes));
-            continue;
-        }
+        int rc = genesis_describe(t, &x, &s);
         if (rc == SP_OK)
-            rc = sp_tensor_digest(d, &x, o->threads);
+            rc = sp_init_digest(d, &x, G->seed, &s, o->threads);
         if (rc != SP_OK) {
             bad++;
             sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
@@ -371,7 +362,6 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
                           "(recorded %s..., regenerated %s...)", t->name, ull(G->seed),
                           scheme_text(sch, sizeof sch, &s), want, got);
         }
-        free(buf);
     }
     if (bad == 0)
         sp_report_add(rep, "init", 1, "all %zu initial tensors regenerated bit for bit from seed %llu",

@@ -22,5 +22,7 @@ int sp_cli_usage_error(const char *cmd, const char *fmt, ...);   /* prints, retu
 int sp_cli_parse_u64(const char *s, uint64_t *out);              /* 0 ok, -1 bad */
 int sp_cli_parse_double(const char *s, double *out);             /* 0 ok, -1 bad */
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total);
+/* --passphrase-fd N (cmd_keygen.c): checks N is open, sets SCRATCHPROOF_PASSPHRASE_FD; 0 or 2. */
+int sp_cli_passphrase_fd(const char *cmd, const char *arg);
 
 #endif

@@ -22,6 +22,8 @@ static const char record_usage[] =
     "first --scheme whose GLOB matches its name, or 'external' (loaded, not\n"
     "regenerable) when none does. SCHEME: zeros | constant:V | uniform:LO:HI |\n"
     "normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI | external.\n"
+    "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
+    "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
     "verify then regenerates every non-external tensor from the seed.\n";
 
 typedef struct rule {
@@ -71,6 +73,7 @@ int sp_cmd_record(int argc, char **argv)
         {"scheme", required_argument, NULL, 'S'}, {"step", required_argument, NULL, 't'},
         {"tokens", required_argument, NULL, 'T'}, {"loss", required_argument, NULL, 'l'},
         {"lr", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 'j'},
+        {"passphrase-fd", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(record_usage, argc < 2 ? stderr : stdout);
@@ -104,6 +107,10 @@ int sp_cmd_record(int argc, char **argv)
         case 'r': bad = sp_cli_parse_double(optarg, &lr); break;
         case 'j': bad = sp_cli_parse_u64(optarg, &threads) || threads < 1 || threads > 64; break;
         case 'S': bad = parse_rule(optarg, &rules[nrules++]); break;
+        case 'P':
+            if (sp_cli_passphrase_fd("record", optarg) != 0)
+                goto out;
+            break;
         case 'h': fputs(record_usage, stdout); free(rules); return 0;
         default:
             free(rules);

@@ -84,6 +84,22 @@ assert "steps 220..240" in text and "head.*" in text
 assert page.count("fill=\"#fbd5d5\"/>") == 3, page.count("fill=\"#fbd5d5\"/>")   # one band per chart
 assert "Against reference models" in text and "step 240" in text'
 
+# --- with --replay: the replay table, replayed segments shaded ---
+R="$tt --replay-from {weights} --replay-optimizer {optimizer} --first-step {first} --last-step {last} --seed {seed} --out {out} --quiet"
+"$sp" verify "$t/s.ledger" --pubkey "$t/k.pub" --checkpoints "$t/s" --quiet --replay "$R" --segments 1,12 --nonce 00112233445566778899aabbccddeeff \
+  --json >"$t/r.json"; a=$?
+"$sp" verify "$t/s.ledger" --pubkey "$t/k.pub" --checkpoints "$t/s" --quiet --replay "$R" --segments 1,12 --nonce 00112233445566778899aabbccddeeff \
+  --html "$t/r.html" >/dev/null; b=$?
+[ "$a" = 1 ] && [ "$b" = 1 ] && ok "--html with --replay keeps the exit code" || bad "replay exit codes $a $b"
+check_page "replay page: segments 1 and 12 in the replay table, 12 diverged, both shaded" "$t/r.html" "$t/r.json" '
+import re
+assert "3 of 22 segments replayed" in text, text[text.find("Segment replay"):][:300]   # and the empty one
+rows = re.findall(r"<tr[^>]*><td class=\"n\">(\d+)</td>.*?</tr>", page[page.index("Segment replay"):page.index("<h2>Trajectory")], re.S)
+assert rows == ["1", "12", "22"], rows
+seg = page[page.index("Segment replay"):page.index("<h2>Trajectory")]
+assert "bit for bit" in seg and "diverged" in seg
+assert page.count("fill=\"#d6e6fb\"/>") == 6 and page.count("stroke=\"#5b8fd6\"") == 3   # 1, 22 replayed; 12 both'
+
 # --- hostile strings: a model name and a directory name with markup, quotes, bad bytes ---
 train x0 --seed 43 --steps 40 --every 10 --write-genesis || bad "run x0"
 D="$t/dir<i>&\"'x"

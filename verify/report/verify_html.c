@@ -260,8 +260,9 @@ static void chart(FILE *f, const char *title, const sp_trajectory *t, const seri
             x0 -= 1.5;
             x1 += 1.5;
         }
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\"/>\n", x0, CT,
-                x1 - x0, CH - CT - CB, mark[s] & 1 ? "#fbd5d5" : "#d6e6fb");
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\"%s/>\n", x0, CT,
+                x1 - x0, CH - CT - CB, mark[s] & 1 ? "#fbd5d5" : "#d6e6fb",
+                (mark[s] & 3) == 3 ? " stroke=\"#5b8fd6\" stroke-width=\"2\"" : "");
     }
     /* y grid: "nice" steps (1, 2, 5 x 10^k) on a linear axis, decades on a log one */
     if (logy) {
@@ -493,7 +494,71 @@ static void refs_table(FILE *f, const sp_trajectory *t)
     fprintf(f, "</tbody></table></div>\n");
 }
 
-static void traj_charts(FILE *f, const sp_trajectory *t)
+static void why_text(FILE *f, unsigned why)
+{
+    static const struct { unsigned bit; const char *text; } w[] = {
+        {SP_WHY_FIRST, "first"}, {SP_WHY_LARGEST, "largest update"}, {SP_WHY_RANDOM, "drawn"},
+        {SP_WHY_ASKED, "asked"}, {SP_WHY_EMPTY, "empty"}};
+    int any = 0;
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        if (why & w[i].bit) {
+            fprintf(f, "%s%s", any ? ", " : "", w[i].text);
+            any = 1;
+        }
+}
+
+/* The chosen segments and their verdicts (SPEC.md 12.6). */
+static void replay_table(FILE *f, const sp_replay_result *r)
+{
+    fprintf(f, "<p class=\"muted\">%zu of %zu segments replayed (", r->chosen, r->n_segs);
+    esc(f, r->mode_name ? r->mode_name : "default");
+    fprintf(f, ", %s", r->tolerance >= 0 ? "tolerance" : "exact mode");
+    if (r->tolerance >= 0)
+        fprintf(f, " %.3g", r->tolerance);
+    fprintf(f, "), %.0f%% of the steps; nonce %s", 100 * r->share, r->nonce_hex);
+    if (r->escape >= 0)
+        fprintf(f, "; chance that one forged segment outside the first and the largest escaped: %.2f",
+                r->escape);
+    if (r->calibrated)
+        fprintf(f, "; calibration noise %.3g (1 thread) and %.3g (2), suggested T %.3g", r->noise[0],
+                r->noise[1], r->suggested_t);
+    fprintf(f, ".</p>\n<div class=\"scroll\"><table><thead><tr><th>segment</th><th>steps</th>"
+               "<th>records</th><th>why</th><th>result</th><th>seconds</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < r->n_segs; i++) {
+        const sp_replay_seg *g = &r->segs[i];
+        if (!g->chosen)
+            continue;
+        fprintf(f, "<tr%s><td class=\"n\">%zu</td><td class=\"n\">", g->ran && !g->ok ? " class=\"bad\"" : "",
+                g->index);
+        if (g->first_step > g->last_step)
+            fprintf(f, "none");
+        else
+            fprintf(f, "%llu&ndash;%llu", (unsigned long long)g->first_step, (unsigned long long)g->last_step);
+        fprintf(f, "</td><td class=\"n\">%llu&ndash;%llu</td><td>", (unsigned long long)g->start_seq,
+                (unsigned long long)g->end_seq);
+        why_text(f, g->why);
+        fprintf(f, "</td><td class=\"d\">");
+        if (!g->ran)
+            fprintf(f, "not run");
+        else if (g->ok && !g->tolerance)
+            fprintf(f, "<span class=\"ok\">bit for bit</span>");
+        else if (g->ok)
+            fprintf(f, "<span class=\"ok\">within tolerance</span>, largest e %.3g", g->max_e);
+        else {
+            fprintf(f, "<span class=\"no\">diverged</span>");
+            if (g->worst[0]) {
+                fprintf(f, ": ");
+                esc(f, g->worst);
+            }
+            if (g->max_e >= 0)
+                fprintf(f, " (e = %.3g)", g->max_e);
+        }
+        fprintf(f, "</td><td class=\"n\">%.2f</td></tr>\n", g->seconds);
+    }
+    fprintf(f, "</tbody></table></div>\n");
+}
+
+static void traj_charts(FILE *f, const sp_trajectory *t, const sp_replay_result *r)
 {
     size_t np = t->npts, nm = 0;
     for (size_t c = 0; c < t->ncomp; c++)
@@ -508,6 +573,9 @@ static void traj_charts(FILE *f, const sp_trajectory *t)
     for (size_t c = 0; c < t->ncomp; c++)
         for (size_t s = 0; s + 1 < np; s++)
             mark[s] |= t->comp[c].seg[s].jump || t->comp[c].seg[s].lost;
+    for (size_t i = 0; r != NULL && i < r->n_segs; i++)      /* replay's segment k: points k-1..k */
+        if (r->segs[i].chosen && r->segs[i].ran && r->segs[i].index >= 1 && r->segs[i].index < np)
+            mark[r->segs[i].index - 1] |= 2;
     fprintf(f, "<div class=\"charts\">\n");
     series loss = {"loss (recorded)", palette[0], t->loss};
     chart(f, "Training loss at each checkpoint", t, &loss, 1, 0, mark, NULL);
@@ -569,14 +637,17 @@ int sp_verify_html(FILE *f, const sp_verify_page *pg)
     else
         fprintf(f, "%zu of %zu checks failed</div>\n", rep->failed, rep->n);
     checks_table(f, rep);
-    fprintf(f, "<h2>Segment replay</h2>\n<p class=\"muted\">No segment was re-executed "
-               "(--replay not given).</p>\n");
+    fprintf(f, "<h2>Segment replay</h2>\n");
+    if (pg->replay != NULL && pg->replay->n_segs > 0)
+        replay_table(f, pg->replay);
+    else
+        fprintf(f, "<p class=\"muted\">No segment was re-executed (--replay not given).</p>\n");
     const sp_trajectory *t = pg->traj;
     if (t != NULL && t->npts >= 2) {
         fprintf(f, "<h2>Trajectory</h2>\n<p class=\"muted\">%zu weight points, %zu components; screened in "
                    "%.2f s. A screen points at segments to replay; a careful forger can shape a "
                    "trajectory, so only replay proves a segment.</p>\n", t->npts, t->ncomp, t->seconds);
-        traj_charts(f, t);
+        traj_charts(f, t, pg->replay);
         traj_table(f, t);
         if (t->nref > 0)
             refs_table(f, t);

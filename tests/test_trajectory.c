@@ -21,6 +21,7 @@
 #include "delta.h"
 #include "init.h"
 #include "safetensors.h"
+#include "trajectory.h"
 
 #define NEAR(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol))
 #define REL(a, b, tol) assert_true(fabs((double)(a) - (double)(b)) <= (tol) * fabs((double)(b)))
@@ -361,6 +362,122 @@ static void test_segment_known(void **state)
     }
 }
 
+
+/* ------------------------------------------------------------ the rule */
+
+/* A component's segments: every one `steps` long, update rel[s], correlation with the genesis cg[s]. */
+static void segs(sp_traj_seg *v, size_t n, const double *rel, const double *cg, double sqrt_n)
+{
+    for (size_t s = 0; s < n; s++) {
+        memset(&v[s], 0, sizeof v[s]);
+        v[s].ok = 1;
+        v[s].gen_ok = 1;
+        v[s].steps = 50;
+        v[s].rel = rel[s];
+        v[s].upd = rel[s] * 10;
+        v[s].corr_gen = cg[s];
+        v[s].z_gen = cg[s] * sqrt_n;
+    }
+}
+
+/* tinytrain-like: a big first update, then a slow decay; the trace decays smoothly */
+static const double honest_rel[] = {0.75, 0.22, 0.14, 0.125, 0.11, 0.106, 0.1, 0.098};
+static const double honest_cg[] = {0.80, 0.77, 0.755, 0.745, 0.736, 0.729, 0.723, 0.718};
+#define NH (sizeof honest_rel / sizeof honest_rel[0])
+
+static void test_rule_honest(void **state)
+{
+    (void)state;
+    sp_traj_seg v[NH];
+    sp_traj_comp c = {0};
+    segs(v, NH, honest_rel, honest_cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 0);
+    assert_true(c.have_history);
+    assert_true(isnan(v[0].ratio));                 /* the first segment has no history */
+    for (size_t s = 1; s < NH; s++) {
+        assert_true(v[s].ratio > 0.5 && v[s].ratio < 2.5);
+        assert_true(v[s].kept > 0.95 && v[s].kept <= 1.0);
+    }
+    NEAR(v[0].kept, 0.80, 1e-12);
+    /* an empty final segment is never judged */
+    v[NH - 1].steps = 0;
+    v[NH - 1].upd = v[NH - 1].rel = 0;
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 0);
+    assert_true(isnan(v[NH - 1].ratio));
+}
+
+static void test_rule_jump(void **state)
+{
+    (void)state;
+    double rel[NH], cg[NH];
+    memcpy(rel, honest_rel, sizeof rel);
+    memcpy(cg, honest_cg, sizeof cg);
+    rel[4] = 1.2;                                   /* 11x its neighbours */
+    sp_traj_seg v[NH];
+    sp_traj_comp c = {0};
+    segs(v, NH, rel, cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 1);
+    assert_true(v[4].jump && !v[4].lost);
+    assert_true(v[4].ratio > 8 && v[4].robust_z >= SP_TRAJ_JUMP_Z);
+    /* just under the ratio: not a jump */
+    rel[4] = 0.115 * (SP_TRAJ_JUMP_RATIO - 0.5);
+    segs(v, NH, rel, cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 0);
+    /* too few segments for a history: rule 1 is silent, never wrong */
+    rel[2] = 1.2;
+    segs(v, 3, rel, cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, 3, 360), 0);
+    assert_false(c.have_history);
+    /* a segment that cannot be read is left out, not a jump */
+    segs(v, NH, honest_rel, honest_cg, 360);
+    v[3].ok = 0;
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 0);
+}
+
+static void test_rule_lost(void **state)
+{
+    (void)state;
+    double cg[NH];
+    sp_traj_seg v[NH];
+    sp_traj_comp c = {0};
+    /* (a) another model from the first checkpoint: nothing of the genesis left */
+    for (size_t s = 0; s < NH; s++)
+        cg[s] = 0.003;
+    segs(v, NH, honest_rel, cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 1);
+    assert_true(v[0].lost);
+    assert_true(isnan(v[1].kept));                  /* no trace to lose any more */
+    /* (b) a component swapped at segment 4, training brings back a little */
+    memcpy(cg, honest_cg, sizeof cg);
+    cg[4] = 0.24;
+    cg[5] = cg[6] = cg[7] = 0.25;
+    segs(v, NH, honest_rel, cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 1);
+    assert_true(v[4].lost);
+    NEAR(v[4].kept, 0.24 / 0.745, 1e-12);
+    /* (c) a trace that decays fast but steadily, then vanishes: the last segment */
+    const double fade[] = {0.96, 0.82, 0.59, 0.34, 0.14, 0.0};
+    segs(v, 6, honest_rel, fade, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, 6, 360), 1);
+    assert_true(v[5].lost);
+    /* the same fade on a small matrix, where 0.14 was never strongly measurable: silent */
+    segs(v, 6, honest_rel, fade, 100);
+    assert_int_equal(sp_trajectory_rule(&c, v, 6, 100), 0);
+    /* a first segment keeping a third of the trace is not lost */
+    memcpy(cg, honest_cg, sizeof cg);
+    cg[0] = 0.34;
+    for (size_t s = 1; s < NH; s++)
+        cg[s] = 0.34 - 0.005 * (double)s;
+    segs(v, NH, honest_rel, cg, 360);
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 0);
+    /* a genesis that cannot be regenerated: no trace to follow */
+    segs(v, NH, honest_rel, honest_cg, 360);
+    for (size_t s = 0; s < NH; s++)
+        v[s].gen_ok = 0;
+    v[3].corr_gen = 0;
+    assert_int_equal(sp_trajectory_rule(&c, v, NH, 360), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +487,9 @@ int main(void)
         cmocka_unit_test(test_src_dtypes),
         cmocka_unit_test_setup_teardown(test_src_genesis, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_segment_known, fixture_setup, fixture_teardown),
+        cmocka_unit_test(test_rule_honest),
+        cmocka_unit_test(test_rule_jump),
+        cmocka_unit_test(test_rule_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

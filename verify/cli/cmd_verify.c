@@ -219,7 +219,8 @@ int sp_cmd_verify(int argc, char **argv)
     }
     rc = ok ? 0 : 1;
     if (html != NULL) {
-        sp_verify_page pg = {.ledger = ledger, .sum = &sum, .rep = &rep, .traj = &traj};
+        sp_verify_page pg = {.ledger = ledger, .sum = &sum, .rep = &rep, .traj = &traj,
+                             .replay = ro.command != NULL ? &rres : NULL};
         FILE *hf = fopen(html, "w");
         int bad = hf == NULL || sp_verify_html(hf, &pg) != 0;
         if ((hf != NULL && fclose(hf) != 0) || bad)

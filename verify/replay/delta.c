@@ -5,14 +5,13 @@
 #include "delta.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
-#include "digest.h"
 #include "init.h"
+#include "pool.h"
 
 /* Elements per piece of work: 256 blocks, about 4 MB of F32 per stream. */
 #define PIECE ((uint64_t)SP_DELTA_BLOCK * 256u)
@@ -241,24 +240,22 @@ typedef struct par_job {
     size_t n;
     int (*fn)(void *, size_t);
     void *ctx;
-    atomic_size_t next;
+    atomic_uint_least64_t next;
     atomic_int err;
 } par_job;
 
-static void *par_worker(void *arg)
+static void par_worker(void *arg, unsigned thread_index)
 {
     par_job *j = arg;
-    while (atomic_load(&j->err) == 0) {
-        size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->n)
-            break;
-        int rc = j->fn(j->ctx, i);
+    (void)thread_index;
+    uint64_t end;
+    for (uint64_t i; atomic_load(&j->err) == 0 && (i = sp_pool_take(&j->next, j->n, 1, &end)) < j->n;) {
+        int rc = j->fn(j->ctx, (size_t)i);
         if (rc != 0) {
             int zero = 0;
             atomic_compare_exchange_strong(&j->err, &zero, rc);
         }
     }
-    return NULL;
 }
 
 int sp_delta_parallel(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, unsigned threads)
@@ -266,20 +263,9 @@ int sp_delta_parallel(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, unsig
     par_job j = {.n = n, .fn = fn, .ctx = ctx};
     atomic_init(&j.next, 0);
     atomic_init(&j.err, 0);
-    if (threads > SP_MAX_THREADS)
-        threads = SP_MAX_THREADS;
     if (threads > n)
         threads = n > 0 ? (unsigned)n : 1;
-    pthread_t tid[SP_MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned k = 1; k < threads; k++) {
-        if (pthread_create(&tid[started], NULL, par_worker, &j) != 0)
-            break;
-        started++;
-    }
-    par_worker(&j);
-    for (unsigned k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
+    sp_pool_run(threads, par_worker, &j);
     return atomic_load(&j.err);
 }
 

@@ -122,10 +122,10 @@ int sp_delta_segment(sp_tensor_delta *out, const sp_run_table *tab, size_t seg,
 size_t sp_delta_ntensors(const sp_run_table *tab) SP_NONNULL(1);
 
 /*
- * Runs fn(ctx, i) for i in [0, n) on up to `threads` threads (the caller is
- * one of them); items are taken in order from a shared counter. fn returns
- * 0 or a negative code; the first failure stops further items and is
- * returned. A thread that fails to start leaves its share to the others.
+ * Runs fn(ctx, i) for i in [0, n) on up to `threads` threads of the shared
+ * pool (attest/pool.h; the caller is one of them), items taken in order
+ * from a shared counter. fn returns 0 or a negative code; the first failure
+ * stops further items and is returned.
  */
 int sp_delta_parallel(size_t n, int (*fn)(void *ctx, size_t i), void *ctx, unsigned threads)
     SP_WUR SP_NONNULL(2);

@@ -142,31 +142,79 @@ size_t sp_trajectory_rule(sp_traj_comp *c, sp_traj_seg *seg, size_t n, double z_
     c->med_log_rate = c->mad_log_rate = NAN;
     if (m > 0)
         med_mad(&c->med_log_rate, &c->mad_log_rate, lr, m, m + 1, tmp);
-    /* Rule 1: an update far above the typical one of the other segments. */
+    /*
+     * Rule 1: an update far above those of the segments around it. The
+     * reference of segment k is the median log rate of its SP_TRAJ_NEAR
+     * nearest usable segments (both sides), so the slow decay of updates over
+     * training is not a jump; the spread is the MAD of every segment's
+     * residual against its own reference.
+     */
+    double *res = calloc(m ? m : 1, sizeof *res);
+    if (res == NULL)
+        c->have_history = 0;
     for (size_t k = 0; c->have_history && k < m; k++) {
-        double med, mad;
-        med_mad(&med, &mad, lr, m, k, tmp);
-        double sd = 1.4826 * mad;
-        if (sd < 0.05)
-            sd = 0.05;          /* runs with near-identical updates: the ratio still decides */
-        sp_traj_seg *s = &seg[idx[k]];
-        s->ratio = exp(lr[k] - med);
-        s->robust_z = (lr[k] - med) / sd;
-        s->jump = s->ratio >= SP_TRAJ_JUMP_RATIO && s->robust_z >= SP_TRAJ_JUMP_Z;
+        size_t q = 0;
+        for (size_t d = 1; q < SP_TRAJ_NEAR && d < m; d++) {
+            if (k >= d)
+                tmp[q++] = lr[k - d];
+            if (k + d < m && q < SP_TRAJ_NEAR)
+                tmp[q++] = lr[k + d];
+        }
+        res[k] = lr[k] - median(tmp, q);
     }
-    /* Rule 2: a strongly measurable genesis trace gone in one segment. */
-    double before = z_genesis;
-    int before_ok = isfinite(z_genesis);
+    /* Each segment's deviation: leave-one-out, so the outlier does not widen its own yardstick. */
+    for (size_t k = 0; c->have_history && k < m; k++) {
+        size_t q = 0;
+        for (size_t j = 0; j < m; j++)
+            if (j != k)
+                tmp[q++] = res[j];
+        double med_res = median(tmp, q);
+        for (size_t j = 0; j < q; j++)
+            tmp[j] = fabs(tmp[j] - med_res);
+        double spread = 1.4826 * median(tmp, q);
+        if (spread < SP_TRAJ_JUMP_MIN_SPREAD)
+            spread = SP_TRAJ_JUMP_MIN_SPREAD;   /* near-identical updates: the ratio decides */
+        sp_traj_seg *x = &seg[idx[k]];
+        x->ratio = exp(res[k]);
+        x->robust_z = (res[k] - med_res) / spread;
+        x->jump = x->ratio >= SP_TRAJ_JUMP_RATIO && x->robust_z >= SP_TRAJ_JUMP_Z;
+    }
+    free(res);
+    /*
+     * Rule 2: most of a strongly measurable genesis trace gone in one segment,
+     * far more than the run's other segments lose. kept[s] = c_after / c_before
+     * where the trace before is measurable (z >= SP_TRAJ_TRACE_Z), else NaN.
+     */
+    double *kept = lr;              /* lr is no longer needed */
     for (size_t s = 0; s < n; s++) {
-        if (!seg[s].ok || !seg[s].gen_ok) {
-            before_ok = 0;
+        double zb = s == 0 ? z_genesis : seg[s - 1].z_gen;
+        double cb = s == 0 ? 1.0 : seg[s - 1].corr_gen;
+        int before_ok = s == 0 ? isfinite(z_genesis) : seg[s - 1].ok && seg[s - 1].gen_ok;
+        kept[s] = NAN;
+        if (before_ok && seg[s].ok && seg[s].gen_ok && seg[s].steps > 0 && zb >= SP_TRAJ_TRACE_Z && cb > 0)
+            kept[s] = seg[s].corr_gen / cb;
+    }
+    for (size_t s = 0; s < n; s++) {
+        seg[s].kept = kept[s];
+        if (!isfinite(kept[s]))
+            continue;
+        /* (c) the trace vanished: measurable before, indistinguishable from none after */
+        if (seg[s].z_gen < SP_TRAJ_LOST_Z)
+            seg[s].lost = 1;
+        /* (a) from the init: nothing to compare with */
+        if (s == 0) {
+            seg[s].lost |= kept[s] < SP_TRAJ_LOST_KEPT0;
             continue;
         }
-        if (before_ok && seg[s].steps > 0 && before >= SP_TRAJ_TRACE_Z &&
-            seg[s].z_gen < SP_TRAJ_LOST_Z && seg[s].z_gen < SP_TRAJ_LOST_RATIO * before)
+        if (kept[s] >= SP_TRAJ_LOST_KEPT)
+            continue;
+        /* (b) most of it lost, far more than the other segments (after the first) lose */
+        size_t m2 = 0;
+        for (size_t j = 1; j < n; j++)
+            if (j != s && isfinite(kept[j]))
+                tmp[m2++] = 1 - kept[j];
+        if (m2 > 0 && 1 - kept[s] >= SP_TRAJ_LOST_TIMES * median(tmp, m2))
             seg[s].lost = 1;
-        before = seg[s].z_gen;
-        before_ok = 1;
     }
     for (size_t s = 0; s < n; s++)
         fired += seg[s].jump || seg[s].lost;
@@ -237,7 +285,7 @@ static void acc_seg(sp_traj_seg *s, const acc *A, uint64_t steps)
 {
     memset(s, 0, sizeof *s);
     s->steps = steps;
-    s->ratio = s->robust_z = s->corr_gen = s->z_gen = s->corr_prev = s->rel = NAN;
+    s->ratio = s->robust_z = s->corr_gen = s->z_gen = s->corr_prev = s->rel = s->kept = NAN;
     s->ok = A->ok && A->n > 0;
     s->upd_all = sqrt(A->dd_all);
     if (!s->ok)
@@ -373,15 +421,15 @@ static void report_seg(sp_report *rep, const sp_trajectory *T, const sp_traj_com
     fmt_corr(before, sizeof before, cb);
     fmt_corr(after, sizeof after, w->corr_gen);
     if (w->jump && w->lost)
-        snprintf(what, sizeof what, "moved %.0fx its typical update; its correlation with the genesis "
+        snprintf(what, sizeof what, "moved %.0fx the update of the segments around it; its correlation with the genesis "
                  "fell from %s to %s", w->ratio, before, after);
     else if (w->jump)
-        snprintf(what, sizeof what, "moved %.0fx its typical update (%.1f robust deviations); "
+        snprintf(what, sizeof what, "moved %.0fx the update of the segments around it (%.1f robust deviations); "
                  "correlation with the previous checkpoint %.2f", w->ratio, w->robust_z, w->corr_prev);
     else
         snprintf(what, sizeof what, "lost the trace of its initialisation in one segment: its "
-                 "correlation with the genesis fell from %s to %s (%.1f standard errors)",
-                 before, after, w->z_gen);
+                 "correlation with the genesis fell from %s to %s (%.0f%% of it kept)",
+                 before, after, 100 * (isfinite(w->kept) && w->kept > 0 ? w->kept : 0));
     sp_report_add(rep, "trajectory", 0, "steps %llu..%llu (records %llu..%llu): %s %s; replay this segment",
                   (unsigned long long)T->step[s], (unsigned long long)T->step[s + 1],
                   (unsigned long long)T->seq[s], (unsigned long long)T->seq[s + 1], who, what);
@@ -589,7 +637,7 @@ static void summary(sp_report *rep, const sp_trajectory *T)
     }
     char w[SP_NAME_MAX + 96] = "";
     if (worst > 0)
-        snprintf(w, sizeof w, "; largest update %.1fx typical (%s.*, steps %llu..%llu)", worst,
+        snprintf(w, sizeof w, "; largest update %.1fx its neighbours (%s.*, steps %llu..%llu)", worst,
                  T->comp[wc].name, (unsigned long long)T->step[ws], (unsigned long long)T->step[ws + 1]);
     sp_report_add(rep, "trajectory", 1, "%zu segment updates of %zu components within the run's history%s; %s "
                   "(a screen, not a proof: replay is)", segs, comps, w,

@@ -16,12 +16,16 @@
 #include "sp_base.h"
 
 /* The rule's thresholds (SPEC.md 13.3, with the measurements behind them). */
-#define SP_TRAJ_JUMP_RATIO 8.0     /* update at least this many times the typical... */
-#define SP_TRAJ_JUMP_Z 6.0         /* ...and this many robust deviations above it */
-#define SP_TRAJ_JUMP_MIN_SEGS 4    /* segments with stats needed for a typical size */
+#define SP_TRAJ_JUMP_RATIO 5.0     /* update at least this many times its neighbours'... */
+#define SP_TRAJ_JUMP_Z 4.0         /* ...and this many robust deviations above the others */
+#define SP_TRAJ_JUMP_MIN_SPREAD 0.1 /* floor of the robust deviation (log scale) */
+#define SP_TRAJ_NEAR 4             /* neighbours that make a segment's reference */
+#define SP_TRAJ_JUMP_MIN_SEGS 3    /* usable segments (after the first) for rule 1 */
 #define SP_TRAJ_TRACE_Z 20.0       /* genesis trace strongly measurable before... */
-#define SP_TRAJ_LOST_Z 4.0         /* ...and not measurable after: lost in one segment */
-#define SP_TRAJ_LOST_RATIO 0.2     /* ...and less than this fraction of it kept */
+#define SP_TRAJ_LOST_Z 4.0         /* ...and not measurable after: vanished, or */
+#define SP_TRAJ_LOST_KEPT0 0.25    /* ...and less than this fraction kept over the first segment */
+#define SP_TRAJ_LOST_KEPT 0.5      /* ...or over a later one, losing... */
+#define SP_TRAJ_LOST_TIMES 4.0     /* ...this many times the other segments' typical loss */
 
 /* One component over one segment (points s -> s + 1). */
 typedef struct sp_traj_seg {
@@ -33,9 +37,10 @@ typedef struct sp_traj_seg {
     double corr_prev;         /* pooled Pearson of the matrices with W_start */
     double corr_gen;          /* pooled Pearson of the matrices at the end with the genesis */
     double z_gen;             /* corr_gen * sqrt(elements): > 4 is a measurable trace */
+    double kept;              /* corr_gen / the previous point's (NaN when that is not measurable) */
     int gen_ok;               /* corr_gen computed (genesis regenerable) */
-    double ratio;             /* per-step update / the component's typical one */
-    double robust_z;          /* (log rate - median) / (1.4826 MAD) */
+    double ratio;             /* per-step update / its neighbours' (median) */
+    double robust_z;          /* log ratio / the run's robust spread of log ratios */
     int jump;                 /* rule 1 fired */
     int lost;                 /* rule 2 fired */
 } sp_traj_seg;
@@ -51,7 +56,7 @@ typedef struct sp_traj_comp {
     char *name;               /* "fc1": tensors fc1.* */
     uint64_t params, matrix_params;
     size_t nmat, nvec;
-    double med_log_rate, mad_log_rate;   /* history: typical per-step update */
+    double med_log_rate, mad_log_rate;   /* history: median and MAD of log per-step updates */
     int have_history;
     sp_traj_seg *seg;         /* npts - 1 */
     sp_traj_refpt *ref;       /* nref x npts, [r * npts + p]; p = 0 unused */

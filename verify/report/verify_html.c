@@ -36,7 +36,8 @@ static json_t *seg_json(const sp_traj_seg *s)
               put(o, "update", num(s->ok ? s->upd : NAN)) | put(o, "relative_update", num(s->ok ? s->rel : NAN)) |
               put(o, "update_all", num(s->upd_all)) | put(o, "corr_prev", num(s->ok ? s->corr_prev : NAN)) |
               put(o, "corr_genesis", num(s->gen_ok ? s->corr_gen : NAN)) |
-              put(o, "z_genesis", num(s->gen_ok ? s->z_gen : NAN)) | put(o, "ratio", num(s->ratio)) |
+              put(o, "z_genesis", num(s->gen_ok ? s->z_gen : NAN)) | put(o, "kept", num(s->kept)) |
+              put(o, "ratio", num(s->ratio)) |
               put(o, "robust_z", num(s->robust_z)) | put(o, "jump", json_boolean(s->jump)) |
               put(o, "lost", json_boolean(s->lost));
     if (bad) {
@@ -135,15 +136,27 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
+/* Bidirectional marks, overrides and isolates, and line separators: could reorder the text shown. */
+static int bidi_or_separator(const unsigned char *s, size_t n)
+{
+    if (n == 2)
+        return s[0] == 0xD8 && s[1] == 0x9C;                       /* U+061C */
+    if (n != 3 || s[0] != 0xE2)
+        return 0;
+    unsigned cp = ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+    return cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
 /* Text for HTML content or a quoted attribute: always valid UTF-8, no markup. */
 static void esc(FILE *f, const char *str)
 {
     const unsigned char *s = (const unsigned char *)(str ? str : "");
     while (*s) {
         size_t n = utf8_len(s);
-        if (n == 0) {
+        if (n == 0 || bidi_or_separator(s, n)) {
             fputs("&#xFFFD;", f);
-            s++;
+            s += n ? n : 1;
             continue;
         }
         switch (*s) {
@@ -203,14 +216,6 @@ static double py(const axes *a, double y)
     return CT + (1 - t) * (CH - CT - CB);
 }
 
-static void fmt_tick(char *out, size_t cap, double v)
-{
-    if (v != 0 && (fabs(v) < 1e-2 || fabs(v) >= 1e4))
-        snprintf(out, cap, "%.0e", v);
-    else
-        snprintf(out, cap, "%g", v);
-}
-
 /*
  * One chart: series over the points' steps, segments [step[s], step[s+1]]
  * shaded when mark[s] (1 flagged, 2 replayed, 3 both).
@@ -255,22 +260,35 @@ static void chart(FILE *f, const char *title, const sp_trajectory *t, const seri
             x0 -= 1.5;
             x1 += 1.5;
         }
-        fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\"/>\n", x0, CT,
-                x1 - x0, CH - CT - CB, mark[s] & 1 ? "#fbd5d5" : "#d6e6fb");
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\" fill=\"%s\"%s/>\n", x0, CT,
+                x1 - x0, CH - CT - CB, mark[s] & 1 ? "#fbd5d5" : "#d6e6fb",
+                (mark[s] & 3) == 3 ? " stroke=\"#5b8fd6\" stroke-width=\"2\"" : "");
     }
-    /* y grid: 5 lines, or each decade */
-    int ny = 4;
-    double lo = logy ? log10(a.y0) : a.y0, hi = logy ? log10(a.y1) : a.y1;
-    if (logy)
-        ny = (int)lround(hi - lo);
-    int stride = ny > 6 ? (ny + 5) / 6 : 1;
-    for (int k = 0; k <= ny; k += stride) {
-        double v = logy ? pow(10, lo + k) : a.y0 + (a.y1 - a.y0) * k / ny, y = py(&a, v);
-        char tick[32];
-        fmt_tick(tick, sizeof tick, v);
-        fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>"
-                   "<text x=\"%.0f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">%s</text>\n",
-                CL, y, CW - CR, y, CL - 4, y + 4, tick);
+    /* y grid: "nice" steps (1, 2, 5 x 10^k) on a linear axis, decades on a log one */
+    if (logy) {
+        int lo = (int)lround(log10(a.y0)), hi = (int)lround(log10(a.y1));
+        int stride = hi - lo > 6 ? (hi - lo + 5) / 6 : 1;
+        for (int k = lo; k <= hi; k += stride) {
+            double v = pow(10, k), y = py(&a, v);
+            fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>"
+                       "<text x=\"%.0f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">1e%d</text>\n",
+                    CL, y, CW - CR, y, CL - 4, y + 4, k);
+        }
+    } else {
+        double raw = (a.y1 - a.y0) / 4, mag = pow(10, floor(log10(raw))), st = mag;
+        if (raw / mag > 5)
+            st = 10 * mag;
+        else if (raw / mag > 2)
+            st = 5 * mag;
+        else if (raw / mag > 1)
+            st = 2 * mag;
+        int dec = st >= 1 ? 0 : (int)ceil(-log10(st) - 1e-9);
+        for (double v = ceil(a.y0 / st) * st; v <= a.y1 + st * 1e-6; v += st) {
+            double y = py(&a, v);
+            fprintf(f, "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#e6e6e6\"/>"
+                       "<text x=\"%.0f\" y=\"%.1f\" class=\"tk\" text-anchor=\"end\">%.*f</text>\n",
+                    CL, y, CW - CR, y, CL - 4, y + 4, dec, fabs(v) < st * 1e-6 ? 0.0 : v);
+        }
     }
     /* x ticks: at most 8 labels, whatever the number of checkpoints */
     size_t xs = t->npts > 8 ? (t->npts + 7) / 8 : 1;
@@ -308,9 +326,15 @@ static void chart(FILE *f, const char *title, const sp_trajectory *t, const seri
         esc(f, sv[k].name);
         fprintf(f, "</li>");
     }
-    if (mark != NULL)
-        fprintf(f, "<li><span class=\"sw\" style=\"background:#fbd5d5\"></span>flagged segment</li>"
-                   "<li><span class=\"sw\" style=\"background:#d6e6fb\"></span>replayed segment</li>");
+    int flagged = 0, replayed = 0;
+    for (size_t s = 0; mark != NULL && s + 1 < t->npts; s++) {
+        flagged |= mark[s] & 1;
+        replayed |= mark[s] & 2;
+    }
+    if (flagged)
+        fprintf(f, "<li><span class=\"sw\" style=\"background:#fbd5d5\"></span>flagged segment</li>");
+    if (replayed)
+        fprintf(f, "<li><span class=\"sw\" style=\"background:#d6e6fb\"></span>replayed segment</li>");
     fprintf(f, "</ul>\n");
     if (note != NULL)
         fprintf(f, "<p class=\"muted\">%s</p>\n", note);
@@ -334,31 +358,63 @@ static const char css[] =
     "white-space:nowrap}\n"
     "tr.bad td{background:#fdecea}.ok{color:#2e7d32;font-weight:600}.no{color:#c62828;"
     "font-weight:600}\n"
-    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:10px}\n"
+    ".charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:10px}\n"
     "figure{margin:0;background:#fff;padding:8px;border:1px solid #e3e3e3;border-radius:6px}\n"
     "figcaption{font-weight:600;font-size:.92em;margin-bottom:4px}\n"
-    "svg{width:100%;height:auto;display:block}.tk{font-size:11px;fill:#555}\n"
+    "svg{width:100%;height:auto;display:block}.tk{font-size:12px;fill:#555}\n"
     ".legend{list-style:none;padding:0;margin:4px 0 0;font-size:.82em;display:flex;"
     "flex-wrap:wrap;gap:4px 12px}\n"
     ".sw{display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px}\n"
-    ".muted{color:#666;font-size:.85em;margin:.3em 0}\n";
+    ".muted{color:#666;font-size:.85em;margin:.3em 0}\n"
+    "summary{cursor:pointer}\n";
 
+static void check_row(FILE *f, const sp_check *c)
+{
+    fprintf(f, "<tr%s><td class=\"%s\">%s</td><td>", c->ok ? "" : " class=\"bad\"", c->ok ? "ok" : "no",
+            c->ok ? "ok" : "FAIL");
+    esc(f, c->name);
+    fprintf(f, "</td><td class=\"d\">");
+    esc(f, c->detail);
+    fprintf(f, "</td></tr>\n");
+}
+
+/* The failed checks first; then every check, runs of 3+ passed ones of one name folded. */
 static void checks_table(FILE *f, const sp_report *rep)
 {
-    fprintf(f, "<h2>Checks</h2>\n<div class=\"scroll\"><table><thead><tr><th></th><th>check</th>"
-               "<th>detail</th></tr></thead><tbody>\n");
-    for (size_t i = 0; i < rep->n; i++) {
-        const sp_check *c = &rep->v[i];
-        fprintf(f, "<tr%s><td class=\"%s\">%s</td><td>", c->ok ? "" : " class=\"bad\"",
-                c->ok ? "ok" : "no", c->ok ? "ok" : "FAIL");
-        esc(f, c->name);
-        fprintf(f, "</td><td class=\"d\">");
-        esc(f, c->detail);
-        fprintf(f, "</td></tr>\n");
+    static const char head[] = "<div class=\"scroll\"><table><thead><tr><th></th><th>check</th>"
+                               "<th>detail</th></tr></thead><tbody>\n";
+    if (rep->failed > 0 || rep->oom) {
+        fprintf(f, "<h2>Failed checks</h2>\n%s", head);
+        for (size_t i = 0; i < rep->n; i++)
+            if (!rep->v[i].ok)
+                check_row(f, &rep->v[i]);
+        if (rep->oom)
+            fprintf(f, "<tr class=\"bad\"><td class=\"no\">FAIL</td><td>report</td><td class=\"d\">out "
+                       "of memory: some checks are missing</td></tr>\n");
+        fprintf(f, "</tbody></table></div>\n");
     }
-    if (rep->oom)
-        fprintf(f, "<tr class=\"bad\"><td class=\"no\">FAIL</td><td>report</td><td class=\"d\">out of "
-                   "memory: some checks are missing</td></tr>\n");
+    fprintf(f, "<h2>All checks</h2>\n%s", head);
+    for (size_t i = 0; i < rep->n;) {
+        size_t j = i + 1;
+        while (j < rep->n && rep->v[i].ok && rep->v[j].ok && strcmp(rep->v[j].name, rep->v[i].name) == 0)
+            j++;
+        if (j - i < 3) {
+            for (; i < j; i++)
+                check_row(f, &rep->v[i]);
+            continue;
+        }
+        fprintf(f, "<tr><td class=\"ok\">ok</td><td>");
+        esc(f, rep->v[i].name);
+        fprintf(f, " &times;%zu</td><td class=\"d\"><details><summary>", j - i);
+        esc(f, rep->v[i].detail);
+        fprintf(f, " &hellip; and %zu more</summary>\n", j - i - 1);
+        for (size_t k = i + 1; k < j; k++) {
+            esc(f, rep->v[k].detail);
+            fprintf(f, "<br>\n");
+        }
+        fprintf(f, "</details></td></tr>\n");
+        i = j;
+    }
     fprintf(f, "</tbody></table></div>\n");
 }
 
@@ -438,7 +494,71 @@ static void refs_table(FILE *f, const sp_trajectory *t)
     fprintf(f, "</tbody></table></div>\n");
 }
 
-static void traj_charts(FILE *f, const sp_trajectory *t)
+static void why_text(FILE *f, unsigned why)
+{
+    static const struct { unsigned bit; const char *text; } w[] = {
+        {SP_WHY_FIRST, "first"}, {SP_WHY_LARGEST, "largest update"}, {SP_WHY_RANDOM, "drawn"},
+        {SP_WHY_ASKED, "asked"}, {SP_WHY_EMPTY, "empty"}};
+    int any = 0;
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        if (why & w[i].bit) {
+            fprintf(f, "%s%s", any ? ", " : "", w[i].text);
+            any = 1;
+        }
+}
+
+/* The chosen segments and their verdicts (SPEC.md 12.6). */
+static void replay_table(FILE *f, const sp_replay_result *r)
+{
+    fprintf(f, "<p class=\"muted\">%zu of %zu segments replayed (", r->chosen, r->n_segs);
+    esc(f, r->mode_name ? r->mode_name : "default");
+    fprintf(f, ", %s", r->tolerance >= 0 ? "tolerance" : "exact mode");
+    if (r->tolerance >= 0)
+        fprintf(f, " %.3g", r->tolerance);
+    fprintf(f, "), %.0f%% of the steps; nonce %s", 100 * r->share, r->nonce_hex);
+    if (r->escape >= 0)
+        fprintf(f, "; chance that one forged segment outside the first and the largest escaped: %.2f",
+                r->escape);
+    if (r->calibrated)
+        fprintf(f, "; calibration noise %.3g (1 thread) and %.3g (2), suggested T %.3g", r->noise[0],
+                r->noise[1], r->suggested_t);
+    fprintf(f, ".</p>\n<div class=\"scroll\"><table><thead><tr><th>segment</th><th>steps</th>"
+               "<th>records</th><th>why</th><th>result</th><th>seconds</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < r->n_segs; i++) {
+        const sp_replay_seg *g = &r->segs[i];
+        if (!g->chosen)
+            continue;
+        fprintf(f, "<tr%s><td class=\"n\">%zu</td><td class=\"n\">", g->ran && !g->ok ? " class=\"bad\"" : "",
+                g->index);
+        if (g->first_step > g->last_step)
+            fprintf(f, "none");
+        else
+            fprintf(f, "%llu&ndash;%llu", (unsigned long long)g->first_step, (unsigned long long)g->last_step);
+        fprintf(f, "</td><td class=\"n\">%llu&ndash;%llu</td><td>", (unsigned long long)g->start_seq,
+                (unsigned long long)g->end_seq);
+        why_text(f, g->why);
+        fprintf(f, "</td><td class=\"d\">");
+        if (!g->ran)
+            fprintf(f, "not run");
+        else if (g->ok && !g->tolerance)
+            fprintf(f, "<span class=\"ok\">bit for bit</span>");
+        else if (g->ok)
+            fprintf(f, "<span class=\"ok\">within tolerance</span>, largest e %.3g", g->max_e);
+        else {
+            fprintf(f, "<span class=\"no\">diverged</span>");
+            if (g->worst[0]) {
+                fprintf(f, ": ");
+                esc(f, g->worst);
+            }
+            if (g->max_e >= 0)
+                fprintf(f, " (e = %.3g)", g->max_e);
+        }
+        fprintf(f, "</td><td class=\"n\">%.2f</td></tr>\n", g->seconds);
+    }
+    fprintf(f, "</tbody></table></div>\n");
+}
+
+static void traj_charts(FILE *f, const sp_trajectory *t, const sp_replay_result *r)
 {
     size_t np = t->npts, nm = 0;
     for (size_t c = 0; c < t->ncomp; c++)
@@ -453,6 +573,9 @@ static void traj_charts(FILE *f, const sp_trajectory *t)
     for (size_t c = 0; c < t->ncomp; c++)
         for (size_t s = 0; s + 1 < np; s++)
             mark[s] |= t->comp[c].seg[s].jump || t->comp[c].seg[s].lost;
+    for (size_t i = 0; r != NULL && i < r->n_segs; i++)      /* replay's segment k: points k-1..k */
+        if (r->segs[i].chosen && r->segs[i].ran && r->segs[i].index >= 1 && r->segs[i].index < np)
+            mark[r->segs[i].index - 1] |= 2;
     fprintf(f, "<div class=\"charts\">\n");
     series loss = {"loss (recorded)", palette[0], t->loss};
     chart(f, "Training loss at each checkpoint", t, &loss, 1, 0, mark, NULL);
@@ -514,14 +637,17 @@ int sp_verify_html(FILE *f, const sp_verify_page *pg)
     else
         fprintf(f, "%zu of %zu checks failed</div>\n", rep->failed, rep->n);
     checks_table(f, rep);
-    fprintf(f, "<h2>Segment replay</h2>\n<p class=\"muted\">No segment was re-executed "
-               "(--replay not given).</p>\n");
+    fprintf(f, "<h2>Segment replay</h2>\n");
+    if (pg->replay != NULL && pg->replay->n_segs > 0)
+        replay_table(f, pg->replay);
+    else
+        fprintf(f, "<p class=\"muted\">No segment was re-executed (--replay not given).</p>\n");
     const sp_trajectory *t = pg->traj;
     if (t != NULL && t->npts >= 2) {
         fprintf(f, "<h2>Trajectory</h2>\n<p class=\"muted\">%zu weight points, %zu components; screened in "
                    "%.2f s. A screen points at segments to replay; a careful forger can shape a "
                    "trajectory, so only replay proves a segment.</p>\n", t->npts, t->ncomp, t->seconds);
-        traj_charts(f, t);
+        traj_charts(f, t, pg->replay);
         traj_table(f, t);
         if (t->nref > 0)
             refs_table(f, t);

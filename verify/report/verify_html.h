@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "replay.h"
 #include "report.h"
 #include "trajectory.h"
 #include "verify.h"
@@ -22,11 +23,13 @@ typedef struct sp_verify_page {
     const sp_verify_summary *sum;
     const sp_report *rep;
     const sp_trajectory *traj;        /* NULL or npts == 0: no charts */
+    const sp_replay_result *replay;   /* NULL: --replay not given */
 } sp_verify_page;
 
 /*
- * Writes the page to f: every check, and with a trajectory the charts of
- * loss, update size and correlation with the genesis per component. Inline
+ * Writes the page to f: every check, the replay table, and with a
+ * trajectory the charts of loss, update size and correlation with the
+ * genesis per component, flagged and replayed segments marked. Inline
  * CSS and SVG, no script, no network reference; every string from the
  * ledger, a file or the command line is HTML-escaped, with bytes that are
  * not valid UTF-8 shown as U+FFFD. Returns 0, or -1 when writing failed.

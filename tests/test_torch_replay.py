@@ -188,6 +188,10 @@ class TestReplayRun(Base):
             spt.start_replay(Tiny(), run, {n: p.detach().clone() for n, p in Tiny().named_parameters()})
         g2 = tpb.read_ledger(os.path.join(d2, "replay.ledger"))[0][1]
         self.assertNotEqual(g[7][0], g2[7][0], "each replay signs with a fresh key")
+        d3 = self.path("out")
+        os.mkdir(d3)
+        with sp.Run(os.path.join(d3, "x.ledger"), None, 9, replay=True) as run:
+            self.assertEqual(run.replay_checkpoint_path(3), os.path.join(d3, "step000003.safetensors"))
         # it does not verify as the team's run
         r = run_cmd(SPBIN, "verify", os.path.join(d2, "replay.ledger"), "--pubkey", self.pub)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)

@@ -84,14 +84,15 @@ $(BUILD)/scratchproof: $(BUILD)/obj/verify/cli/main.o $(BUILD)/libspverify.a $(B
 
 # tinytrain (SPEC.md 11) and the attack generators of tests/attacks/, which share its model.
 TT_OBJ := $(BUILD)/obj/examples/tinytrain.o $(BUILD)/obj/examples/tinytrain_args.o \
-          $(BUILD)/obj/examples/tinytrain_model.o
+          $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o
 $(TT_OBJ) $(ATTACK_SRC:%.c=$(BUILD)/obj/%.o): $(wildcard examples/*.h tests/attacks/*.h)
 $(BUILD)/obj/tests/attacks/%.o: CFLAGS += -Iexamples
 $(BUILD)/tinytrain: $(TT_OBJ) $(BUILD)/libscratchproof.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(ATTACK_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/attacks/%.o $(BUILD)/obj/tests/attacks/attack_common.o \
-                  $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/libscratchproof.a
+                  $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o \
+                  $(BUILD)/libscratchproof.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 

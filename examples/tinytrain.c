@@ -55,94 +55,12 @@ static int hook_failed(const sp_run *run, const char *what, int rc)
     return 1;
 }
 
-static int matches(const char *name, const char *prefix)
-{
-    return !prefix || strncmp(name, prefix, strlen(prefix)) == 0;
-}
-
-/*
- * Loads the parameters (opt = 0: names as the model's) or the momentum
- * buffers (opt = 1: opt.<param>.momentum) from a safetensors file into
- * block. Without a prefix the file must hold exactly the 9 tensors; with one,
- * only the matching tensors are read and must be present. Dtype F32 and the
- * model's shapes, always. 0 or -1 after one error line naming flag and file.
- */
-static int load_tensors(tt_model *md, float *const *block, int opt, const char *path,
-                        const char *prefix, const char *flag)
-{
-    char err[SP_ERRMSG_MAX] = "", e[512], e2[SP_ERRMSG_MAX + 32];
-    sp_st_file *f = NULL;
-    int rc = sp_st_open(&f, path, err);
-    if (rc != SP_OK) {
-        fprintf(stderr, "tinytrain: %s %s: cannot load: %s\n", flag, tt_esc(e, sizeof e, path),
-                tt_esc(e2, sizeof e2, err[0] ? err : sp_strerror(rc)));
-        return -1;
-    }
-    if (!prefix && sp_st_count(f) != TT_NPARAMS) {
-        fprintf(stderr, "tinytrain: %s %s: holds %zu tensors, the model has %d\n", flag,
-                tt_esc(e, sizeof e, path), sp_st_count(f), TT_NPARAMS);
-        sp_st_close(f);
-        return -1;
-    }
-    for (int i = 0; i < TT_NPARAMS; i++) {
-        if (!matches(TT_PARAMS[i].name, prefix))
-            continue;
-        const char *name = opt ? TT_PARAMS[i].opt_name : TT_PARAMS[i].name;
-        const sp_tensor *t = sp_st_find(f, name);
-        sp_tensor want = tt_describe(md, block, i, name);
-        if (!t || t->dtype != SP_DTYPE_F32 || t->ndim != want.ndim
-            || t->shape[0] != want.shape[0] || (want.ndim == 2 && t->shape[1] != want.shape[1])
-            || t->nbytes != want.nbytes) {
-            char shape[48];
-            if (want.ndim == 2)
-                snprintf(shape, sizeof shape, "[%" PRIu64 ", %" PRIu64 "]",
-                         want.shape[0], want.shape[1]);
-            else
-                snprintf(shape, sizeof shape, "[%" PRIu64 "]", want.shape[0]);
-            fprintf(stderr, "tinytrain: %s %s: tensor %s is %s; the model wants F32 %s\n", flag,
-                    tt_esc(e, sizeof e, path), name,
-                    t ? "of another dtype or shape" : "missing", shape);
-            sp_st_close(f);
-            return -1;
-        }
-        memcpy(block[i], t->data, t->nbytes);
-    }
-    sp_st_close(f);
-    return 0;
-}
-
-/*
- * Writes DIR/NAME.safetensors (weights, and the momentum to
- * DIR/NAME.opt.safetensors when opt is set). 0 or -1 after an error line.
- */
-static int write_files(const char *out, const char *name, uint64_t step,
-                       const sp_tensor *w, const sp_tensor *opt)
-{
-    char path[4096], stepstr[32], e[512];
-    snprintf(stepstr, sizeof stepstr, "%" PRIu64, step);
-    const char *meta[] = { "scratchproof.step", stepstr, "scratchproof.model", "tinytrain" };
-    for (int k = 0; k < (opt ? 2 : 1); k++) {
-        if ((size_t)snprintf(path, sizeof path, "%s/%s%s.safetensors", out, name,
-                             k ? ".opt" : "") >= sizeof path) {
-            fprintf(stderr, "tinytrain: output path too long\n");
-            return -1;
-        }
-        int rc = sp_st_write(path, k ? opt : w, TT_NPARAMS, meta, 2);
-        if (rc != SP_OK) {
-            fprintf(stderr, "tinytrain: cannot write %s: %s\n", tt_esc(e, sizeof e, path),
-                    sp_strerror(rc));
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Writes the checkpoint files of a step, then records them. Exit code. */
 static int checkpoint(trainer *t, uint64_t step, double loss)
 {
     char name[32];
     snprintf(name, sizeof name, "step%06" PRIu64, step);
-    if (write_files(t->c->out, name, step, t->w, t->opt) != 0)
+    if (tt_write_files(t->c->out, name, step, t->w, t->opt) != 0)
         return 1;
     sp_checkpoint_info info = { .step = step, .tokens = step * t->c->batch * TT_PRED,
                                 .loss = loss, .lr = t->c->lr,
@@ -156,7 +74,7 @@ static void splice_now(trainer *t)
 {
     const tt_config *c = t->c;
     for (int i = 0; i < TT_NPARAMS; i++) {
-        if (!matches(TT_PARAMS[i].name, c->splice_prefix))
+        if (!tt_matches(TT_PARAMS[i].name, c->splice_prefix))
             continue;
         if (c->splice_from)
             memcpy(t->md->p[i], t->splice->p[i], t->md->numel[i] * sizeof(float));
@@ -214,7 +132,7 @@ static int genesis(trainer *t)
             gen[i].init.kind = SP_INIT_EXTERNAL;
         }
     }
-    if (c->write_genesis && write_files(c->out, "step000000", 0, t->w, NULL) != 0)
+    if (c->write_genesis && tt_write_files(c->out, "step000000", 0, t->w, NULL) != 0)
         return 1;
     int rc = sp_run_genesis(t->run, gen, TT_NPARAMS);
     return rc == SP_OK ? 0 : hook_failed(t->run, "genesis", rc);
@@ -241,7 +159,7 @@ static int train(trainer *t)
                     window / (double)c->every, step * c->batch * TT_PRED);
         window = 0.0;
     }
-    if (code == 0 && write_files(c->out, "final", c->steps, t->w, NULL) != 0)
+    if (code == 0 && tt_write_files(c->out, "final", c->steps, t->w, NULL) != 0)
         code = 1;
     int rc;
     if (code == 0 && (rc = sp_run_final(t->run, c->steps, t->w, TT_NPARAMS)) != SP_OK)
@@ -269,21 +187,21 @@ static int replay(trainer *t)
 static int load_start(const tt_config *c, tt_model *md, tt_model *splice)
 {
     if (c->replay) {
-        if (load_tensors(md, md->p, 0, c->replay_from, NULL, "--replay-from") != 0)
+        if (tt_load_tensors(md, md->p, 0, c->replay_from, NULL, "--replay-from") != 0)
             return 2;
-        if (c->replay_opt[0] && load_tensors(md, md->m, 1, c->replay_opt, NULL,
+        if (c->replay_opt[0] && tt_load_tensors(md, md->m, 1, c->replay_opt, NULL,
                                              "--replay-optimizer") != 0)
             return 2;
         return 0;
     }
-    if (c->splice_from && load_tensors(splice, splice->p, 0, c->splice_from, c->splice_prefix,
+    if (c->splice_from && tt_load_tensors(splice, splice->p, 0, c->splice_from, c->splice_prefix,
                                        "--splice-from") != 0)
         return 2;
-    if (c->splice_opt && load_tensors(splice, splice->m, 1, c->splice_opt, c->splice_prefix,
+    if (c->splice_opt && tt_load_tensors(splice, splice->m, 1, c->splice_opt, c->splice_prefix,
                                       "--splice-optimizer") != 0)
         return 2;
     if (c->init_from)
-        return load_tensors(md, md->p, 0, c->init_from, NULL, "--init-from") != 0 ? 2 : 0;
+        return tt_load_tensors(md, md->p, 0, c->init_from, NULL, "--init-from") != 0 ? 2 : 0;
     for (int i = 0; i < TT_NPARAMS; i++) {
         sp_init_scheme s = tt_scheme(i);
         if (c->init_zeros && s.kind != SP_INIT_CONSTANT) {

@@ -39,10 +39,4 @@ int tt_parse_args(int argc, char **argv, tt_config *c);
 
 void tt_usage(FILE *f);
 
-/*
- * Copies s into buf (cap >= 6) for a terminal: control bytes and non-ASCII
- * as \xNN, truncated to fit. Returns buf.
- */
-const char *tt_esc(char *buf, size_t cap, const char *s);
-
 #endif

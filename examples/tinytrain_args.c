@@ -80,20 +80,6 @@ static const flag FLAGS[] = {
 };
 #define NFLAGS (sizeof FLAGS / sizeof FLAGS[0])
 
-const char *tt_esc(char *buf, size_t cap, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 5 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch < 0x20 || ch >= 0x7f)
-            n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", ch);
-        else
-            buf[n++] = (char)ch;
-    }
-    buf[n] = '\0';
-    return buf;
-}
-
 void tt_usage(FILE *f)
 {
     fprintf(f,

@@ -96,4 +96,37 @@ void tt_model_name(char *buf, size_t cap, uint64_t batch, double lr);
  */
 size_t tt_config_text(char *buf, size_t cap, uint64_t batch, uint64_t micro, double lr);
 
+/* ---- files (tinytrain_io.c) ---- */
+
+/* The program name error lines start with ("tinytrain"; the attack programs set theirs). */
+extern const char *tt_progname;
+
+/*
+ * Copies s into buf (cap >= 6) for a terminal: control bytes and non-ASCII
+ * as \xNN, truncated to fit. Returns buf.
+ */
+const char *tt_esc(char *buf, size_t cap, const char *s);
+
+/* 1 when name starts with prefix (always when prefix is NULL). */
+int tt_matches(const char *name, const char *prefix);
+
+/*
+ * Loads the parameters (opt = 0: the model's names) or the momentum buffers
+ * (opt = 1: opt.<param>.momentum) from a safetensors file into block (md->p,
+ * md->m or another model's). Without a prefix the file must hold exactly the
+ * 9 tensors; with one, only the parameters whose names start with it are
+ * read (and must be present). F32 and the model's shapes, always. 0, or -1
+ * after one error line on stderr naming flag and file.
+ */
+int tt_load_tensors(tt_model *md, float *const *block, int opt, const char *path,
+                    const char *prefix, const char *flag);
+
+/*
+ * Writes OUT/NAME.safetensors from w (and OUT/NAME.opt.safetensors from opt
+ * unless NULL), 9 tensors each, metadata scratchproof.step = step and
+ * scratchproof.model = tinytrain. 0, or -1 after one error line.
+ */
+int tt_write_files(const char *out, const char *name, uint64_t step,
+                   const sp_tensor *w, const sp_tensor *opt);
+
 #endif

@@ -713,6 +713,11 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     sp_run_table tab;
     if (rc == SP_OK && (rc = build_table(&tab, &L, g, files, nf, models, o->n_models)) == SP_OK) {
         rc = run_checks(o, &tab, L.v[L.n - 1].digest, config_d, rep, err);
+        /* Trajectory screening (SPEC.md 13) reads tab here too. */
+        if (rc == SP_OK && o->checkpoint_dir != NULL) {
+            sp_traj_opts to = {.threads = o->threads, .refs = o->refs, .n_refs = o->n_refs};
+            rc = sp_trajectory_screen(&tab, &to, rep, o->trajectory, err);
+        }
         free(tab.pts);
     }
     for (size_t k = 0; k < nf; k++)

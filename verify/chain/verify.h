@@ -11,6 +11,7 @@
 #include "replay.h"
 #include "report.h"
 #include "sp_base.h"
+#include "trajectory.h"
 
 typedef struct sp_verify_opts {
     const char *ledger_path;
@@ -27,6 +28,9 @@ typedef struct sp_verify_opts {
     const char *config_path;          /* --config FILE, or NULL */
     const sp_replay_opts *replay;     /* --replay, or NULL */
     sp_replay_result *replay_result;  /* filled when replay is set; caller frees */
+    const char *const *refs;          /* --ref models for trajectory screening, n_refs of them */
+    size_t n_refs;
+    sp_trajectory *trajectory;        /* when not NULL, the screen's numbers (sp_trajectory_free) */
 } sp_verify_opts;
 
 typedef struct sp_verify_summary {

@@ -10,12 +10,14 @@
 #include "keys.h"
 #include "replay.h"
 #include "verify.h"
+#include "verify_html.h"
 
 static const char verify_usage[] =
     "usage: scratchproof verify LEDGER --pubkey PUB [--checkpoints DIR] [--model FILE]...\n"
     "                           [--replay 'CMD ARGS' [--segments all|first|LIST] [--tolerance T]\n"
     "                            [--nonce HEX] [--calibrate] [--keep-replays DIR]]\n"
-    "                           [--config FILE] [--allow-incomplete] [--json] [--threads N] [--quiet]\n"
+    "                           [--config FILE] [--allow-incomplete] [--ref REF]... [--json] [--html FILE]\n"
+    "                           [--threads N] [--quiet]\n"
     "Replays LEDGER: every record signed by the pinned key PUB, hash-linked in\n"
     "order, one run; the genesis tensors regenerated from the recorded seed and\n"
     "schemes; with --checkpoints, every checkpoint record bound to a file in DIR\n"
@@ -25,8 +27,15 @@ static const char verify_usage[] =
     "digest. With --replay, chosen training segments are re-executed by the\n"
     "trainer (split without a shell; placeholders {weights} {optimizer} {first}\n"
     "{last} {seed} {out}) and compared bit for bit, or within --tolerance T.\n"
+    "recorded set of weights, tensor by tensor. With --checkpoints, the trajectory\n"
+    "is screened (update sizes, the genesis's trace; --ref: derivation from REF);\n"
+    "--html FILE writes a self-contained report page.\n"
     "exit: 0 verified, 1 not verified (each failed check named with its record\n"
     "and tensor), 2 usage error or unreadable input.\n";
+
+/* Long-only options of replay and the run-level checks (no short letters to collide). */
+enum { OPT_REPLAY = 256, OPT_SEGMENTS, OPT_TOLERANCE, OPT_NONCE, OPT_CALIBRATE, OPT_KEEP, OPT_CONFIG,
+       OPT_INCOMPLETE };
 
 int sp_cmd_verify(int argc, char **argv)
 {
@@ -34,29 +43,33 @@ int sp_cmd_verify(int argc, char **argv)
         {"pubkey", required_argument, NULL, 'p'}, {"checkpoints", required_argument, NULL, 'c'},
         {"model", required_argument, NULL, 'm'}, {"json", no_argument, NULL, 'j'},
         {"threads", required_argument, NULL, 't'}, {"quiet", no_argument, NULL, 'q'},
-        {"replay", required_argument, NULL, 'R'}, {"segments", required_argument, NULL, 'S'},
-        {"tolerance", required_argument, NULL, 'T'}, {"nonce", required_argument, NULL, 'N'},
-        {"calibrate", no_argument, NULL, 'C'}, {"keep-replays", required_argument, NULL, 'K'},
-        {"config", required_argument, NULL, 'F'}, {"allow-incomplete", no_argument, NULL, 'I'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"replay", required_argument, NULL, OPT_REPLAY}, {"segments", required_argument, NULL, OPT_SEGMENTS},
+        {"tolerance", required_argument, NULL, OPT_TOLERANCE}, {"nonce", required_argument, NULL, OPT_NONCE},
+        {"calibrate", no_argument, NULL, OPT_CALIBRATE}, {"keep-replays", required_argument, NULL, OPT_KEEP},
+        {"config", required_argument, NULL, OPT_CONFIG}, {"allow-incomplete", no_argument, NULL, OPT_INCOMPLETE},
+        {"help", no_argument, NULL, 'h'}, {"ref", required_argument, NULL, 'R'},
+        {"html", required_argument, NULL, 'H'}, {NULL, 0, NULL, 0}};
     sp_replay_opts ro = {.tolerance = -1};
     uint8_t nonce[SP_REPLAY_NONCE_BYTES];
     const char *config = NULL, *replay_only = NULL;
     int allow_incomplete = 0;
-    const char *pubpath = NULL, *ckdir = NULL;
-    const char **models = calloc((size_t)argc + 1, sizeof *models);
-    size_t nmodels = 0;
+    const char *pubpath = NULL, *ckdir = NULL, *html = NULL;
+    const char **models = calloc(2 * ((size_t)argc + 1), sizeof *models);
+    const char **refs = models ? models + argc + 1 : NULL;    /* freed with models */
+    size_t nmodels = 0, nrefs = 0;
     int json = 0, quiet = 0, c;
     uint64_t threads = 2;
     if (models == NULL)
         return sp_cli_usage_error("verify", "out of memory");
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:c:m:jt:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:c:m:jt:qhR:H:", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pubpath = optarg; break;
         case 'c': ckdir = optarg; break;
         case 'm': models[nmodels++] = optarg; break;
+        case 'R': refs[nrefs++] = optarg; break;
+        case 'H': html = optarg; break;
         case 'j': json = 1; break;
         case 'q': quiet = 1; break;
         case 't':
@@ -65,16 +78,16 @@ int sp_cmd_verify(int argc, char **argv)
                 return sp_cli_usage_error("verify", "--threads wants 1..64, not '%s'", optarg);
             }
             break;
-        case 'R': ro.command = optarg; break;
-        case 'S': ro.segments = optarg; replay_only = "--segments"; break;
-        case 'T':
+        case OPT_REPLAY: ro.command = optarg; break;
+        case OPT_SEGMENTS: ro.segments = optarg; replay_only = "--segments"; break;
+        case OPT_TOLERANCE:
             if (sp_cli_parse_double(optarg, &ro.tolerance) != 0 || !(ro.tolerance >= 0)) {
                 free(models);
                 return sp_cli_usage_error("verify", "--tolerance wants a number >= 0, not '%s'", optarg);
             }
             replay_only = "--tolerance";
             break;
-        case 'N':
+        case OPT_NONCE:
             if (strlen(optarg) != 2 * SP_REPLAY_NONCE_BYTES ||
                 sodium_hex2bin(nonce, sizeof nonce, optarg, strlen(optarg), NULL, NULL, NULL) != 0) {
                 free(models);
@@ -84,10 +97,10 @@ int sp_cmd_verify(int argc, char **argv)
             ro.nonce = nonce;
             replay_only = "--nonce";
             break;
-        case 'C': ro.calibrate = 1; replay_only = "--calibrate"; break;
-        case 'K': ro.keep_dir = optarg; replay_only = "--keep-replays"; break;
-        case 'F': config = optarg; break;
-        case 'I': allow_incomplete = 1; break;
+        case OPT_CALIBRATE: ro.calibrate = 1; replay_only = "--calibrate"; break;
+        case OPT_KEEP: ro.keep_dir = optarg; replay_only = "--keep-replays"; break;
+        case OPT_CONFIG: config = optarg; break;
+        case OPT_INCOMPLETE: allow_incomplete = 1; break;
         case 'h': fputs(verify_usage, stdout); free(models); return 0;
         default:
             free(models);
@@ -95,6 +108,7 @@ int sp_cmd_verify(int argc, char **argv)
         }
     }
     int rc = 2;
+    sp_trajectory traj = {0};
     if (optind != argc - 1) {
         rc = sp_cli_usage_error("verify", optind >= argc ? "missing LEDGER" : "one LEDGER expected");
         goto out_models;
@@ -102,6 +116,10 @@ int sp_cmd_verify(int argc, char **argv)
     if (pubpath == NULL) {
         rc = sp_cli_usage_error("verify", "missing --pubkey PUB (the signer's key is pinned, "
                                           "never taken from the ledger)");
+        goto out_models;
+    }
+    if (nrefs > 0 && ckdir == NULL) {
+        rc = sp_cli_usage_error("verify", "--ref needs --checkpoints DIR (each checkpoint is compared with REF)");
         goto out_models;
     }
     char err[SP_ERRMSG_MAX] = "";
@@ -126,7 +144,8 @@ int sp_cmd_verify(int argc, char **argv)
     sp_verify_opts o = {.ledger_path = ledger, .pk = pk, .checkpoint_dir = ckdir,
                         .models = models, .n_models = nmodels, .threads = (unsigned)threads,
                         .progress = quiet ? NULL : sp_cli_progress,
-                        .allow_incomplete = allow_incomplete, .config_path = config};
+                        .allow_incomplete = allow_incomplete, .config_path = config,
+                        .refs = refs, .n_refs = nrefs, .trajectory = &traj};
     sp_replay_result rres;
     memset(&rres, 0, sizeof rres);
     ro.threads = (unsigned)threads;
@@ -157,6 +176,10 @@ int sp_cmd_verify(int argc, char **argv)
             json_decref(o2);
             o2 = NULL;
         }
+        if (o2 != NULL && traj.npts > 0 && json_object_set_new(o2, "trajectory", sp_trajectory_json(&traj)) != 0) {
+            json_decref(o2);
+            o2 = NULL;
+        }
         if (o2 == NULL || json_dumpf(o2, stdout, JSON_INDENT(2)) != 0) {
             sp_replay_result_free(&rres);
             json_decref(o2);
@@ -182,9 +205,17 @@ int sp_cmd_verify(int argc, char **argv)
             printf("NOT VERIFIED: %zu of %zu checks failed\n", rep.failed, rep.n);
     }
     rc = ok ? 0 : 1;
+    if (html != NULL) {
+        sp_verify_page pg = {.ledger = ledger, .sum = &sum, .rep = &rep, .traj = &traj};
+        FILE *hf = fopen(html, "w");
+        int bad = hf == NULL || sp_verify_html(hf, &pg) != 0;
+        if ((hf != NULL && fclose(hf) != 0) || bad)
+            rc = sp_cli_usage_error("verify", "--html %s: cannot write the report", html);
+    }
     sp_report_free(&rep);
     sp_replay_result_free(&rres);
 out_models:
+    sp_trajectory_free(&traj);
     free(models);
     return rc;
 }

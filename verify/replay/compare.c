@@ -16,66 +16,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "delta.h"
 #include "ledger.h"
 #include "record.h"
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
 
-double sp_elem(const sp_tensor *t, uint64_t i)
+double sp_rel_error(const sp_src *r, const sp_src *end, const sp_src *start)
 {
-    const uint8_t *p = t->data;
-    switch (t->dtype) {
-    case SP_DTYPE_F32: { float f; memcpy(&f, p + 4 * i, 4); return f; }
-    case SP_DTYPE_F64: { double f; memcpy(&f, p + 8 * i, 8); return f; }
-    case SP_DTYPE_BF16: {
-        uint32_t u = (uint32_t)(p[2 * i] | p[2 * i + 1] << 8) << 16;
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    case SP_DTYPE_F16: {
-        unsigned h = (unsigned)(p[2 * i] | p[2 * i + 1] << 8);
-        int e = (h >> 10) & 31;
-        double m = h & 1023, s = (h & 0x8000) ? -1 : 1;
-        if (e == 0)
-            return s * ldexp(m, -24);
-        if (e == 31)
-            return m ? NAN : s * INFINITY;
-        return s * ldexp(m + 1024, e - 25);
-    }
-    case SP_DTYPE_I64: { int64_t v; memcpy(&v, p + 8 * i, 8); return (double)v; }
-    case SP_DTYPE_I32: { int32_t v; memcpy(&v, p + 4 * i, 4); return v; }
-    case SP_DTYPE_I16: { int16_t v; memcpy(&v, p + 2 * i, 2); return v; }
-    case SP_DTYPE_I8: return (int8_t)p[i];
-    case SP_DTYPE_U8:
-    case SP_DTYPE_BOOL: return p[i];
-    default: return NAN;
-    }
-}
-
-static uint64_t numel(const sp_tensor *t)
-{
-    size_t s = sp_dtype_size(t->dtype);
-    return s ? t->nbytes / s : 0;
-}
-
-double sp_rel_error(const sp_tensor *r, const sp_tensor *end, const sp_tensor *start)
-{
-    uint64_t n = numel(end);
-    if (numel(r) != n || (start != NULL && numel(start) != n))
+    sp_moments num, den;
+    if (!sp_src_same_shape(r, end) || !sp_src_same_shape(start, end) ||
+        sp_delta_pair(&num, r, end) != SP_OK || sp_delta_pair(&den, start, end) != SP_OK)
         return INFINITY;
-    double num = 0, den = 0;
-    for (uint64_t i = 0; i < n; i++) {
-        double e = sp_elem(end, i);
-        double a = sp_elem(r, i) - e, b = e - (start ? sp_elem(start, i) : 0.0);
-        num += a * a;
-        den += b * b;
-    }
-    if (isnan(num) || isnan(den))
+    double x = sp_moments_dist(&num), y = sp_moments_dist(&den);
+    if (isnan(x) || isnan(y))
         return INFINITY;
-    if (den == 0)
-        return num == 0 ? 0.0 : INFINITY;
-    return sqrt(num) / sqrt(den);
+    if (y == 0)
+        return x == 0 ? 0.0 : INFINITY;
+    return x / y;
 }
 
 /* ---- the replay's ledger ---- */
@@ -247,34 +205,119 @@ static int find_in_dir(sp_weight_file *w, const char *dir, const uint8_t *root, 
     return found;
 }
 
+/* One tensor's relative error (weights or optimizer state). */
+typedef struct ent {
+    const char *name;       /* points into the end file's header */
+    double e;
+    int rc;                 /* SP_OK, or why it could not be compared (e = inf) */
+} ent;
+
 /*
- * Tolerance mode over one pair of files: every tensor of end, its e against
- * the replay file and the start file (NULL: zeros). Fails into list.
- * Returns the largest e; names the worst tensor in seg.
+ * e for every tensor of the end file against the replay file and the start
+ * (point `start_point` of the table for weights; the start optimizer file,
+ * or zeros when it is NULL), appended to v[*n].
  */
-static double tol_compare(const sp_weight_file *rep, const sp_weight_file *end, const sp_weight_file *start,
-                          double T, char *list, size_t cap, size_t *count, sp_replay_seg *seg, double *worst)
+static void measure(const sp_replay_judge_in *in, const sp_weight_file *rep, const sp_weight_file *end,
+                    int weights, ent *v, size_t *n)
 {
-    double maxe = 0;
-    size_t n = sp_st_count(end->st);
-    for (size_t i = 0; i < n; i++) {
-        const sp_tensor *te = sp_st_tensor(end->st, i);
-        const sp_tensor *tr = sp_st_find(rep->st, te->name);
-        const sp_tensor *ts = start ? sp_st_find(start->st, te->name) : NULL;
-        double e = tr == NULL || (start != NULL && ts == NULL) ? INFINITY : sp_rel_error(tr, te, ts);
-        if (e > maxe)
-            maxe = e;
-        if (e > *worst || seg->worst[0] == '\0') {
-            *worst = e;
-            snprintf(seg->worst, sizeof seg->worst, "%s", te->name);
+    size_t m = sp_st_count(end->st);
+    for (size_t i = 0; i < m; i++) {
+        const sp_tensor *te = sp_st_tensor(end->st, i), *tr = sp_st_find(rep->st, te->name), *ts = NULL;
+        sp_src se, sr, ss;
+        int rc = tr == NULL ? SP_ENOTFOUND : SP_OK;
+        if (rc == SP_OK)
+            rc = sp_src_tensor(&se, te);
+        if (rc == SP_OK)
+            rc = sp_src_tensor(&sr, tr);
+        if (rc == SP_OK && weights) {
+            rc = sp_src_point(&ss, in->tab, in->start_point, te->name);
+        } else if (rc == SP_OK && in->start_optimizer == NULL) {
+            sp_src_zeros(&ss, &se);
+        } else if (rc == SP_OK) {
+            ts = sp_st_find(in->start_optimizer->st, te->name);
+            rc = ts == NULL ? SP_ENOTFOUND : sp_src_tensor(&ss, ts);
         }
-        if (!(e <= T)) {
-            char item[200];
-            snprintf(item, sizeof item, "%.150s (e = %.3g > T = %g)", te->name, e, T);
-            list_add(list, cap, count, item);
-        }
+        v[*n].name = te->name;
+        v[*n].rc = rc;
+        v[*n].e = rc == SP_OK ? sp_rel_error(&sr, &se, &ss) : INFINITY;
+        (*n)++;
     }
-    return maxe;
+}
+
+static int by_e_desc(const void *a, const void *b)
+{
+    const ent *x = a, *y = b;
+    if (x->e != y->e)
+        return x->e > y->e ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/*
+ * The tensors with e > above, largest first, into list; the largest e and
+ * its tensor into seg. Returns how many there are.
+ */
+static size_t rank(ent *v, size_t n, double above, double T, char *list, size_t cap, sp_replay_seg *seg)
+{
+    qsort(v, n, sizeof *v, by_e_desc);
+    size_t count = 0;
+    list[0] = '\0';
+    seg->max_e = n ? v[0].e : 0;
+    if (n)
+        snprintf(seg->worst, sizeof seg->worst, "%s", v[0].name);
+    for (size_t i = 0; i < n; i++) {
+        if (v[i].e <= above)
+            continue;
+        char item[220];
+        if (v[i].rc != SP_OK)
+            snprintf(item, sizeof item, "%.150s (cannot compare: %s)", v[i].name, sp_strerror(v[i].rc));
+        else if (T >= 0)
+            snprintf(item, sizeof item, "%.150s (e = %.3g > T = %g)", v[i].name, v[i].e, T);
+        else
+            snprintf(item, sizeof item, "%.150s (e = %.3g)", v[i].name, v[i].e);
+        list_add(list, cap, &count, item);
+    }
+    list_end(list, cap, count);
+    return count;
+}
+
+/*
+ * The replay's weights and optimizer-state files in out, and e for every
+ * tensor. 1 measured (*n entries in *v, malloc'd), 0 not, with why.
+ */
+static int measure_all(const sp_replay_judge_in *in, const Sp__Record *k, int want_opt, ent **v, size_t *n,
+                       char *why, size_t cap)
+{
+    *v = NULL;
+    *n = 0;
+    if (in->end_weights == NULL || (want_opt && in->end_optimizer == NULL)) {
+        snprintf(why, cap, "no checkpoint file for record %llu", ull(in->end->seq));
+        return 0;
+    }
+    sp_weight_file rw, ro;
+    memset(&ro, 0, sizeof ro);
+    if (!find_in_dir(&rw, in->out_dir, k->checkpoint->root.data, in->threads)) {
+        snprintf(why, cap, "the trainer wrote no weights file for its checkpoint record");
+        return 0;
+    }
+    if (want_opt && (k->checkpoint->optimizer_digest.len != SP_DIGEST_BYTES ||
+                     !find_in_dir(&ro, in->out_dir, k->checkpoint->optimizer_digest.data, in->threads))) {
+        snprintf(why, cap, "the trainer wrote no optimizer-state file for its checkpoint record");
+        sp_weight_file_free(&rw);
+        return 0;
+    }
+    size_t m = sp_st_count(in->end_weights->st) + (want_opt ? sp_st_count(in->end_optimizer->st) : 0);
+    *v = calloc(m ? m : 1, sizeof **v);
+    int ok = *v != NULL;
+    if (ok) {
+        measure(in, &rw, in->end_weights, 1, *v, n);
+        if (want_opt)
+            measure(in, &ro, in->end_optimizer, 0, *v, n);
+    } else {
+        snprintf(why, cap, "out of memory");
+    }
+    sp_weight_file_free(&rw);
+    sp_weight_file_free(&ro);
+    return ok;
 }
 
 /* Config digests equal, an absent one read as zeros. */
@@ -290,6 +333,8 @@ int sp_replay_judge(const sp_replay_judge_in *in, sp_replay_seg *seg, char *deta
 {
     char why[SP_ERRMSG_MAX] = "";
     rl_ctx c;
+    ent *v = NULL;
+    size_t n = 0;
     detail[0] = '\0';
     seg->max_e = -1;
     if (!read_replay_ledger(&c, in->ledger_path, why)) {
@@ -334,64 +379,51 @@ int sp_replay_judge(const sp_replay_judge_in *in, sp_replay_seg *seg, char *deta
     const ProtobufCBinaryData *od = end->body_case == SP__RECORD__BODY_CHECKPOINT
                                         ? &end->checkpoint->optimizer_digest : NULL;
     int want_opt = od != NULL && od->len == SP_DIGEST_BYTES;
+    char list[700];
     if (in->tolerance < 0) {
         seg->tolerance = 0;
-        char list[700];
         exact_diff(list, sizeof list, k, end, seg);
         int opt_bad = want_opt && (k->checkpoint->optimizer_digest.len != SP_DIGEST_BYTES ||
                                    sodium_memcmp(k->checkpoint->optimizer_digest.data, od->data,
                                                  SP_DIGEST_BYTES) != 0);
         if (list[0] == '\0' && !opt_bad) {
             seg->max_e = 0;
+            seg->worst[0] = '\0';
             snprintf(detail, cap, "bit for bit");
             ok = 1;
+            goto out;
+        }
+        /* Diverged: name the tensors by how far they are off, when the files allow it. */
+        char rlist[700];
+        if (measure_all(in, k, want_opt, &v, &n, why, sizeof why) &&
+            rank(v, n, 0, -1, rlist, sizeof rlist, seg) > 0) {
+            snprintf(detail, cap, "diverged: %s", rlist);
         } else {
             snprintf(detail, cap, "diverged: %s%s%s", list, list[0] && opt_bad ? "; " : "",
                      opt_bad ? "optimizer state differs" : "");
             if (seg->worst[0] == '\0')
                 snprintf(seg->worst, sizeof seg->worst, "optimizer state");
+            seg->max_e = -1;
         }
         goto out;
     }
     seg->tolerance = 1;
     /* Tolerance mode needs the files: the replay's, the recorded end's, the start's. */
-    if (in->end_weights == NULL || (want_opt && in->end_optimizer == NULL)) {
-        snprintf(detail, cap, "cannot compare within a tolerance: no checkpoint file for record %llu",
-                 ull(end->seq));
+    if (!measure_all(in, k, want_opt, &v, &n, why, sizeof why)) {
+        snprintf(detail, cap, "cannot compare within a tolerance: %s", why);
         goto out;
     }
-    sp_weight_file rw, ro;
-    memset(&ro, 0, sizeof ro);
-    if (!find_in_dir(&rw, in->out_dir, k->checkpoint->root.data, in->threads)) {
-        snprintf(detail, cap, "the trainer wrote no weights file for its checkpoint record");
-        goto out;
-    }
-    if (want_opt && (k->checkpoint->optimizer_digest.len != SP_DIGEST_BYTES ||
-                     !find_in_dir(&ro, in->out_dir, k->checkpoint->optimizer_digest.data, in->threads))) {
-        snprintf(detail, cap, "the trainer wrote no optimizer-state file for its checkpoint record");
-        sp_weight_file_free(&rw);
-        goto out;
-    }
-    char list[700] = "";
-    size_t count = 0;
-    double worst = -1;
-    double e1 = tol_compare(&rw, in->end_weights, in->start_weights, in->tolerance, list, sizeof list,
-                            &count, seg, &worst);
-    double e2 = 0;
-    if (want_opt)
-        e2 = tol_compare(&ro, in->end_optimizer, in->start_optimizer, in->tolerance, list, sizeof list,
-                         &count, seg, &worst);
-    list_end(list, sizeof list, count);
-    seg->max_e = e1 > e2 ? e1 : e2;
-    if (count == 0) {
-        snprintf(detail, cap, "within T = %g (largest e = %.3g, %s)", in->tolerance, seg->max_e, seg->worst);
+    if (rank(v, n, in->tolerance, in->tolerance, list, sizeof list, seg) == 0) {
+        if (seg->max_e == 0)
+            snprintf(detail, cap, "within T = %g (bit for bit)", in->tolerance);
+        else
+            snprintf(detail, cap, "within T = %g (largest e = %.3g, %s)", in->tolerance, seg->max_e, seg->worst);
         ok = 1;
     } else {
         snprintf(detail, cap, "diverged: %s", list);
     }
-    sp_weight_file_free(&rw);
-    sp_weight_file_free(&ro);
 out:
+    free(v);
     rl_free(&c);
     return ok;
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "delta.h"
 #include "replay_int.h"
 #include "safetensors.h"
 
@@ -80,38 +81,30 @@ static int choose_list(sp_replay_seg *segs, size_t n, const char *spec, char *er
 }
 
 /*
- * Largest relative update of a tensor over the segment,
- * ||W_end - W_start|| / max(||W_start||, ||W_end||), from the bound files;
- * -1 when either file is missing (the genesis has none: segment 1 is always
- * chosen anyway).
+ * Largest relative update of a tensor over segment seg (0-based),
+ * ||W_end - W_start|| / max(||W_start||, ||W_end||) (delta.h); -1 when a
+ * tensor cannot be read (no bound file).
  */
-static double segment_update(const sp_point *a, const sp_point *b)
+static double segment_update(const sp_run_table *tab, size_t seg, unsigned threads)
 {
-    if (a->weights == NULL || b->weights == NULL)
+    size_t nt = sp_delta_ntensors(tab);
+    sp_tensor_delta *d = calloc(nt ? nt : 1, sizeof *d);
+    if (d == NULL || sp_delta_segment(d, tab, seg, threads) != SP_OK) {
+        free(d);
         return -1;
+    }
     double best = 0;
-    size_t n = sp_st_count(b->weights->st);
-    for (size_t i = 0; i < n; i++) {
-        const sp_tensor *tb = sp_st_tensor(b->weights->st, i);
-        const sp_tensor *ta = sp_st_find(a->weights->st, tb->name);
-        size_t es = sp_dtype_size(tb->dtype);
-        if (ta == NULL || es == 0 || sp_dtype_size(ta->dtype) == 0 ||
-            ta->nbytes / sp_dtype_size(ta->dtype) != tb->nbytes / es)
-            return -1;
-        double d = 0, na = 0, nb = 0;
-        for (uint64_t k = 0; k < tb->nbytes / es; k++) {
-            double x = sp_elem(ta, k), y = sp_elem(tb, k);
-            d += (y - x) * (y - x);
-            na += x * x;
-            nb += y * y;
+    for (size_t i = 0; i < nt; i++) {
+        double den = d[i].start > d[i].end ? d[i].start : d[i].end;
+        double u = den > 0 ? d[i].diff / den : 0;
+        if (d[i].rc != SP_OK || isnan(u)) {
+            best = -1;
+            break;
         }
-        double den = sqrt(na > nb ? na : nb);
-        double u = den > 0 ? sqrt(d) / den : 0;
-        if (isnan(u))
-            return -1;
         if (u > best)
             best = u;
     }
+    free(d);
     return best;
 }
 
@@ -186,8 +179,6 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
         return SP_EIO;
     }
     const char *weights = NULL, *optimizer = "";
-    sp_weight_file gw;
-    memset(&gw, 0, sizeof gw);
     if (a->kind == SP_POINT_GENESIS) {
         snprintf(gpath, sizeof gpath, "%s/genesis.safetensors", dir);
         int rc = write_genesis(a->rec, gpath, detail, cap);
@@ -195,10 +186,6 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
             return rc;
         if (rc != SP_OK)
             return 0;
-        if (tol >= 0 && sp_weight_file_load(&gw, gpath, c->o->threads, NULL) != SP_OK) {
-            snprintf(detail, cap, "cannot read back the regenerated genesis");
-            return SP_EIO;
-        }
         weights = gpath;
     } else {
         int want_opt = a->rec->checkpoint->optimizer_digest.len == SP_DIGEST_BYTES;
@@ -218,17 +205,14 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
                           .last = last, .seed = seed, .out = out};
     char **argv = NULL;
     int rc = sp_argv_substitute(&argv, c->argv, &ph);
-    if (rc != SP_OK) {
-        sp_weight_file_free(&gw);
+    if (rc != SP_OK)
         return rc;
-    }
     int code = 0, sig = 0;
     char err[SP_ERRMSG_MAX] = "";
     rc = sp_spawn(argv, log, threads, &code, &sig, err);
     sp_argv_free(argv);
     if (rc != SP_OK) {
         snprintf(detail, cap, "%s", err);
-        sp_weight_file_free(&gw);
         return rc;
     }
     if (code != 0) {
@@ -238,20 +222,16 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
             snprintf(detail, cap, "the trainer was killed by signal %d; log tail: %s", sig, tail);
         else
             snprintf(detail, cap, "the trainer exited with status %d; log tail: %s", code, tail);
-        sp_weight_file_free(&gw);
         return 0;
     }
     char lpath[4400];
     snprintf(lpath, sizeof lpath, "%s/replay.ledger", out);
     sp_replay_judge_in in = {
-        .genesis = c->tab->genesis, .start = a->rec, .end = b->rec, .last_step = s->last_step,
+        .tab = c->tab, .start_point = s->index - 1, .genesis = c->tab->genesis, .start = a->rec, .end = b->rec, .last_step = s->last_step,
         .ledger_path = lpath, .out_dir = out, .tolerance = tol,
-        .start_weights = a->kind == SP_POINT_GENESIS ? &gw : a->weights,
         .start_optimizer = a->kind == SP_POINT_GENESIS ? NULL : a->optimizer,
         .end_weights = b->weights, .end_optimizer = b->optimizer, .threads = c->o->threads};
-    int ok = sp_replay_judge(&in, s, detail, cap);
-    sp_weight_file_free(&gw);
-    return ok;
+    return sp_replay_judge(&in, s, detail, cap);
 }
 
 static int make_scratch(ctx *c, const sp_replay_opts *o, char *err)
@@ -273,39 +253,66 @@ static int make_scratch(ctx *c, const sp_replay_opts *o, char *err)
     return SP_OK;
 }
 
-static void calibrate(ctx *c, sp_replay_seg *s, sp_report *rep, sp_replay_result *res, int *fatal)
+/*
+ * Calibration of one segment: replayed at 1 and at 2 math threads, each
+ * measured against the recorded end (e per tensor, SPEC.md 12.5). The
+ * segment's max_e is the larger noise; res->noise[k] the largest over every
+ * calibrated segment. Returns 1 measured, 0 not (a check says why).
+ */
+static int calibrate(ctx *c, sp_replay_seg *s, sp_report *rep, sp_replay_result *res, int *fatal)
 {
-    char name[160], d[2][900];
+    char name[160], d[2][900], worst[sizeof s->worst] = "";
+    double noise[2] = {0, 0};
     seg_name(name, sizeof name, s);
     double t0 = now_s();
     int ok = 1;
     for (unsigned k = 0; k < 2 && *fatal == SP_OK; k++) {
+        s->worst[0] = '\0';
         int r = replay_one(c, s, k + 1, INFINITY, k ? "-t2" : "-t1", d[k], sizeof d[k]);
         if (r < 0)
             *fatal = r;
-        res->noise[k] = s->max_e;
+        noise[k] = s->max_e;
         ok &= r == 1 && isfinite(s->max_e);
+        if (k == 0 || noise[1] > noise[0])
+            memcpy(worst, s->worst, sizeof worst);
     }
+    memcpy(s->worst, worst, sizeof worst);
     s->seconds = now_s() - t0;
     s->ran = 1;
     s->ok = ok;
-    res->calibrated = ok;
     if (!ok) {
         sp_report_add(rep, "calibrate", 0, "%s: cannot calibrate: at 1 thread: %s; at 2 threads: %s",
-                      name, d[0], d[1]);
-        return;
+                      name, *fatal == SP_OK ? d[0] : "", *fatal == SP_OK ? d[1] : "");
+        return 0;
     }
+    s->max_e = noise[0] > noise[1] ? noise[0] : noise[1];
+    for (unsigned k = 0; k < 2; k++)
+        if (noise[k] > res->noise[k])
+            res->noise[k] = noise[k];
+    if (s->max_e == 0)
+        sp_report_add(rep, "calibrate", 1, "%s: bit for bit at 1 and at 2 threads", name);
+    else
+        sp_report_add(rep, "calibrate", 1, "%s: honest noise e = %.3g at 1 thread, %.3g at 2 threads (%s)",
+                      name, noise[0], noise[1], s->worst);
+    return 1;
+}
+
+/* The summary of a calibration: the suggested T (SPEC.md 12.5). */
+static void calibrate_summary(sp_replay_result *res, size_t measured, sp_report *rep)
+{
+    if (measured == 0 || measured != res->chosen)
+        return;
+    res->calibrated = 1;
     double noise = res->noise[0] > res->noise[1] ? res->noise[0] : res->noise[1];
-    s->max_e = noise;
     if (noise == 0) {
         res->suggested_t = 0;
-        sp_report_add(rep, "calibrate", 1, "%s: bit for bit at 1 and at 2 threads: no honest noise, "
-                      "use exact mode", name);
+        sp_report_add(rep, "calibrate", 1, "%zu segment%s bit for bit at 1 and 2 threads: no honest noise, "
+                      "use exact mode", measured, measured == 1 ? "" : "s");
     } else {
         res->suggested_t = 10 * noise > 1e-6 ? 10 * noise : 1e-6;
-        sp_report_add(rep, "calibrate", 1, "%s: honest noise e = %.3g at 1 thread, %.3g at 2 threads "
-                      "(%s); suggested --tolerance %.2g (10 x the noise)", name, res->noise[0],
-                      res->noise[1], s->worst, res->suggested_t);
+        sp_report_add(rep, "calibrate", 1, "largest honest noise over %zu segment%s e = %.3g: suggested "
+                      "--tolerance %.2g (10 x the noise); noise grows along a run, so calibrate the "
+                      "segments you replay", measured, measured == 1 ? "" : "s", noise, res->suggested_t);
     }
 }
 
@@ -350,20 +357,12 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         s->start_seq = tab->pts[i].seq;
         s->end_seq = tab->pts[i + 1].seq;
         s->max_e = -1;
-        s->update = i == 0 ? -1 : segment_update(&tab->pts[i], &tab->pts[i + 1]);
+        s->update = segment_update(tab, i, o->threads);
     }
-    if (o->calibrate) {
+    if (o->calibrate && o->segments == NULL) {
         res->mode_name = "calibrate";
-        size_t k = 1;
-        if (o->segments != NULL && strcmp(o->segments, "all") != 0 && strcmp(o->segments, "first") != 0)
-            k = strtoull(o->segments, NULL, 10);
-        if (k > n) {
-            sp_errf(err, "--segments: segment %zu is beyond this run's %zu segments", k, n);
-            rc = SP_EINVAL;
-            goto out;
-        }
-        res->segs[k - 1].chosen = 1;
-        res->segs[k - 1].why |= o->segments ? SP_WHY_ASKED : SP_WHY_FIRST;
+        res->segs[0].chosen = 1;
+        res->segs[0].why |= SP_WHY_FIRST;
     } else if (o->segments == NULL) {
         res->mode_name = "default";
         sp_draw d;
@@ -371,14 +370,14 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         res->escape = sp_choose_default(res->segs, n, SP_REPLAY_Q, SP_REPLAY_R, &d);
     } else if (strcmp(o->segments, "all") == 0 || strcmp(o->segments, "first") == 0) {
         int all = o->segments[0] == 'a';
-        res->mode_name = all ? "all" : "first";
+        res->mode_name = o->calibrate ? "calibrate" : all ? "all" : "first";
         for (size_t i = 0; i < (all ? n : 1); i++) {
             res->segs[i].chosen = 1;
             res->segs[i].why |= SP_WHY_ASKED;
         }
         res->escape = all ? 0 : -1;
     } else {
-        res->mode_name = "list";
+        res->mode_name = o->calibrate ? "calibrate" : "list";
         if ((rc = choose_list(res->segs, n, o->segments, err)) != SP_OK)
             goto out;
     }
@@ -392,15 +391,16 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         goto out;
     snprintf(res->scratch, sizeof res->scratch, "%s", c.root);
     int fatal = SP_OK;
+    size_t measured = 0;
     for (size_t i = 0; i < n && fatal == SP_OK; i++) {
         sp_replay_seg *s = &res->segs[i];
-        if (!s->chosen)
-            continue;
+        if (!s->chosen || (o->calibrate && s->first_step > s->last_step))
+            continue;     /* calibration measures segments with steps only */
         res->chosen++;
         if (s->first_step <= s->last_step)
             res->steps_replayed += s->last_step - s->first_step + 1;
         if (o->calibrate) {
-            calibrate(&c, s, rep, res, &fatal);
+            measured += calibrate(&c, s, rep, res, &fatal);
             continue;
         }
         char name[160], detail[900];
@@ -418,6 +418,8 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         res->failed += !r;
         sp_report_add(rep, "replay", r, "%s: %s", name, detail);
     }
+    if (fatal == SP_OK && o->calibrate)
+        calibrate_summary(res, measured, rep);
     res->share = res->steps_total ? (double)res->steps_replayed / (double)res->steps_total : 0;
     if (fatal == SP_OK && !o->calibrate) {
         char esc[160] = "";

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delta.h"
 #include "replay.h"
 
 /* ---- spawn.c ---- */
@@ -91,29 +92,29 @@ double sp_choose_default(sp_replay_seg *segs, size_t n, unsigned q, unsigned r, 
 
 /* ---- compare.c ---- */
 
-/* Element i of a tensor as a double (F32, F64, F16, BF16; integers too). */
-double sp_elem(const sp_tensor *t, uint64_t i) SP_NONNULL(1);
-
 /*
- * e = ||r - end|| / ||end - start|| over all elements (L2 in double); 0/0 is
- * 0, x/0 is +inf. start NULL means zeros. The three must have the same
- * element count (else +inf).
+ * e = ||r - end|| / ||end - start|| over all elements (L2 in double,
+ * delta.h); 0/0 is 0, x/0 is +inf; +inf too when shapes differ or a source
+ * cannot be read.
  */
-double sp_rel_error(const sp_tensor *r, const sp_tensor *end, const sp_tensor *start) SP_NONNULL(1, 2);
+double sp_rel_error(const sp_src *r, const sp_src *end, const sp_src *start) SP_NONNULL(1, 2, 3);
 
 /*
  * Judges a finished replay of the segment ending at record end (SPEC.md
- * 12.3). Files are the ones bound by content (NULL when none; a NULL
- * start_optimizer means zeros, the genesis). Returns 1 when the segment
+ * 12.3). Start weights are point start_point of tab (the genesis
+ * regenerated, or the bound file); files are the ones bound by content
+ * (NULL when none; a NULL start_optimizer means zeros, at the genesis). Returns 1 when the segment
  * checks, 0 with detail (what went wrong, one line) when it does not; fills
  * seg's mode, max_e and worst.
  */
 typedef struct sp_replay_judge_in {
+    const sp_run_table *tab;
+    size_t start_point;                  /* tab->pts index of the start record */
     const Sp__Record *genesis, *start, *end;
     uint64_t last_step;
     const char *ledger_path, *out_dir;   /* {out}/replay.ledger and {out} */
     double tolerance;                    /* < 0: exact mode */
-    const sp_weight_file *start_weights, *start_optimizer, *end_weights, *end_optimizer;
+    const sp_weight_file *start_optimizer, *end_weights, *end_optimizer;
     unsigned threads;
 } sp_replay_judge_in;
 

@@ -7,7 +7,7 @@ PYTHON ?= /usr/bin/python3
 
 DEB_PKGS := libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils \
             libjansson-dev libcmocka-dev libopenmpi-dev openmpi-bin python3-numpy python3-torch \
-            pkg-config
+            pkg-config python3-jsonschema
 
 ifeq ($(SANITIZE),)
 BUILD ?= build

@@ -159,6 +159,8 @@ typedef struct work_pool {
     void *gen_ctx;
     atomic_uint_least64_t next;     /* next leaf number to hand out */
     atomic_int err;                 /* first failure (SP_E*), 0 if none */
+    const sp_progress *pg;          /* or NULL */
+    atomic_uint_least64_t done;     /* bytes hashed, for pg */
 } work_pool;
 
 /* Tree root, then tensor digest when the item is a tensor. */
@@ -206,8 +208,8 @@ static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
  */
 static void pool_worker(void *arg, unsigned thread_index)
 {
-    (void)thread_index;
     work_pool *p = arg;
+    const sp_progress *pg = p->pg != NULL && p->pg->fn != NULL ? p->pg : NULL;
     size_t cur = 0;
     uint8_t *buf = NULL;
     if ((p->fd >= 0 || p->gen != NULL) && (buf = malloc(SP_CHUNK_BYTES)) == NULL) {
@@ -241,6 +243,11 @@ static void pool_worker(void *arg, unsigned thread_index)
         hash_leaf(p->leaves[g], local, chunk, (size_t)len);
         if (atomic_fetch_sub_explicit(&it->pending, 1, memory_order_acq_rel) == 1)
             finish_item(p, it);
+        if (pg != NULL) {
+            uint64_t d = atomic_fetch_add_explicit(&p->done, len, memory_order_relaxed) + len;
+            if (thread_index == 0)   /* the calling thread: fn needs no lock */
+                pg->fn(pg->ctx, pg->what, pg->base + d, pg->total);
+        }
     }
     free(buf);
 }
@@ -265,6 +272,7 @@ static int pool_run(work_pool *p, unsigned nthreads)
             finish_item(p, &p->items[i]);
     atomic_init(&p->next, 0);
     atomic_init(&p->err, 0);
+    atomic_init(&p->done, 0);
 
     if (nthreads > SP_MAX_THREADS)
         nthreads = SP_MAX_THREADS;
@@ -363,6 +371,12 @@ int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
 int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                          sp_chunk_source gen, void *ctx, unsigned nthreads)
 {
+    return sp_tensor_digest_gen_progress(out, t, gen, ctx, nthreads, NULL);
+}
+
+int sp_tensor_digest_gen_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, sp_chunk_source gen,
+                                  void *ctx, unsigned nthreads, const sp_progress *pg)
+{
     sp_tensor desc = *t;
     desc.data = desc.nbytes > 0 ? (const void *)&desc : NULL;  /* only to pass the check */
     int rc = sp_tensor_check(&desc);
@@ -370,7 +384,7 @@ int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
         return rc;
     ensure_sodium();
     work_item it;
-    work_pool p = {.items = &it, .nitems = 1, .fd = -1, .gen = gen, .gen_ctx = ctx};
+    work_pool p = {.items = &it, .nitems = 1, .fd = -1, .gen = gen, .gen_ctx = ctx, .pg = pg};
     item_set(&it, NULL, t->nbytes, t, out, &p.total_leaves);
     rc = pool_run(&p, nthreads);
     if (rc != SP_OK)
@@ -380,6 +394,12 @@ int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
 
 int sp_tensors_digest(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t,
                       size_t n, unsigned nthreads)
+{
+    return sp_tensors_digest_progress(out, t, n, nthreads, NULL);
+}
+
+int sp_tensors_digest_progress(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t, size_t n,
+                               unsigned nthreads, const sp_progress *pg)
 {
     if (n == 0)
         return SP_OK;
@@ -391,7 +411,7 @@ int sp_tensors_digest(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t,
             return rc;
     }
     ensure_sodium();
-    work_pool p = {.nitems = n, .fd = -1};
+    work_pool p = {.nitems = n, .fd = -1, .pg = pg};
     p.items = malloc(n * sizeof(work_item));
     if (p.items == NULL)
         return SP_ENOMEM;

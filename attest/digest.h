@@ -56,6 +56,19 @@ int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                      unsigned nthreads) SP_WUR SP_NONNULL(1, 2);
 
 /*
+ * Progress of long hashing, in bytes: fn(ctx, what, base + bytes hashed so far,
+ * total) is called on the calling thread (thread 0 of the pool) after each chunk
+ * it hashes, so fn needs no locking; base and total let one job of many calls
+ * report as one (SPEC.md 8.2). fn may be NULL.
+ */
+typedef struct sp_progress {
+    void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total);
+    void *ctx;
+    const char *what;
+    uint64_t base, total;
+} sp_progress;
+
+/*
  * Produces bytes [off, off + len) of a tensor into buf (len <= SP_CHUNK_BYTES,
  * off a multiple of SP_CHUNK_BYTES). Called from several threads at once,
  * each with its own buf. Returns SP_OK or an SP_E* code that stops the work.
@@ -71,6 +84,10 @@ typedef int (*sp_chunk_source)(void *ctx, uint8_t *buf, uint64_t off, size_t len
  */
 int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                          sp_chunk_source gen, void *ctx, unsigned nthreads) SP_WUR SP_NONNULL(1, 2, 3);
+/* The same, reporting progress through pg (NULL: none). */
+int sp_tensor_digest_gen_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, sp_chunk_source gen,
+                                  void *ctx, unsigned nthreads, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1, 2, 3);
 
 /*
  * The pieces of a tensor digest, for digests assembled from chunks hashed
@@ -92,6 +109,10 @@ int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
  */
 int sp_tensors_digest(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t,
                       size_t n, unsigned nthreads) SP_WUR;
+
+/* sp_tensors_digest reporting progress through pg (NULL: none). */
+int sp_tensors_digest_progress(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t, size_t n,
+                               unsigned nthreads, const sp_progress *pg) SP_WUR;
 
 /* Sorts d[0..n) by name, bytewise (strcmp order), in place. */
 void sp_named_digest_sort(sp_named_digest *d, size_t n);

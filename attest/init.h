@@ -13,6 +13,7 @@
 #define SP_INIT_H
 
 #include "sp_base.h"
+#include "digest.h"
 
 /*
  * Checks a scheme: kind known, parameters finite and in range (see sp_base.h;
@@ -50,6 +51,10 @@ int sp_init_fill_threads(void *out, sp_dtype dtype, const char *name, uint64_t s
  */
 int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
                    const sp_init_scheme *s, unsigned nthreads) SP_WUR SP_NONNULL(1, 2, 4);
+/* The same, reporting progress in bytes through pg (digest.h; NULL: none). */
+int sp_init_digest_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
+                            const sp_init_scheme *s, unsigned nthreads, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1, 2, 4);
 
 /* Round-to-nearest-even conversions used by the initialiser (exposed for tests). */
 uint16_t sp_f32_to_bf16(float x);

@@ -75,6 +75,12 @@ static int gen_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
 int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
                    const sp_init_scheme *s, unsigned nthreads)
 {
+    return sp_init_digest_progress(out, t, seed, s, nthreads, NULL);
+}
+
+int sp_init_digest_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
+                            const sp_init_scheme *s, unsigned nthreads, const sp_progress *pg)
+{
     uint8_t probe[4];
     int rc = sp_init_fill(probe, t->dtype, t->name, seed, s, 0, 0);
     if (rc != SP_OK)
@@ -85,5 +91,5 @@ int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t se
         return rc;
     if (t->nbytes != numel * g.esize)
         return SP_EINVAL;
-    return sp_tensor_digest_gen(out, t, gen_chunk, &g, nthreads);
+    return sp_tensor_digest_gen_progress(out, t, gen_chunk, &g, nthreads, pg);
 }

@@ -42,6 +42,8 @@ struct sp_run {
     int have_ckpt;
     uint64_t last_ckpt_step;
     double hook_seconds;
+    void (*progress)(void *ctx, const char *what, uint64_t done, uint64_t total);
+    void *progress_ctx;
     char err[SP_ERRMSG_MAX];
 };
 
@@ -101,6 +103,23 @@ static void tensor_set_free(tensor_set *ts)
     memset(ts, 0, sizeof *ts);
 }
 
+static uint64_t hashed_bytes(const sp_tensor *t, size_t n)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < n; i++)
+        b += t[i].nbytes;
+    return b;
+}
+
+void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total),
+                         void *ctx)
+{
+    if (run == NULL)
+        return;
+    run->progress = fn;
+    run->progress_ctx = ctx;
+}
+
 /*
  * Checks, digests (on run->threads threads) and sorts n tensors, fills the
  * protobuf entries (schemes too when schemes is not NULL) and the root.
@@ -144,7 +163,10 @@ static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
     int rc = SP_OK;
     if (given != NULL)
         memcpy(ts->digest, given, n * sizeof *given);
-    else if ((rc = sp_tensors_digest(ts->digest, t, n, run->threads)) != SP_OK)
+    else if ((rc = sp_tensors_digest_progress(ts->digest, t, n, run->threads,
+                                              run->progress ? &(const sp_progress){.fn = run->progress,
+                                              .ctx = run->progress_ctx, .what = "hashing tensors",
+                                              .total = hashed_bytes(t, n)} : NULL)) != SP_OK)
         return fail(run, rc, "hashing tensors: %s", sp_strerror(rc));
     qsort(ts->order, n, sizeof *ts->order, by_name);
     sp_named_digest *nd = calloc(m, sizeof *nd);

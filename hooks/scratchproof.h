@@ -138,6 +138,14 @@ int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info,
 int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
     SP_WUR SP_NONNULL(1);
 
+/*
+ * Progress of the hashing in sp_run_genesis / sp_run_checkpoint / sp_run_final:
+ * fn(ctx, "hashing tensors", bytes hashed, bytes in all) on the calling thread
+ * (used by `scratchproof record`; a training job leaves it unset). fn NULL: none.
+ */
+void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total),
+                         void *ctx);
+
 /* Closes the run, releases the lock, wipes the key. NULL is a no-op. */
 void sp_run_close(sp_run *run);
 

@@ -73,7 +73,7 @@ p = s["predicate"]
 assert p["seed"] == 3 and p["records"] == 4 and p["head"]["size"] == 4 and len(p["run_id"]) == 32
 assert p["weights"]["kind"] == "final" and p["weights"]["step"] == 40 and len(p["genesis_root"]) == 64
 names = {c["name"] for c in p["verification"]["checks"]}
-assert {"signatures", "chain", "init", "model", "checkpoints"} <= names and all(c["ok"] for c in p["verification"]["checks"]), names
+assert {"signature", "chain", "init", "model", "checkpoint-file"} <= names and all(c["ok"] for c in p["verification"]["checks"]), names
 assert p["resources"] == [{"name": "final.safetensors", "algorithm": "sha256", "digest": hashlib.sha256(data).hexdigest()}]
 PYEOF
 # the head root in the predicate is the one `scratchproof head` signs

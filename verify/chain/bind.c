@@ -8,6 +8,12 @@
 
 int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, char *err)
 {
+    return sp_weight_file_load_progress(w, path, threads, NULL, err);
+}
+
+int sp_weight_file_load_progress(sp_weight_file *w, const char *path, unsigned threads,
+                                 const sp_progress *pg, char *err)
+{
     memset(w, 0, sizeof *w);
     char e[SP_ERRMSG_MAX] = "";
     /* A .safetensors file, a sharded model's index, or a directory holding either. */
@@ -27,10 +33,18 @@ int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, c
         rc = SP_ENOMEM;
         goto out;
     }
-    for (size_t i = 0; i < w->n; i++)
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < w->n; i++) {
         t[i] = *sp_audit_model_tensor(w->model, i);
+        bytes += t[i].nbytes;
+    }
+    sp_progress p = pg != NULL ? *pg : (sp_progress){0};
+    if (p.total == 0)
+        p.total = p.base + bytes;
     /* One pool of chunks over every tensor of every shard. */
-    rc = sp_tensors_digest(d, t, w->n, threads);
+    rc = sp_tensors_digest_progress(d, t, w->n, threads, pg != NULL ? &p : NULL);
+    if (rc == SP_OK && p.fn != NULL)
+        p.fn(p.ctx, p.what, p.base + bytes, p.total);
     if (rc != SP_OK)
         goto out;
     for (size_t i = 0; i < w->n; i++) {

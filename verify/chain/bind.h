@@ -32,6 +32,12 @@ typedef struct sp_weight_file {
  */
 int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, char *err)
     SP_WUR SP_NONNULL(1, 2);
+/*
+ * The same, reporting the bytes hashed through pg->fn (digest.h) with pg->what;
+ * pg->total 0 means "this weight set's bytes". pg NULL: none.
+ */
+int sp_weight_file_load_progress(sp_weight_file *w, const char *path, unsigned threads,
+                                 const sp_progress *pg, char *err) SP_WUR SP_NONNULL(1, 2);
 void sp_weight_file_free(sp_weight_file *w);
 
 /* Tensors, sorted by name (valid until sp_weight_file_free), and the number of shard files. */

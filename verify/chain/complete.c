@@ -23,7 +23,7 @@ void sp_check_complete(const sp_run_table *tab, int allow, sp_report *rep)
         return;
     const sp_point *last = &tab->pts[tab->n - 1];
     if (last->kind == SP_POINT_FINAL) {
-        sp_report_add(rep, "complete", 1, "record %llu is the final record (step %llu)", ull(last->seq),
+        sp_report_addf(rep, "complete", 1, SP_AT_SEQ_STEP(last->seq, last->step), "record %llu is the final record (step %llu)", ull(last->seq),
                       ull(last->step));
         return;
     }
@@ -33,9 +33,9 @@ void sp_check_complete(const sp_run_table *tab, int allow, sp_report *rep)
     else
         snprintf(where, sizeof where, "checkpoint step %llu", ull(last->step));
     if (allow)
-        sp_report_add(rep, "complete", 1, "incomplete run allowed: ends at %s", where);
+        sp_report_addf(rep, "complete", 1, SP_AT_SEQ_STEP(last->seq, last->step), "incomplete run allowed: ends at %s", where);
     else
-        sp_report_add(rep, "complete", 0, "incomplete: ends at %s, no final record", where);
+        sp_report_addf(rep, "complete", 0, SP_AT_SEQ_STEP(last->seq, last->step), "incomplete: ends at %s, no final record", where);
 }
 
 void sp_check_batches(const sp_run_table *tab, sp_report *rep)
@@ -55,10 +55,10 @@ void sp_check_batches(const sp_run_table *tab, sp_report *rep)
             continue;
         bad++;
         if (steps == 0)
-            sp_report_add(rep, "batches", 0, "record %llu (no steps after step %llu): %llu batch commitments "
+            sp_report_addf(rep, "batches", 0, SP_AT_SEQ_STEP(b->seq, b->step), "record %llu (no steps after step %llu): %llu batch commitments "
                           "for 0 steps", ull(b->seq), ull(a->step), ull(have));
         else
-            sp_report_add(rep, "batches", 0, "record %llu (steps %llu..%llu): %llu batch commitments for "
+            sp_report_addf(rep, "batches", 0, SP_AT_SEQ_STEP(b->seq, b->step), "record %llu (steps %llu..%llu): %llu batch commitments for "
                           "%llu steps x %u", ull(b->seq), ull(a->step + 1), ull(b->step), ull(have),
                           ull(steps), tab->batches_per_step);
     }
@@ -108,14 +108,14 @@ void sp_check_config(const Sp__Record *g, const uint8_t d[SP_DIGEST_BYTES], cons
     char want[17], got[17];
     sp_hex(got, d, 8);
     if (c->len != SP_DIGEST_BYTES || sodium_memcmp(c->data, zero, SP_DIGEST_BYTES) == 0) {
-        sp_report_add(rep, "config", 0, "record 0: the genesis records no config digest, so %s cannot be "
+        sp_report_addf(rep, "config", 0, &(const sp_check_fields){.has_seq = 1, .file = path}, "record 0: the genesis records no config digest, so %s cannot be "
                       "bound to this run", path);
         return;
     }
     sp_hex(want, c->data, 8);
     if (sodium_memcmp(c->data, d, SP_DIGEST_BYTES) != 0)
-        sp_report_add(rep, "config", 0, "record 0: config digest %s... is not the digest of %s (%s...)",
+        sp_report_addf(rep, "config", 0, &(const sp_check_fields){.has_seq = 1, .file = path}, "record 0: config digest %s... is not the digest of %s (%s...)",
                       want, path, got);
     else
-        sp_report_add(rep, "config", 1, "record 0: config digest %s... is the digest of %s", want, path);
+        sp_report_addf(rep, "config", 1, &(const sp_check_fields){.has_seq = 1, .file = path}, "record 0: config digest %s... is the digest of %s", want, path);
 }

@@ -102,17 +102,17 @@ static void check_witnesses(const sp_head_file *hf, const uint8_t (*wpk)[32], co
         time_t now = time(NULL);
         if (rc == SP_OK && now >= 0 && t > (uint64_t)now + SP_HEAD_FUTURE_SLACK) {
             utc(when, t);
-            sp_report_add(rep, "head", 0, "%s: the cosignature of witness %s (key %s) is dated %s, in the "
+            sp_report_addf(rep, "witness", 0, SP_AT_FILE(hf->path), "%s: the cosignature of witness %s (key %s) is dated %s, in the "
                           "future", hf->path, who, kid, when);
         } else if (rc == SP_OK) {
             utc(when, t);
-            sp_report_add(rep, "witness", 1, "%s: cosigned by witness %s (%s, key %s) at %s", hf->path,
+            sp_report_addf(rep, "witness", 1, SP_AT_FILE(hf->path), "%s: cosigned by witness %s (%s, key %s) at %s", hf->path,
                           hf->note.sigs[which].name, who, kid, when);
         } else if (rc == SP_ECRYPTO) {
-            sp_report_add(rep, "head", 0, "%s: the cosignature of witness %s (key %s) does not verify: "
+            sp_report_addf(rep, "witness", 0, SP_AT_FILE(hf->path), "%s: the cosignature of witness %s (key %s) does not verify: "
                           "the head was changed after it was cosigned", hf->path, who, kid);
         } else {
-            sp_report_add(rep, "head", 0, "%s: not cosigned by the required witness %s (key %s)", hf->path,
+            sp_report_addf(rep, "witness", 0, SP_AT_FILE(hf->path), "%s: not cosigned by the required witness %s (key %s)", hf->path,
                           who, kid);
         }
     }
@@ -127,35 +127,37 @@ void sp_head_check(const sp_head_file *hf, const uint8_t *pk, const uint8_t (*wp
     size_t before = rep->failed;
     int rc = sp_note_verify(&hf->note, pk, NULL);
     if (rc != SP_OK) {
-        sp_report_add(rep, "head", 0, "%s: %s", hf->path,
+        sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: %s", hf->path,
                       rc == SP_ECRYPTO ? "its signature by the pinned key does not verify (the head was changed)"
                                        : "not signed by the pinned key (a head of another signer)");
         check_witnesses(hf, wpk, witness_names, nw, rep);
         return;
     }
     if (!hf->body_ok) {
-        sp_report_add(rep, "head", 0, "%s: signed, but not a scratchproof head: %s", hf->path, hf->body_err);
+        sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: signed, but not a scratchproof head: %s", hf->path, hf->body_err);
         return;
     }
     const sp_head *h = &hf->head;
+    size_t wbefore = rep->failed;
     check_witnesses(hf, wpk, witness_names, nw, rep);
+    before += rep->failed - wbefore;   /* a missing witness is its own check, "witness" */
     if (run_id == NULL || sodium_memcmp(run_id, h->run_id, SP_RUN_ID_BYTES) != 0) {
         char a[33], b[33] = "unknown";
         sp_hex(a, h->run_id, SP_RUN_ID_BYTES);
         if (run_id)
             sp_hex(b, run_id, SP_RUN_ID_BYTES);
-        sp_report_add(rep, "head", 0, "%s: a head of run %s, the ledger is run %s", hf->path, a, b);
+        sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: a head of run %s, the ledger is run %s", hf->path, a, b);
         return;
     }
     if (n < h->size) {
-        sp_report_add(rep, "head", 0, "%s: the ledger holds %zu records, its head %llu: records %zu..%llu "
+        sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: the ledger holds %zu records, its head %llu: records %zu..%llu "
                       "were dropped (the tail truncated, or the last commits rolled back)",
                       hf->path, n, ull(h->size), n, ull(h->size - 1));
         return;
     }
     uint8_t *leaves = malloc(n * 32);
     if (leaves == NULL) {
-        sp_report_add(rep, "head", 0, "%s: out of memory for %zu leaf hashes", hf->path, n);
+        sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: out of memory for %zu leaf hashes", hf->path, n);
         return;
     }
     for (size_t i = 0; i < n; i++)
@@ -169,21 +171,21 @@ void sp_head_check(const sp_head_file *hf, const uint8_t *pk, const uint8_t (*wp
                      sp_merkle_verify_consistency(h->size, n, h->root, root_n, proof, plen) == SP_OK;
     if (!consistent) {
         if (n == h->size)
-            sp_report_add(rep, "head", 0, "%s: a fork: the ledger has the head's %llu records but another "
+            sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: a fork: the ledger has the head's %llu records but another "
                           "root (a second ledger of this run)", hf->path, ull(h->size));
         else
-            sp_report_add(rep, "head", 0, "%s: a fork: the ledger's first %llu records are not the head's "
+            sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: a fork: the ledger's first %llu records are not the head's "
                           "(its %zu records are not an extension of the head)", hf->path, ull(h->size), n);
         return;
     }
     const uint8_t *last = digests + (h->size - 1) * stride;
     if (sodium_memcmp(last, h->last_record, SP_DIGEST_BYTES) != 0) {
-        sp_report_add(rep, "head", 0, "%s: signed last-record is not the digest of record %llu",
+        sp_report_addf(rep, "head", 0, SP_AT_FILE(hf->path), "%s: signed last-record is not the digest of record %llu",
                       hf->path, ull(h->size - 1));
         return;
     }
     if (rep->failed == before)
-        sp_report_add(rep, "head", 1, "%s: signed by the pinned key %s; the ledger's %zu records %s its "
+        sp_report_addf(rep, "head", 1, SP_AT_FILE(hf->path), "%s: signed by the pinned key %s; the ledger's %zu records %s its "
                       "%llu (consistent, root %02x%02x%02x%02x...)", hf->path, kid, n,
                       n == h->size ? "are" : "extend", ull(h->size), h->root[0], h->root[1], h->root[2],
                       h->root[3]);

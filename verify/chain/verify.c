@@ -135,7 +135,7 @@ static int decode_all(loaded *L, const uint8_t *pk, unsigned threads)
         if (x->decode_rc == SP_ENOMEM)
             return SP_ENOMEM;
         if (x->decode_rc != SP_OK)
-            sp_report_add(L->rep, "record", 0, x->env == NULL ? "record %llu: stored value is not a valid "
+            sp_report_addf(L->rep, "record", 0, x->key_ok ? SP_AT_SEQ(x->key) : NULL, x->env == NULL ? "record %llu: stored value is not a valid "
                           "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
     }
     return SP_OK;
@@ -158,17 +158,17 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         rec *x = &L->v[i];
         if (!x->key_ok) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "entry %zu: key is not an 8-byte sequence number", i);
+            sp_report_addf(rep, "chain", 0, NULL, "entry %zu: key is not an 8-byte sequence number", i);
             prev_known = 0;
             continue;
         }
         if (x->key != expect) {
             bad_chain++;
             if (x->key > expect)
-                sp_report_add(rep, "chain", 0, "record %llu: records %llu..%llu are missing (dropped)",
+                sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: records %llu..%llu are missing (dropped)",
                               ull(x->key), ull(expect), ull(x->key - 1));
             else
-                sp_report_add(rep, "chain", 0, "record %llu: out of order", ull(x->key));
+                sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: out of order", ull(x->key));
             prev_known = 0;
         }
         expect = x->key + 1;
@@ -180,9 +180,9 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
             bad_sig++;
             char why[SP_ERRMSG_MAX] = "";
             if (sp_envelope_verify_keyid(x->env, pk, why) == SP_EMISMATCH)
-                sp_report_add(rep, "signature", 0, "record %llu: %s", ull(x->key), why);
+                sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key), "record %llu: %s", ull(x->key), why);
             else
-                sp_report_add(rep, "signature", 0,
+                sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key),
                               "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
                               ull(x->key), keyid, x->env->signatures[0]->keyid);
         }
@@ -194,12 +194,12 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         }
         if (r->seq != x->key) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "record %llu: holds sequence number %llu (moved or reordered)",
+            sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: holds sequence number %llu (moved or reordered)",
                           ull(x->key), ull(r->seq));
         }
         if (prev_known && sodium_memcmp(r->prev.data, prev, SP_DIGEST_BYTES) != 0) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "record %llu: prev is not the digest of record %llu (chain broken)",
+            sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: prev is not the digest of record %llu (chain broken)",
                           ull(x->key), ull(x->key ? x->key - 1 : 0));
         }
         memcpy(prev, x->digest, sizeof prev);
@@ -207,25 +207,25 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         int is_genesis = r->body_case == SP__RECORD__BODY_GENESIS;
         if (x->key == 0 && !is_genesis) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "record 0: is a %s record, not a genesis", sp_record_kind(r));
+            sp_report_addf(rep, "chain", 0, SP_AT_SEQ(0), "record 0: is a %s record, not a genesis", sp_record_kind(r));
         } else if (x->key != 0 && is_genesis) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "record %llu: a second genesis", ull(x->key));
+            sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: a second genesis", ull(x->key));
         }
         if (run_id == NULL) {
             run_id = r->run_id.data;
         } else if (sodium_memcmp(run_id, r->run_id.data, SP_RUN_ID_BYTES) != 0) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "record %llu: belongs to another run (run id differs)", ull(x->key));
+            sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: belongs to another run (run id differs)", ull(x->key));
         }
         if (have_final && !is_genesis) {
             bad_chain++;
-            sp_report_add(rep, "chain", 0, "record %llu: follows the final record", ull(x->key));
+            sp_report_addf(rep, "chain", 0, SP_AT_SEQ(x->key), "record %llu: follows the final record", ull(x->key));
         }
         if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
             if (have_ckpt && r->checkpoint->step <= last_step) {
                 bad_chain++;
-                sp_report_add(rep, "steps", 0, "record %llu: checkpoint step %llu does not follow step %llu",
+                sp_report_addf(rep, "steps", 0, SP_AT_SEQ_STEP(x->key, r->checkpoint->step), "record %llu: checkpoint step %llu does not follow step %llu",
                               ull(x->key), ull(r->checkpoint->step), ull(last_step));
             }
             have_ckpt = 1;
@@ -233,14 +233,14 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         } else if (r->body_case == SP__RECORD__BODY_FINAL) {
             if (have_ckpt && r->final->step < last_step) {
                 bad_chain++;
-                sp_report_add(rep, "steps", 0, "record %llu: final step %llu is before checkpoint step %llu",
+                sp_report_addf(rep, "steps", 0, SP_AT_SEQ_STEP(x->key, r->final->step), "record %llu: final step %llu is before checkpoint step %llu",
                               ull(x->key), ull(r->final->step), ull(last_step));
             }
             have_final = 1;
         }
     }
     if (bad_sig == 0)
-        sp_report_add(rep, "signatures", 1, "%zu records signed by the pinned key %s", L->n, keyid);
+        sp_report_add(rep, "signature", 1, "%zu records signed by the pinned key %s", L->n, keyid);
     if (bad_chain == 0)
         sp_report_add(rep, "chain", 1, "records 0..%llu linked in order, one run", ull(L->n ? L->n - 1 : 0));
     if (run_id != NULL)
@@ -277,19 +277,22 @@ static void check_same_tensors(const Sp__Record *g, const Sp__Record *r, sp_repo
     while (i < na || j < nb) {
         int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i]->name, b[j]->name);
         if (c < 0) {
-            sp_report_add(rep, "tensors", 0, "record %llu: tensor '%s' of the genesis is missing",
-                          ull(r->seq), a[i]->name);
+            sp_report_addf(rep, "tensors", 0, &(const sp_check_fields){.has_seq = 1, .seq = r->seq,
+                           .tensor = a[i]->name}, "record %llu: tensor '%s' of the genesis is missing",
+                           ull(r->seq), a[i]->name);
             return;
         }
         if (c > 0) {
-            sp_report_add(rep, "tensors", 0, "record %llu: tensor '%s' is not in the genesis",
-                          ull(r->seq), b[j]->name);
+            sp_report_addf(rep, "tensors", 0, &(const sp_check_fields){.has_seq = 1, .seq = r->seq,
+                           .tensor = b[j]->name}, "record %llu: tensor '%s' is not in the genesis",
+                           ull(r->seq), b[j]->name);
             return;
         }
         if (a[i]->n_shape != b[j]->n_shape ||
             memcmp(a[i]->shape, b[j]->shape, a[i]->n_shape * sizeof *a[i]->shape) != 0) {
-            sp_report_add(rep, "tensors", 0, "record %llu: tensor '%s' changed shape since the genesis",
-                          ull(r->seq), b[j]->name);
+            sp_report_addf(rep, "tensors", 0, &(const sp_check_fields){.has_seq = 1, .seq = r->seq,
+                           .tensor = b[j]->name}, "record %llu: tensor '%s' changed shape since the genesis",
+                           ull(r->seq), b[j]->name);
             return;
         }
         i++;
@@ -357,17 +360,23 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
 {
     const Sp__Genesis *G = g->genesis;
     size_t bad = 0, external = 0;
+    /* Progress in bytes over the regenerable tensors (SPEC.md 8.2). */
+    sp_progress pg = {.fn = o->progress, .ctx = o->progress_ctx, .what = "regenerating initial tensors"};
+    for (size_t i = 0; i < G->n_tensors; i++) {
+        sp_tensor x;
+        sp_init_scheme s;
+        if (genesis_describe(G->tensors[i], &x, &s) == SP_OK)
+            pg.total += x.nbytes;
+    }
     for (size_t i = 0; i < G->n_tensors; i++) {
         const Sp__TensorDigest *t = G->tensors[i];
         sp_init_scheme s;
         char sch[128];
         sp_record_scheme(&s, t);
-        if (o->progress)
-            o->progress(o->progress_ctx, "regenerating initial tensors", i, G->n_tensors);
         if (s.kind == SP_INIT_EXTERNAL) {
             external++;
             bad++;
-            sp_report_add(rep, "init", 0,
+            sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
                           "record 0 tensor '%s': scheme external: the initial weights were loaded "
                           "from elsewhere, not generated from seed %llu", t->name, ull(G->seed));
             continue;
@@ -377,27 +386,35 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
         uint8_t d[SP_DIGEST_BYTES];
         int rc = genesis_describe(t, &x, &s);
         if (rc == SP_OK)
-            rc = sp_init_digest(d, &x, G->seed, &s, o->threads);
+            rc = sp_init_digest_progress(d, &x, G->seed, &s, o->threads, o->progress ? &pg : NULL);
+        if (rc == SP_OK)
+            pg.base += x.nbytes;
         if (rc != SP_OK) {
             bad++;
-            sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
+            sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
+                           "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
                           scheme_text(sch, sizeof sch, &s), sp_dtype_name(x.dtype), sp_strerror(rc));
         } else if (sodium_memcmp(d, t->digest.data, SP_DIGEST_BYTES) != 0) {
             bad++;
             char want[17], got[17];
             sp_hex(want, t->digest.data, 8);
             sp_hex(got, d, 8);
-            sp_report_add(rep, "init", 0,
+            sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
                           "record 0 tensor '%s': does not regenerate from seed %llu with %s "
                           "(recorded %s..., regenerated %s...)", t->name, ull(G->seed),
                           scheme_text(sch, sizeof sch, &s), want, got);
         }
     }
+    if (o->progress != NULL && pg.total > 0)
+        o->progress(o->progress_ctx, pg.what, pg.total, pg.total);
     if (bad == 0)
-        sp_report_add(rep, "init", 1, "all %zu initial tensors regenerated bit for bit from seed %llu",
+        sp_report_addf(rep, "init", 1, SP_AT_SEQ(0), "all %zu initial tensors regenerated bit for bit from seed %llu",
                       G->n_tensors, ull(G->seed));
-    else if (external > 0)
-        sp_report_add(rep, "from-scratch", 0, "%zu of %zu initial tensors were not generated by the "
+    if (external == 0)
+        sp_report_addf(rep, "from-scratch", 1, SP_AT_SEQ(0), "no initial tensor is external: every "
+                       "one is assigned a scheme of the deterministic initialiser");
+    else
+        sp_report_addf(rep, "from-scratch", 0, SP_AT_SEQ(0), "%zu of %zu initial tensors were not generated by the "
                       "deterministic initialiser: this run does not start from scratch",
                       external, G->n_tensors);
 }
@@ -405,7 +422,7 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
 /* Each record's root equals its tensor list; weights keep the genesis's tensors. */
 static void check_records(const loaded *L, const Sp__Record *g, sp_report *rep)
 {
-    size_t bad = 0, before = rep->failed;
+    size_t bad = 0, before = rep->failed, bad_tensors;
     for (size_t i = 0; i < L->n; i++) {
         const Sp__Record *r = L->v[i].r;
         if (r == NULL)
@@ -414,13 +431,16 @@ static void check_records(const loaded *L, const Sp__Record *g, sp_report *rep)
         if (root_of(root, r) != SP_OK ||
             sodium_memcmp(root, sp_record_root(r), SP_DIGEST_BYTES) != 0) {
             bad++;
-            sp_report_add(rep, "root", 0, "record %llu: root does not match its tensor digests", ull(r->seq));
+            sp_report_addf(rep, "root", 0, SP_AT_SEQ(r->seq), "record %llu: root does not match its tensor digests", ull(r->seq));
         }
         if (g != NULL && r != g)
             check_same_tensors(g, r, rep);
     }
-    if (bad == 0 && rep->failed == before)
-        sp_report_add(rep, "records", 1, "every record's root matches its tensors; tensor set constant");
+    bad_tensors = rep->failed - before - bad;
+    if (bad == 0)
+        sp_report_add(rep, "root", 1, "every record's root matches its tensor digests");
+    if (bad_tensors == 0 && g != NULL)
+        sp_report_add(rep, "tensors", 1, "every weight record has the genesis's tensor names and shapes");
 }
 
 static int is_weights(const Sp__Record *r)
@@ -452,11 +472,11 @@ static int push_weights(const sp_verify_opts *o, sp_report *rep, sp_weight_file 
         *files = grown;
         *cap = nc;
     }
-    char why[SP_ERRMSG_MAX] = "";
-    if (o->progress)
-        o->progress(o->progress_ctx, "hashing checkpoint files", *nf, 0);
-    if (sp_weight_file_load(&(*files)[*nf], path, o->threads, why) != SP_OK)
-        sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
+    char why[SP_ERRMSG_MAX] = "", what[SP_ERRMSG_MAX];
+    snprintf(what, sizeof what, "hashing %s", path);
+    sp_progress pg = {.fn = o->progress, .ctx = o->progress_ctx, .what = what};
+    if (sp_weight_file_load_progress(&(*files)[*nf], path, o->threads, &pg, why) != SP_OK)
+        sp_report_addf(rep, "checkpoint-file", 1, SP_AT_FILE(path), "skipped %s", why);
     else
         (*nf)++;
     return SP_OK;
@@ -511,7 +531,7 @@ static int load_checkpoint_dir(const sp_verify_opts *o, sp_report *rep, sp_weigh
                 continue;
             }
             if (!S_ISREG(st.st_mode)) {
-                sp_report_add(rep, "checkpoint-file", 1, "skipped %s: not a regular file (%s)", path,
+                sp_report_addf(rep, "checkpoint-file", 1, SP_AT_FILE(path), "skipped %s: not a regular file (%s)", path,
                               sp_file_kind(st.st_mode));
                 continue;
             }
@@ -563,7 +583,7 @@ static void check_checkpoint_files(const sp_verify_opts *o, const loaded *L, con
             } else {
                 char want[17];
                 sp_hex(want, r->checkpoint->optimizer_digest.data, 8);
-                sp_report_add(rep, "optimizer-file", 0,
+                sp_report_addf(rep, "optimizer-file", 0, SP_AT_SEQ_STEP(r->seq, step_of(r)),
                               "record %llu (checkpoint step %llu): no file in %s has its optimizer "
                               "state (recorded root %s...)", ull(r->seq), ull(step_of(r)),
                               o->checkpoint_dir, want);
@@ -575,7 +595,9 @@ static void check_checkpoint_files(const sp_verify_opts *o, const loaded *L, con
                 hit = &files[k];
         if (hit != NULL) {
             bound += !final;
-            sp_report_add(rep, final ? "final-file" : "checkpoint-file", 1,
+            sp_report_addf(rep, final ? "final-file" : "checkpoint-file", 1,
+                           &(const sp_check_fields){.has_seq = 1, .seq = r->seq, .has_step = 1,
+                                                    .step = step_of(r), .file = hit->path},
                           "record %llu (%s step %llu) bound to %s", ull(r->seq), sp_record_kind(r),
                           ull(step_of(r)), hit->path);
             continue;
@@ -593,21 +615,23 @@ static void check_checkpoint_files(const sp_verify_opts *o, const loaded *L, con
         if (best < nf) {
             char diff[512];
             sp_weight_file_diff(diff, sizeof diff, &files[best], r);
-            sp_report_add(rep, "checkpoint-file", 0,
+            sp_report_addf(rep, "checkpoint-file", 0,
+                           &(const sp_check_fields){.has_seq = 1, .seq = r->seq, .has_step = 1,
+                                                    .step = step_of(r), .file = files[best].path},
                           "record %llu (checkpoint step %llu): no file in %s has its digests; "
                           "nearest %s: %s", ull(r->seq), ull(step_of(r)), o->checkpoint_dir,
                           files[best].path, diff);
         } else {
-            sp_report_add(rep, "checkpoint-file", 0,
+            sp_report_addf(rep, "checkpoint-file", 0, SP_AT_SEQ_STEP(r->seq, step_of(r)),
                           "record %llu (checkpoint step %llu): no file in %s has its digests",
                           ull(r->seq), ull(step_of(r)), o->checkpoint_dir);
         }
     }
     if (bound == records)
-        sp_report_add(rep, "checkpoints", 1, "all %zu checkpoint records bound to files in %s",
+        sp_report_add(rep, "checkpoint-file", 1, "all %zu checkpoint records bound to files in %s",
                       records, o->checkpoint_dir);
     if (opt_records > 0 && opt_bound == opt_records)
-        sp_report_add(rep, "optimizer-files", 1, "all %zu optimizer states bound to files in %s",
+        sp_report_add(rep, "optimizer-file", 1, "all %zu optimizer states bound to files in %s",
                       opt_records, o->checkpoint_dir);
 }
 
@@ -665,18 +689,20 @@ static void check_model(const sp_weight_file *w, const loaded *L, sp_report *rep
             last = r;
         if (sp_weight_file_matches(w, r)) {
             int final = r->body_case == SP__RECORD__BODY_FINAL;
-            sp_report_add(rep, "model", 1, "%s bound to record %llu (%s step %llu), all %zu tensors",
+            sp_report_addf(rep, "model", 1, &(const sp_check_fields){.has_seq = 1, .seq = r->seq, .has_step = 1,
+                           .step = step_of(r), .file = w->path}, "%s bound to record %llu (%s step %llu), all %zu tensors",
                           w->path, ull(r->seq), final ? "final" : "checkpoint", ull(step_of(r)), w->n);
             return;
         }
     }
     if (last == NULL) {
-        sp_report_add(rep, "model", 0, "%s: the ledger records no weights to bind it to", w->path);
+        sp_report_addf(rep, "model", 0, SP_AT_FILE(w->path), "%s: the ledger records no weights to bind it to", w->path);
         return;
     }
     char diff[512];
     sp_weight_file_diff(diff, sizeof diff, w, last);
-    sp_report_add(rep, "model", 0, "%s matches no record; against record %llu (%s step %llu): %s",
+    sp_report_addf(rep, "model", 0, &(const sp_check_fields){.has_seq = 1, .seq = last->seq, .has_step = 1,
+                   .step = step_of(last), .file = w->path}, "%s matches no record; against record %llu (%s step %llu): %s",
                   w->path, ull(last->seq), sp_record_kind(last), ull(step_of(last)), diff);
 }
 
@@ -723,9 +749,10 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         return SP_ENOMEM;
     }
     for (size_t i = 0; i < o->n_models; i++) {
-        if (o->progress)
-            o->progress(o->progress_ctx, "hashing model files", i, o->n_models);
-        rc = sp_weight_file_load(&models[i], o->models[i], o->threads, err);
+        char what[SP_ERRMSG_MAX];
+        snprintf(what, sizeof what, "hashing %s", o->models[i]);
+        sp_progress pg = {.fn = o->progress, .ctx = o->progress_ctx, .what = what};
+        rc = sp_weight_file_load_progress(&models[i], o->models[i], o->threads, &pg, err);
         if (rc != SP_OK)
             goto out;
     }
@@ -742,7 +769,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     }
     sum->records = L.n;
     if (L.n == 0) {
-        sp_report_add(rep, "records", 0, "the ledger holds no records");
+        sp_report_add(rep, "record", 0, "the ledger holds no records");
         free_loaded(&L);
         goto out;
     }
@@ -764,7 +791,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         check_genesis(o, g, rep);
     } else {
         g = NULL;
-        sp_report_add(rep, "init", 0, "record 0 is not a readable genesis: nothing to regenerate");
+        sp_report_addf(rep, "init", 0, SP_AT_SEQ(0), "record 0 is not a readable genesis: nothing to regenerate");
     }
     check_records(&L, g, rep);
     sp_weight_file *files = NULL;

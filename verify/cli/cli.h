@@ -7,6 +7,7 @@
 #ifndef SP_CLI_H
 #define SP_CLI_H
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,7 +38,36 @@ int sp_cli_parse_double(const char *s, double *out);             /* 0 ok, -1 bad
 /* data to path atomically (a temporary file renamed, fsync'd) or to stdout when path is NULL;
    0, or 2 after a message naming the file and flag. */
 int sp_cli_write_out(const char *cmd, const char *flag, const char *path, const char *data, size_t len);
+/*
+ * Progress on stderr (SPEC.md 8.2): one line rewritten with \r, "WHAT: 412/1024 MiB 40%
+ * 310 MiB/s ETA 0:02", cleared when the work ends. done and total count bytes, or
+ * training steps when WHAT ends in "steps". Shown only when stderr is a terminal and
+ * sp_cli_progress_enable(1) was called (commands skip it with --quiet); redrawn at most
+ * ten times a second. ctx is unused (pass NULL). sp_cli_progress_end clears the line.
+ */
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total);
+void sp_cli_progress_enable(int on);
+void sp_cli_progress_end(void);
+
+/*
+ * Machine output (SPEC.md 8.1): with --json, a usage error (exit 2) also prints
+ * {"schema": "scratchproof/error/v1", "command", "error", "exit": 2} on stdout,
+ * unless the command already printed its object (sp_cli_json_printed).
+ */
+void sp_cli_json_errors(const char *cmd, int on);
+void sp_cli_json_printed(void);
+
+/*
+ * The message for getopt_long's ':' (missing value) or '?' (unknown option, or a
+ * value given to a flag that takes none), naming the flag: "-o needs a value
+ * (PREFIX)". metas maps long names to value names, "output=PREFIX key=KEY".
+ * Needs an optstring starting with ':'. Returns 2.
+ */
+int sp_cli_opt_error(const char *cmd, int c, char **argv, const struct option *opts, const char *metas);
+/* "--step wants an integer, not 'abc'" (kind: "an integer", "a number"...). Returns 2. */
+int sp_cli_bad_value(const char *cmd, const char *flag, const char *kind, const char *value);
+/* -V / --version: prints "scratchproof VERSION", returns 0. */
+int sp_cli_version(void);
 /* --passphrase-fd N (cmd_keygen.c): checks N is open, sets SCRATCHPROOF_PASSPHRASE_FD; 0 or 2. */
 int sp_cli_passphrase_fd(const char *cmd, const char *arg);
 

@@ -104,7 +104,8 @@ int sp_cmd_export(int argc, char **argv)
         {"output", required_argument, NULL, 'o'}, {"head", required_argument, NULL, 'H'},
         {"intoto", required_argument, NULL, 'i'}, {"key", required_argument, NULL, 'k'},
         {"model", required_argument, NULL, 'm'},  {"checkpoints", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     const char *outpath = NULL, *headpath = NULL, *intoto = NULL, *keypath = NULL, *ckdir = NULL;
     const char **models = calloc((size_t)argc + 1, sizeof *models);
     size_t nmodels = 0;
@@ -113,7 +114,7 @@ int sp_cmd_export(int argc, char **argv)
         return sp_cli_usage_error("export", "out of memory");
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outpath = optarg; break;
         case 'H': headpath = optarg; break;
@@ -125,9 +126,13 @@ int sp_cmd_export(int argc, char **argv)
             fputs(export_usage, stdout);
             free(models);
             return 0;
+        case 'V':
+            free(models);
+            return sp_cli_version();
         default:
             free(models);
-            return sp_cli_usage_error("export", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return sp_cli_opt_error("export", c, argv, opts,
+                                    "output=BUNDLE head=FILE intoto=FILE key=KEY model=FILE checkpoints=DIR");
         }
     }
     int code = 2;

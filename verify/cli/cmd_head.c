@@ -53,18 +53,20 @@ int sp_cmd_head(int argc, char **argv)
                                          {"output", required_argument, NULL, 'o'},
                                          {"name", required_argument, NULL, 'n'},
                                          {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
                                          {NULL, 0, NULL, 0}};
     const char *keypath = NULL, *out = NULL, *name = NULL;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "k:o:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:o:n:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'k': keypath = optarg; break;
         case 'o': out = optarg; break;
         case 'n': name = optarg; break;
         case 'h': fputs(head_usage, stdout); return 0;
-        default: return sp_cli_usage_error("head", "unknown or incomplete option '%s'", argv[optind - 1]);
+        case 'V': return sp_cli_version();
+        default: return sp_cli_opt_error("head", c, argv, opts, "key=KEY output=FILE name=NAME");
         }
     }
     if (optind != argc - 1)
@@ -152,12 +154,13 @@ int sp_cmd_cosign(int argc, char **argv)
         {"key", required_argument, NULL, 'k'},    {"output", required_argument, NULL, 'o'},
         {"name", required_argument, NULL, 'n'},   {"pubkey", required_argument, NULL, 'p'},
         {"state", required_argument, NULL, 's'},  {"ledger", required_argument, NULL, 'l'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'},         {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
     const char *keypath = NULL, *out = NULL, *name = NULL, *pubpath = NULL, *state = NULL, *ledger = NULL;
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "k:o:n:p:s:l:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:o:n:p:s:l:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'k': keypath = optarg; break;
         case 'o': out = optarg; break;
@@ -166,7 +169,10 @@ int sp_cmd_cosign(int argc, char **argv)
         case 's': state = optarg; break;
         case 'l': ledger = optarg; break;
         case 'h': fputs(cosign_usage, stdout); return 0;
-        default: return sp_cli_usage_error("cosign", "unknown or incomplete option '%s'", argv[optind - 1]);
+        case 'V': return sp_cli_version();
+        default:
+            return sp_cli_opt_error("cosign", c, argv, opts,
+                                    "key=WITNESS_KEY output=FILE name=NAME pubkey=LOG_PUB state=FILE ledger=LEDGER");
         }
     }
     if (optind != argc - 1)

@@ -86,13 +86,13 @@ int sp_cmd_keygen(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},       {"passphrase", no_argument, NULL, OPT_PASS},
         {"no-passphrase", no_argument, NULL, OPT_NOPASS}, {"passphrase-fd", required_argument, NULL, OPT_PASSFD},
         {"kdf-cost", required_argument, NULL, OPT_COST}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     const char *prefix = NULL, *cost_name = getenv("SCRATCHPROOF_KDF_COST");
     const char *cost_from = "SCRATCHPROOF_KDF_COST";
     int want_pass = 0, no_pass = 0, c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":o:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'o': prefix = optarg; break;
         case OPT_PASS: want_pass = 1; break;
@@ -103,7 +103,9 @@ int sp_cmd_keygen(int argc, char **argv)
             break;
         case OPT_COST: cost_name = optarg; cost_from = "--kdf-cost"; break;
         case 'h': fputs(keygen_usage, stdout); return 0;
-        default: return sp_cli_usage_error("keygen", "unknown option '%s'", argv[optind - 1]);
+        case 'V': return sp_cli_version();
+        default:
+            return sp_cli_opt_error("keygen", c, argv, opts, "output=PREFIX passphrase-fd=N kdf-cost=COST");
         }
     }
     if (prefix == NULL || prefix[0] == '\0')

@@ -129,12 +129,12 @@ int sp_cmd_log(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'}, {"pubkey", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     int json = 0, c;
     const char *pubpath = NULL;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":jp:hV", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
         case 'p': pubpath = optarg; break;
@@ -145,7 +145,8 @@ int sp_cmd_log(int argc, char **argv)
                    "exit: 0, 1 if a record does not decode or the ledger is damaged,\n"
                    "2 unreadable ledger or bundle.\n");
             return 0;
-        default: return sp_cli_usage_error("log", "unknown or incomplete option '%s'", argv[optind - 1]);
+        case 'V': return sp_cli_version();
+        default: return sp_cli_opt_error("log", c, argv, opts, "pubkey=PUB");
         }
     }
     if (optind != argc - 1)
@@ -178,13 +179,15 @@ int sp_cmd_log(int argc, char **argv)
             printf("%s\n", damage);
     }
     if (json) {
-        json_t *o = json_pack("{s:o, s:b, s:o, s:o}", "ledger", sp_json_str(argv[optind]),
+        json_t *o = json_pack("{s:s, s:o, s:b, s:o, s:o}", "schema", "scratchproof/log/v1",
+                              "ledger", sp_json_str(argv[optind]),
                               "signatures_checked", pubpath != NULL, "records", ctx.arr, "damage",
                               damage[0] ? sp_json_str(damage) : json_null());
         if (o == NULL)
             return sp_cli_usage_error("log", "out of memory");
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
+        sp_cli_json_printed();
         json_decref(o);
     }
     return ctx.bad ? 1 : 0;

@@ -74,8 +74,12 @@ int sp_cmd_record(int argc, char **argv)
         {"scheme", required_argument, NULL, 'S'}, {"step", required_argument, NULL, 't'},
         {"tokens", required_argument, NULL, 'T'}, {"loss", required_argument, NULL, 'l'},
         {"lr", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 'j'},
-        {"passphrase-fd", required_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"passphrase-fd", required_argument, NULL, 'P'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    static const char metas[] = "ledger=L key=K seed=N model-name=S scheme=GLOB=SCHEME step=N tokens=N "
+                                "loss=X lr=X threads=N passphrase-fd=N";
+    if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
+        return sp_cli_version();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(record_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -87,15 +91,16 @@ int sp_cmd_record(int argc, char **argv)
         return sp_cli_usage_error("record", "unknown record kind '%s' (genesis, checkpoint, final)", kind);
     const char *ledger = NULL, *key = NULL, *model_name = "";
     uint64_t seed = 0, step = 0, tokens = 0, threads = 2;
-    int have_seed = 0, have_step = 0, c, rc = 2;
+    int have_seed = 0, have_step = 0, quiet = 0, c, rc = 2;
     double loss = 0, lr = 0;
+    char scheme_arg[512] = "";
     rule *rules = calloc((size_t)argc, sizeof *rules);
     size_t nrules = 0;
     if (rules == NULL)
         return sp_cli_usage_error("record", "out of memory");
     optind = 2;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hqV", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 'L': ledger = optarg; break;
@@ -107,19 +112,35 @@ int sp_cmd_record(int argc, char **argv)
         case 'l': bad = sp_cli_parse_double(optarg, &loss); break;
         case 'r': bad = sp_cli_parse_double(optarg, &lr); break;
         case 'j': bad = sp_cli_parse_u64(optarg, &threads) || threads < 1 || threads > 64; break;
-        case 'S': bad = parse_rule(optarg, &rules[nrules++]); break;
+        case 'S':
+            snprintf(scheme_arg, sizeof scheme_arg, "%s", optarg);   /* parse_rule cuts it */
+            bad = parse_rule(optarg, &rules[nrules++]);
+            break;
         case 'P':
             if (sp_cli_passphrase_fd("record", optarg) != 0)
                 goto out;
             break;
+        case 'q': quiet = 1; break;
         case 'h': fputs(record_usage, stdout); free(rules); return 0;
+        case 'V': free(rules); return sp_cli_version();
         default:
             free(rules);
-            return sp_cli_usage_error("record", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return sp_cli_opt_error("record", c, argv, opts, metas);
         }
         if (bad) {
-            rc = sp_cli_usage_error("record", "bad value for --%s: '%s'",
-                                    c == 'S' ? "scheme" : c == 'j' ? "threads" : "number", optarg);
+            const char *flag = "--threads", *want = "an integer in 1..64";
+            for (const struct option *op = opts; op->name != NULL; op++)
+                if (op->val == c)
+                    flag = op->name;
+            if (c == 's' || c == 't' || c == 'T')
+                want = "an integer";
+            else if (c == 'l' || c == 'r')
+                want = "a number";
+            else if (c == 'S')
+                want = "GLOB=SCHEME (see --help for the schemes)";
+            char f[40];
+            snprintf(f, sizeof f, "--%s", flag[0] == '-' ? flag + 2 : flag);
+            rc = sp_cli_bad_value("record", f, want, c == 'S' ? scheme_arg : optarg);
             goto out;
         }
     }
@@ -163,6 +184,8 @@ int sp_cmd_record(int argc, char **argv)
         rc = sp_cli_usage_error("record", "%s", err[0] ? err : sp_strerror(r));
         goto out_file;
     }
+    sp_run_set_progress(run, sp_cli_progress, NULL);
+    sp_cli_progress_enable(!quiet);
     if (genesis) {
         r = sp_run_genesis(run, rt, n);
     } else if (checkpoint) {
@@ -171,6 +194,7 @@ int sp_cmd_record(int argc, char **argv)
     } else {
         r = sp_run_final(run, step, t, n);
     }
+    sp_cli_progress_end();
     if (r != SP_OK) {
         fprintf(stderr, "scratchproof record: %s: ", sp_strerror(r));
         (void)sp_escape_fputs(sp_run_errmsg(run), stderr);  /* names paths and tensors */

@@ -53,7 +53,11 @@ int sp_cmd_verify(int argc, char **argv)
         {"config", required_argument, NULL, OPT_CONFIG}, {"allow-incomplete", no_argument, NULL, OPT_INCOMPLETE},
         {"help", no_argument, NULL, 'h'}, {"ref", required_argument, NULL, 'R'},
         {"html", required_argument, NULL, 'H'}, {"head", required_argument, NULL, OPT_HEAD},
-        {"witness", required_argument, NULL, OPT_WITNESS}, {NULL, 0, NULL, 0}};
+        {"witness", required_argument, NULL, OPT_WITNESS}, {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    static const char metas[] = "pubkey=PUB checkpoints=DIR model=FILE threads=N replay='CMD ARGS' "
+                                "segments=SPEC tolerance=T nonce=HEX keep-replays=DIR config=FILE "
+                                "ref=REF html=FILE head=FILE witness=PUB";
     sp_replay_opts ro = {.tolerance = -1};
     uint8_t nonce[SP_REPLAY_NONCE_BYTES];
     const char *config = NULL, *replay_only = NULL;
@@ -76,7 +80,7 @@ int sp_cmd_verify(int argc, char **argv)
     }
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "p:c:m:jt:qhR:H:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:c:m:jt:qhR:H:V", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pubpath = optarg; break;
         case 'c': ckdir = optarg; break;
@@ -120,10 +124,11 @@ int sp_cmd_verify(int argc, char **argv)
         case OPT_HEAD: headpath = optarg; break;
         case OPT_WITNESS: wits[nwits++] = optarg; break;
         case 'h': fputs(verify_usage, stdout); free(models); free(wits); return 0;
+        case 'V': free(models); free(wits); return sp_cli_version();
         default:
             free(models);
             free(wits);
-            return sp_cli_usage_error("verify", "unknown or incomplete option '%s'", argv[optind - 1]);
+            return sp_cli_opt_error("verify", c, argv, opts, metas);
         }
     }
     int rc = 2;
@@ -176,7 +181,7 @@ int sp_cmd_verify(int argc, char **argv)
     }
     sp_verify_opts o = {.ledger_path = ledger, .pk = pk, .checkpoint_dir = ckdir,
                         .models = models, .n_models = nmodels, .threads = (unsigned)threads,
-                        .progress = quiet ? NULL : sp_cli_progress,
+                        .progress = quiet ? NULL : sp_cli_progress,   /* shown on a terminal only */
                         .allow_incomplete = allow_incomplete, .config_path = config,
                         .refs = refs, .n_refs = nrefs, .trajectory = &traj, .head = hf,
                         .witnesses = wpk, .witness_names = wits, .n_witnesses = nwits};
@@ -190,7 +195,9 @@ int sp_cmd_verify(int argc, char **argv)
     sp_report rep;
     sp_verify_summary sum;
     sp_report_init(&rep);
+    sp_cli_progress_enable(!quiet);
     int vrc = sp_verify_ledger(&o, &rep, &sum, err);
+    sp_cli_progress_end();
     if (vrc != SP_OK) {
         rc = sp_cli_usage_error("verify", "%s", err[0] ? err : sp_strerror(vrc));
         sp_report_free(&rep);
@@ -201,7 +208,8 @@ int sp_cmd_verify(int argc, char **argv)
     if (json) {
         json_t *checks = sp_report_json(&rep);
         /* Untrusted strings through sp_json_str: invalid UTF-8 cannot break the JSON. */
-        json_t *o2 = checks ? json_pack("{s:b, s:o, s:I, s:o, s:o, s:o, s:o}", "verified", ok,
+        json_t *o2 = checks ? json_pack("{s:s, s:b, s:o, s:I, s:o, s:o, s:o, s:o}",
+                                        "schema", "scratchproof/verify/v1", "verified", ok,
                                         "ledger", sp_json_str(ledger), "records",
                                         (json_int_t)sum.records, "run_id", sp_json_str(sum.run_id),
                                         "model_name", sp_json_str(sum.model_name),
@@ -224,6 +232,7 @@ int sp_cmd_verify(int argc, char **argv)
             goto out_models;
         }
         fputc('\n', stdout);
+        sp_cli_json_printed();
         json_decref(o2);
     } else {
         /* The ledger path and the signed model name are untrusted: escaped (SPEC.md 1.1). */

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "scratchproof.h"
 
 static const char usage[] =
     "usage: scratchproof COMMAND [ARGS]\n"
@@ -35,7 +34,8 @@ static const char usage[] =
     "\n"
     "exit status: 0 verified (audit: no evidence of derivation), 1 not verified\n"
     "(audit: derived), 2 usage error or unreadable input.\n"
-    "Run 'scratchproof COMMAND --help' for a command's options. Formats: SPEC.md.\n";
+    "Run 'scratchproof COMMAND --help' for a command's options, 'scratchproof -V' (or\n"
+    "COMMAND --version) for the version. Formats: SPEC.md.\n";
 
 int main(int argc, char **argv)
 {
@@ -48,10 +48,20 @@ int main(int argc, char **argv)
         fputs(usage, stdout);
         return 0;
     }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("scratchproof %s\n", SP_VERSION);
-        return 0;
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0)
+        return sp_cli_version();
+    /*
+     * --json anywhere among the command's options (before "--"): a usage error
+     * also prints the JSON error object (SPEC.md 8.1). audit parses its own
+     * arguments (cmd_audit.c), so its -V / --version is answered here.
+     */
+    int json = 0;
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        json |= strcmp(argv[i], "--json") == 0;
+        if (strcmp(cmd, "audit") == 0 && (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0))
+            return sp_cli_version();
     }
+    sp_cli_json_errors(cmd, json);
     static const struct {
         const char *name;
         int (*fn)(int, char **);

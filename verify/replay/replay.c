@@ -281,7 +281,7 @@ static int calibrate(ctx *c, sp_replay_seg *s, sp_report *rep, sp_replay_result 
     s->ran = 1;
     s->ok = ok;
     if (!ok) {
-        sp_report_add(rep, "calibrate", 0, "%s: cannot calibrate: at 1 thread: %s; at 2 threads: %s",
+        sp_report_addf(rep, "calibrate", 0, SP_AT_SEQ_STEP(s->end_seq, s->last_step), "%s: cannot calibrate: at 1 thread: %s; at 2 threads: %s",
                       name, *fatal == SP_OK ? d[0] : "", *fatal == SP_OK ? d[1] : "");
         return 0;
     }
@@ -290,9 +290,9 @@ static int calibrate(ctx *c, sp_replay_seg *s, sp_report *rep, sp_replay_result 
         if (noise[k] > res->noise[k])
             res->noise[k] = noise[k];
     if (s->max_e == 0)
-        sp_report_add(rep, "calibrate", 1, "%s: bit for bit at 1 and at 2 threads", name);
+        sp_report_addf(rep, "calibrate", 1, SP_AT_SEQ_STEP(s->end_seq, s->last_step), "%s: bit for bit at 1 and at 2 threads", name);
     else
-        sp_report_add(rep, "calibrate", 1, "%s: honest noise e = %.3g at 1 thread, %.3g at 2 threads (%s)",
+        sp_report_addf(rep, "calibrate", 1, SP_AT_SEQ_STEP(s->end_seq, s->last_step), "%s: honest noise e = %.3g at 1 thread, %.3g at 2 threads (%s)",
                       name, noise[0], noise[1], s->worst);
     return 1;
 }
@@ -416,7 +416,9 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         s->ran = 1;
         s->ok = r;
         res->failed += !r;
-        sp_report_add(rep, "replay", r, "%s: %s", name, detail);
+        sp_report_addf(rep, "replay", r, &(const sp_check_fields){.has_seq = 1, .seq = s->end_seq,
+                       .has_step = 1, .step = s->last_step, .tensor = s->worst[0] ? s->worst : NULL},
+                       "%s: %s", name, detail);
     }
     if (fatal == SP_OK && o->calibrate)
         calibrate_summary(res, measured, rep);

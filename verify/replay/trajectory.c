@@ -430,7 +430,8 @@ static void report_seg(sp_report *rep, const sp_trajectory *T, const sp_traj_com
         snprintf(what, sizeof what, "lost the trace of its initialisation in one segment: its "
                  "correlation with the genesis fell from %s to %s (%.0f%% of it kept)",
                  before, after, 100 * (isfinite(w->kept) && w->kept > 0 ? w->kept : 0));
-    sp_report_add(rep, "trajectory", 0, "steps %llu..%llu (records %llu..%llu): %s %s; replay this segment",
+    sp_report_addf(rep, "trajectory", 0, &(const sp_check_fields){.has_seq = 1, .seq = T->seq[s + 1],
+                   .has_step = 1, .step = T->step[s + 1], .tensor = tensor}, "steps %llu..%llu (records %llu..%llu): %s %s; replay this segment",
                   (unsigned long long)T->step[s], (unsigned long long)T->step[s + 1],
                   (unsigned long long)T->seq[s], (unsigned long long)T->seq[s + 1], who, what);
 }
@@ -593,10 +594,10 @@ static int screen_refs(const sp_run_table *tab, const sp_traj_opts *o, sp_trajec
             }
         }
         if (hits)
-            sp_report_add(rep, "trajectory-ref", 0, "%s: %s%s", T->ref_path[r], msg,
+            sp_report_addf(rep, "trajectory-ref", 0, SP_AT_FILE(T->ref_path[r]), "%s: %s%s", T->ref_path[r], msg,
                           hits > 6 ? "; ..." : "");
         else
-            sp_report_add(rep, "trajectory-ref", 1, "%s: no component of any checkpoint is derived from it",
+            sp_report_addf(rep, "trajectory-ref", 1, SP_AT_FILE(T->ref_path[r]), "%s: no component of any checkpoint is derived from it",
                           T->ref_path[r]);
     }
     for (size_t r = 0; r < o->n_refs; r++)

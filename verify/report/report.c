@@ -22,6 +22,8 @@ void sp_report_free(sp_report *r)
     for (size_t i = 0; i < r->n; i++) {
         free(r->v[i].name);
         free(r->v[i].detail);
+        free(r->v[i].tensor);
+        free(r->v[i].file);
     }
     free(r->v);
     memset(r, 0, sizeof *r);
@@ -41,7 +43,8 @@ static void cut_partial_char(char *s)
         s[k - 1] = '\0';
 }
 
-void sp_report_add(sp_report *r, const char *name, int ok, const char *fmt, ...)
+void sp_report_vaddf(sp_report *r, const char *name, int ok, const sp_check_fields *f, const char *fmt,
+                     va_list ap)
 {
     if (!ok)
         r->failed++;
@@ -56,23 +59,50 @@ void sp_report_add(sp_report *r, const char *name, int ok, const char *fmt, ...)
         r->cap = cap;
     }
     char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
     int full = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
     if (full >= (int)sizeof buf)
         cut_partial_char(buf);
     sp_check *c = &r->v[r->n];
+    memset(c, 0, sizeof *c);
     c->name = strdup(name);
     c->detail = strdup(buf);
     c->ok = ok;
-    if (c->name == NULL || c->detail == NULL) {
+    int bad = c->name == NULL || c->detail == NULL;
+    if (f != NULL) {
+        c->has_seq = f->has_seq;
+        c->seq = f->seq;
+        c->has_step = f->has_step;
+        c->step = f->step;
+        if (f->tensor != NULL && (c->tensor = strdup(f->tensor)) == NULL)
+            bad = 1;
+        if (f->file != NULL && (c->file = strdup(f->file)) == NULL)
+            bad = 1;
+    }
+    if (bad) {
         free(c->name);
         free(c->detail);
+        free(c->tensor);
+        free(c->file);
         r->oom = 1;
         return;
     }
     r->n++;
+}
+
+void sp_report_addf(sp_report *r, const char *name, int ok, const sp_check_fields *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sp_report_vaddf(r, name, ok, f, fmt, ap);
+    va_end(ap);
+}
+
+void sp_report_add(sp_report *r, const char *name, int ok, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sp_report_vaddf(r, name, ok, NULL, fmt, ap);
+    va_end(ap);
 }
 
 int sp_report_ok(const sp_report *r)
@@ -109,7 +139,18 @@ json_t *sp_report_json(const sp_report *r)
         const sp_check *c = &r->v[i];
         json_t *o = json_pack("{s:o, s:b, s:o}", "name", sp_json_str(c->name), "ok", c->ok,
                               "detail", sp_json_str(c->detail));
-        if (o == NULL || json_array_append_new(a, o) != 0) {
+        int bad = o == NULL;
+        if (!bad && c->has_seq)
+            bad = json_object_set_new(o, "seq", json_integer((json_int_t)c->seq)) != 0;
+        if (!bad && c->has_step)
+            bad = json_object_set_new(o, "step", json_integer((json_int_t)c->step)) != 0;
+        if (!bad && c->tensor != NULL)
+            bad = json_object_set_new(o, "tensor", sp_json_str(c->tensor)) != 0;
+        if (!bad && c->file != NULL)
+            bad = json_object_set_new(o, "file", sp_json_str(c->file)) != 0;
+        if (bad)
+            json_decref(o);
+        if (bad || json_array_append_new(a, o) != 0) {   /* _new drops o when it fails */
             json_decref(a);
             return NULL;
         }

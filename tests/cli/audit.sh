@@ -69,7 +69,7 @@ check "fine-tune: every matrix component derived" '
 assert d["derived"] is True
 for c in ("embed", "fc1", "head"):     # floored at -log10(u!): 64 units allow 1e-89
     assert comp[c]["derived"] is True and comp[c]["log10_p"] < -80, comp[c]
-assert comp["fc1"]["log10_p"] < -300 and comp["fc1"]["p"] == "< 1e-300", comp["fc1"]
+assert comp["fc1"]["log10_p"] < -300 and comp["fc1"]["p"] == 10 ** comp["fc1"]["log10_p"] and comp["fc1"]["p_text"] == "< 1e-300", comp["fc1"]
 for c in ("norm1", "norm2"):
     assert comp[c]["verdict"] == "uninformative", comp[c]'
 expect 1 "hidden units permuted and tensors renamed: still derived" "$SP" audit "$t/perm.safetensors" --ref "$M1" --json

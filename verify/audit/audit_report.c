@@ -174,6 +174,37 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
     return o;
 }
 
+/*
+ * Every "p" as a number (SPEC.md 10.5): 10^log10_p from the object's own
+ * "log10_p" (0 when it underflows a double: log10_p keeps the exact figure),
+ * null when log10_p is null; the printed form moves to "p_text". Done in one
+ * pass over the finished tree, so every object that carries both agrees.
+ */
+static void numeric_p(json_t *j)
+{
+    if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v)
+            numeric_p(v);
+        return;
+    }
+    if (!json_is_object(j))
+        return;
+    json_t *p = json_object_get(j, "p");
+    if (json_is_string(p)) {
+        json_t *lp = json_object_get(j, "log10_p");
+        json_object_set(j, "p_text", p);
+        json_object_set_new(j, "p", json_is_number(lp) ? json_real(pow(10.0, json_number_value(lp)))
+                                                       : json_null());
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(j, k, v)
+        if (strcmp(k, "p") != 0 && strcmp(k, "p_text") != 0)
+            numeric_p(v);
+}
+
 int sp_audit_report_json(FILE *f, const sp_audit_result *res)
 {
     char pt[32];
@@ -229,6 +260,8 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
     json_object_set_new(root, "references", refs);
     json_object_set_new(root, "components", comps);
     json_object_set_new(root, "tensors", tens);
+    numeric_p(root);
+    json_object_set_new(root, "schema", json_string("scratchproof/audit/v1"));
     int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) |
                                      JSON_ENSURE_ASCII);
     json_decref(root);

@@ -57,7 +57,7 @@ int main(int argc, char **argv)
      */
     int json = 0;
     for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
-        json |= strcmp(argv[i], "--json") == 0;
+        json |= strcmp(argv[i], "--json") == 0 || strncmp(argv[i], "--json=", 7) == 0;
         if (strcmp(cmd, "audit") == 0 && (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0))
             return sp_cli_version();
     }

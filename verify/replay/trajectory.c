@@ -530,11 +530,16 @@ static double now_s(void)
 
 static void summary(sp_report *rep, const sp_trajectory *T)
 {
-    size_t segs = 0, comps = 0;
+    size_t segs = 0, comps = 0, traced = 0;
     double worst = 0;
     size_t wc = 0, ws = 0;
     for (size_t c = 0; c < T->ncomp; c++) {
         comps += T->comp[c].nmat > 0;
+        for (size_t s = 0; T->comp[c].nmat > 0 && s + 1 < T->npts; s++)
+            if (isfinite(T->comp[c].seg[s].kept)) {
+                traced++;
+                break;
+            }
         for (size_t s = 0; s + 1 < T->npts; s++) {
             const sp_traj_seg *x = &T->comp[c].seg[s];
             if (T->comp[c].nmat == 0 || !seg_usable(x))
@@ -548,17 +553,23 @@ static void summary(sp_report *rep, const sp_trajectory *T)
         }
     }
     if (segs == 0) {
-        sp_report_add(rep, "trajectory", 1, "fewer than two readable checkpoints: nothing to screen");
+        sp_report_add(rep, "trajectory", 1, "no matrix update to judge (fewer than two readable checkpoints, or matrices that never move)");
         return;
     }
     char w[SP_NAME_MAX + 96] = "";
     if (worst > 0)
         snprintf(w, sizeof w, "; largest update %.1fx its neighbours (%s.*, steps %llu..%llu)", worst,
                  T->comp[wc].name, (unsigned long long)T->step[ws], (unsigned long long)T->step[ws + 1]);
+    char tr[96];
+    if (!T->genesis_ok)
+        snprintf(tr, sizeof tr, "genesis not regenerable: its trace is not followed");
+    else if (traced == comps)
+        snprintf(tr, sizeof tr, "the initialisation's trace never lost in one segment");
+    else
+        snprintf(tr, sizeof tr, "the initialisation's trace followed in %zu of %zu components, never lost",
+                 traced, comps);
     sp_report_add(rep, "trajectory", 1, "%zu segment updates of %zu components within the run's history%s; %s "
-                  "(a screen, not a proof: replay is)", segs, comps, w,
-                  T->genesis_ok ? "the initialisation's trace never lost in one segment"
-                                : "genesis not regenerable: its trace is not followed");
+                  "(a screen, not a proof: replay is)", segs, comps, w, tr);
 }
 
 int sp_trajectory_screen(const sp_run_table *tab, const sp_traj_opts *o, sp_report *rep,

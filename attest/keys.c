@@ -7,6 +7,7 @@
  * before they are freed on every path.
  */
 #include "keys.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -54,11 +55,12 @@ static int write_new_file(const char *path, const uint8_t *buf, size_t len,
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) {
-        if (errno == EEXIST)
+        int e = errno;
+        if (e == EEXIST)
             sp_errf(err, "%s exists; refusing to overwrite it", path);
         else
-            sp_errf(err, "%s: cannot create: %s", path, strerror(errno));
-        return SP_EIO;
+            sp_errf(err, "%s: cannot create: %s", path, strerror(e));
+        return e == EEXIST ? SP_EIO : sp_write_errno(e);
     }
     const char *what = NULL;
     int saved = 0;
@@ -89,7 +91,7 @@ static int write_new_file(const char *path, const uint8_t *buf, size_t len,
     if (what != NULL) {
         unlink(path);
         sp_errf(err, "%s: %s failed: %s", path, what, strerror(saved));
-        return SP_EIO;
+        return sp_write_errno(saved);
     }
     return SP_OK;
 }
@@ -220,7 +222,7 @@ static int read_key_file(char *buf, size_t *len, mode_t *mode, const char *path,
         return SP_EKEY;
     }
     if (!S_ISREG(st.st_mode)) {
-        sp_errf(err, "%s: not a regular file", path);
+        sp_errf(err, "%s: not a regular file (%s)", path, sp_file_kind(st.st_mode));
         close(fd);
         return SP_EKEY;
     }

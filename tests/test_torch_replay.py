@@ -188,6 +188,10 @@ class TestReplayRun(Base):
             spt.start_replay(Tiny(), run, {n: p.detach().clone() for n, p in Tiny().named_parameters()})
         g2 = tpb.read_ledger(os.path.join(d2, "replay.ledger"))[0][1]
         self.assertNotEqual(g[7][0], g2[7][0], "each replay signs with a fresh key")
+        d3 = self.path("out")
+        os.mkdir(d3)
+        with sp.Run(os.path.join(d3, "x.ledger"), None, 9, replay=True) as run:
+            self.assertEqual(run.replay_checkpoint_path(3), os.path.join(d3, "step000003.safetensors"))
         # it does not verify as the team's run
         r = run_cmd(SPBIN, "verify", os.path.join(d2, "replay.ledger"), "--pubkey", self.pub)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
@@ -380,7 +384,6 @@ class TestTorchTrainReplay(Base):
             self.assertEqual(len(bad), 1, reps)
             self.assertIn(bad_seg, bad[0]["detail"])
             self.assertIn("diverged", bad[0]["detail"])
-            self.assertIn("optimizer", bad[0]["detail"])
             self.assertEqual(len([c for c in reps if c["ok"] and "bit for bit" in c["detail"]]),
                              steps // 10 - 1, reps)
 
@@ -411,7 +414,7 @@ class TestTorchTrainReplay(Base):
     def test_verify_replay_calibrate_honours_thread_count(self):
         rc, d, _ = self.verify_replay(self.ledger, self.ck, "--calibrate", "--segments", "1")
         self.assertEqual(rc, 0, json.dumps(d, indent=1))
-        cal = [c for c in d["checks"] if c["name"] == "calibrate"]
+        cal = [c for c in d["checks"] if c["name"] == "calibrate" and "segment 1 " in c["detail"]]
         self.assertEqual(len(cal), 1, d["checks"])
         self.assertIn("e = 0 at 1 thread", cal[0]["detail"])
 

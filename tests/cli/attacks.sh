@@ -52,6 +52,10 @@ T=$(sed -n 's/.*suggested --tolerance \([0-9.e+-]*\) .*/\1/p' "$t/out")
 [ -n "$T" ] && ok "calibrated T = $T" || bad "no suggested tolerance in the calibration"
 expect 0 "2-thread run within the calibrated tolerance" "VERIFIED" -- V m --segments all --tolerance "${T:-0}"
 [ "$(grep -c ': within T = ' "$t/out")" = 3 ] && ok "three segments within T" || bad "segments within T"
+expect 0 "2-thread run replayed with the trainer's --math-threads 2: bit for bit" "VERIFIED" -- \
+  "$sp" verify "$t/m.ledger" --pubkey "$t/k.pub" --checkpoints "$t/m" --replay "$R --math-threads 2" --segments all
+[ "$(grep -c ': bit for bit' "$t/out")" = 3 ] && ok "2 threads: three segments bit for bit" \
+  || bad "2 threads: $(grep -c ': bit for bit' "$t/out") segments bit for bit"
 train mi --seed 7 --steps 60 --every 20 --micro 2 || bad "tinytrain --micro 2"
 expect 0 "micro-batches: 2 commitments per step, replayed bit for bit" "x 2" -- \
   "$sp" verify "$t/mi.ledger" --pubkey "$t/k.pub" --checkpoints "$t/mi" --replay "$R --micro 2" --segments all

@@ -6,6 +6,7 @@
  */
 #include "audit.h"
 #include "safetensors.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define INDEX_MAX_BYTES (256u << 20)
 #define INDEX_MAX_ENTRIES 1000000u
@@ -278,9 +280,17 @@ static int collect(sp_audit_model *m, char *err)
 
 static int read_small_file(char **buf, size_t *len, const char *path, char *err)
 {
-    FILE *f = fopen(path, "rb");
+    struct stat sb;
+    char e[SP_ERRMSG_MAX] = "";
+    int fd = sp_open_input(path, &sb, e);    /* a FIFO or device is refused, never waited on */
+    if (fd < 0) {
+        sp_errf(err, "%s: %s", path, e);
+        return SP_EIO;
+    }
+    FILE *f = fdopen(fd, "rb");
     if (f == NULL) {
         sp_errf(err, "%s: %s", path, strerror(errno));
+        close(fd);
         return SP_EIO;
     }
     size_t cap = 65536, n = 0;

@@ -7,6 +7,7 @@
 #ifndef SP_CLI_H
 #define SP_CLI_H
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -16,9 +17,16 @@ int sp_cmd_record(int argc, char **argv);
 int sp_cmd_verify(int argc, char **argv);
 int sp_cmd_audit(int argc, char **argv);     /* cmd_audit.c */
 
-/* Shared helpers for the subcommands. */
+/*
+ * Shared helpers for the subcommands. sp_cli_usage_error prints
+ * "scratchproof CMD: MESSAGE" as one line on stderr, the formatted message
+ * escaped as a whole (SPEC.md 1.1: it quotes paths, names and library
+ * detail lines), and returns 2.
+ */
 __attribute__((format(printf, 2, 3)))
-int sp_cli_usage_error(const char *cmd, const char *fmt, ...);   /* prints, returns 2 */
+int sp_cli_usage_error(const char *cmd, const char *fmt, ...);
+__attribute__((format(printf, 2, 0)))
+int sp_cli_vusage_error(const char *cmd, const char *fmt, va_list ap);
 int sp_cli_parse_u64(const char *s, uint64_t *out);              /* 0 ok, -1 bad */
 int sp_cli_parse_double(const char *s, double *out);             /* 0 ok, -1 bad */
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total);

@@ -1,5 +1,6 @@
 /* cli_util.c - helpers shared by the subcommands (cli.h). */
 #include "cli.h"
+#include "escape.h"
 
 #include <errno.h>
 #include <math.h>
@@ -7,15 +8,33 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+/*
+ * The whole message is escaped (SPEC.md 1.1): it quotes paths, names and
+ * library detail lines, and must stay one line that cannot rewrite the
+ * terminal. The fixed texts hold nothing the escaping changes.
+ */
+int sp_cli_vusage_error(const char *cmd, const char *fmt, va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        msg = NULL;
+    fprintf(stderr, "scratchproof%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    if (msg == NULL)
+        fputs("(out of memory formatting the message)", stderr);
+    else
+        (void)sp_escape_fputs(msg, stderr);
+    fputc('\n', stderr);
+    free(msg);
+    return 2;
+}
+
 int sp_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(stderr, "scratchproof%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int rc = sp_cli_vusage_error(cmd, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
-    return 2;
+    return rc;
 }
 
 int sp_cli_parse_u64(const char *s, uint64_t *out)

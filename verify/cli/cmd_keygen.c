@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "keys.h"
 #include "passphrase.h"
 
@@ -146,11 +147,14 @@ int sp_cmd_keygen(int argc, char **argv)
     }
     if (rc != SP_OK)
         return sp_cli_usage_error("keygen", "%s", err[0] ? err : sp_strerror(rc));
+    char *e = sp_escape_dup(prefix);
+    const char *p = e ? e : "PREFIX";
     if (passlen > 0)
         printf("wrote %s.key (secret, mode 0600, encrypted: Argon2id %s, %llu passes over %llu MiB) "
-               "and %s.pub\n", prefix, cost_name, (unsigned long long)cost.opslimit,
-               (unsigned long long)(cost.memlimit >> 20), prefix);
+               "and %s.pub\n", p, cost_name, (unsigned long long)cost.opslimit,
+               (unsigned long long)(cost.memlimit >> 20), p);
     else
-        printf("wrote %s.key (secret, mode 0600, not encrypted) and %s.pub\n", prefix, prefix);
+        printf("wrote %s.key (secret, mode 0600, not encrypted) and %s.pub\n", p, p);
+    free(e);
     return 0;
 }

@@ -6,9 +6,11 @@
 
 #include "cli.h"
 #include "digest.h"
+#include "escape.h"
 #include "keys.h"
 #include "ledger.h"
 #include "record.h"
+#include "report.h"
 
 typedef struct log_ctx {
     json_t *arr;            /* --json: records collected here */
@@ -54,12 +56,14 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
         if (keylen != 8)
             snprintf(err, sizeof err, "key is not an 8-byte sequence number");
         if (c->arr != NULL) {
-            json_t *o = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "kind", "undecodable",
-                                  "error", err);
+            json_t *o = json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)seq, "kind", "undecodable",
+                                  "error", sp_json_str(err));
             if (o == NULL || json_array_append_new(c->arr, o) != 0)
                 c->oom = 1;
         } else {
-            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, err);
+            char e_err[4 * SP_ERRMSG_MAX];
+            sp_escape(e_err, sizeof e_err, err);
+            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, e_err);
         }
         goto out;
     }
@@ -80,7 +84,7 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
                               "tensors", (json_int_t)n, "root", root, "signature", sig);
         if (o != NULL && r->body_case == SP__RECORD__BODY_GENESIS) {
             json_object_set_new(o, "seed", json_integer((json_int_t)r->genesis->seed));
-            json_object_set_new(o, "model_name", json_string(r->genesis->model_name));
+            json_object_set_new(o, "model_name", sp_json_str(r->genesis->model_name));
             json_object_set_new(o, "config_digest", hex_field(&r->genesis->config_digest));
             json_object_set_new(o, "batches_per_step",
                                 json_integer((json_int_t)r->genesis->batches_per_step));
@@ -100,13 +104,16 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
             c->oom = 1;
         goto out;
     }
-    char extra[256] = "";
-    if (r->body_case == SP__RECORD__BODY_GENESIS)
-        snprintf(extra, sizeof extra, "model '%.100s', seed %llu", r->genesis->model_name,
+    /* Every field from the ledger printed through sp_escape (SPEC.md 1.1). */
+    char extra[512] = "", e_name[101];
+    if (r->body_case == SP__RECORD__BODY_GENESIS) {
+        sp_escape(e_name, sizeof e_name, r->genesis->model_name);   /* cut between characters */
+        snprintf(extra, sizeof extra, "model '%s', seed %llu", e_name,
                  (unsigned long long)r->genesis->seed);
-    else if (r->body_case == SP__RECORD__BODY_CHECKPOINT)
+    } else if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
         snprintf(extra, sizeof extra, "loss %.4f, lr %g, %llu batches", r->checkpoint->loss,
                  r->checkpoint->lr, (unsigned long long)r->checkpoint->batches);
+    }
     printf("%-5llu  %-10s  %s  step %-7llu  %3zu tensors  root %.16s  sig %s  %s\n",
            (unsigned long long)r->seq, sp_record_kind(r), when, (unsigned long long)step, n, root,
            sig, extra);
@@ -158,11 +165,11 @@ int sp_cmd_log(int argc, char **argv)
         return sp_cli_usage_error("log", "%s: cannot read records", argv[optind]);
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:b, s:o}", "ledger", argv[optind], "signatures_checked",
-                              pubpath != NULL, "records", ctx.arr);
+        json_t *o = json_pack("{s:o, s:b, s:o}", "ledger", sp_json_str(argv[optind]),
+                              "signatures_checked", pubpath != NULL, "records", ctx.arr);
         if (o == NULL)
             return sp_cli_usage_error("log", "out of memory");
-        json_dumpf(o, stdout, JSON_INDENT(2));
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(o);
     }

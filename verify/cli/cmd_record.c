@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "scratchproof.h"
 
 static const char record_usage[] =
@@ -133,7 +134,7 @@ int sp_cmd_record(int argc, char **argv)
     char err[SP_ERRMSG_MAX] = "";
     sp_st_file *f = NULL;
     if (sp_st_open(&f, argv[optind], err) != SP_OK) {
-        rc = sp_cli_usage_error("record", "%s", err);
+        rc = sp_cli_usage_error("record", "%s: %s", argv[optind], err);
         goto out;
     }
     size_t n = sp_st_count(f);
@@ -171,10 +172,16 @@ int sp_cmd_record(int argc, char **argv)
         r = sp_run_final(run, step, t, n);
     }
     if (r != SP_OK) {
-        fprintf(stderr, "scratchproof record: %s: %s\n", sp_strerror(r), sp_run_errmsg(run));
+        fprintf(stderr, "scratchproof record: %s: ", sp_strerror(r));
+        (void)sp_escape_fputs(sp_run_errmsg(run), stderr);  /* names paths and tensors */
+        fputc('\n', stderr);
         rc = r == SP_EINVAL || r == SP_EBADSTATE ? 2 : 1;
     } else {
-        printf("recorded %s of %zu tensors from %s into %s\n", kind, n, argv[optind], ledger);
+        printf("recorded %s of %zu tensors from ", kind, n);
+        (void)sp_escape_fputs(argv[optind], stdout);
+        fputs(" into ", stdout);
+        (void)sp_escape_fputs(ledger, stdout);
+        fputc('\n', stdout);
         rc = 0;
     }
     sp_run_close(run);

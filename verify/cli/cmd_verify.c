@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "keys.h"
 #include "replay.h"
 #include "verify.h"
@@ -166,10 +167,12 @@ int sp_cmd_verify(int argc, char **argv)
     int ok = sp_report_ok(&rep);
     if (json) {
         json_t *checks = sp_report_json(&rep);
-        json_t *o2 = checks ? json_pack("{s:b, s:s, s:I, s:s, s:s, s:s, s:o}", "verified", ok,
-                                        "ledger", ledger, "records", (json_int_t)sum.records,
-                                        "run_id", sum.run_id, "model_name", sum.model_name,
-                                        "keyid", sum.keyid, "checks", checks)
+        /* Untrusted strings through sp_json_str: invalid UTF-8 cannot break the JSON. */
+        json_t *o2 = checks ? json_pack("{s:b, s:o, s:I, s:o, s:o, s:o, s:o}", "verified", ok,
+                                        "ledger", sp_json_str(ledger), "records",
+                                        (json_int_t)sum.records, "run_id", sp_json_str(sum.run_id),
+                                        "model_name", sp_json_str(sum.model_name),
+                                        "keyid", sp_json_str(sum.keyid), "checks", checks)
                             : NULL;
         json_t *rj = o2 != NULL && ro.command != NULL ? sp_replay_json(&rres) : NULL;
         if (o2 != NULL && ro.command != NULL && (rj == NULL || json_object_set_new(o2, "replay", rj) != 0)) {
@@ -180,7 +183,7 @@ int sp_cmd_verify(int argc, char **argv)
             json_decref(o2);
             o2 = NULL;
         }
-        if (o2 == NULL || json_dumpf(o2, stdout, JSON_INDENT(2)) != 0) {
+        if (o2 == NULL || json_dumpf(o2, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII) != 0) {
             sp_replay_result_free(&rres);
             json_decref(o2);
             sp_report_free(&rep);
@@ -190,15 +193,25 @@ int sp_cmd_verify(int argc, char **argv)
         fputc('\n', stdout);
         json_decref(o2);
     } else {
-        printf("scratchproof verify %s\n", ledger);
-        if (sum.have_genesis)
-            printf("  run %s, model '%s', seed %llu, %llu records, key %s\n", sum.run_id,
-                   sum.model_name, (unsigned long long)sum.seed, (unsigned long long)sum.records,
-                   sum.keyid);
+        /* The ledger path and the signed model name are untrusted: escaped (SPEC.md 1.1). */
+        fputs("scratchproof verify ", stdout);
+        (void)sp_escape_fputs(ledger, stdout);
+        fputc('\n', stdout);
+        if (sum.have_genesis) {
+            char e_model[4 * sizeof sum.model_name];   /* run id and key id are our own hex */
+            sp_escape(e_model, sizeof e_model, sum.model_name);
+            printf("  run %s, model '%s', seed %llu, %llu records, key %s\n", sum.run_id, e_model,
+                   (unsigned long long)sum.seed, (unsigned long long)sum.records, sum.keyid);
+        }
         sp_report_print(&rep, stdout, 1);
-        if (ro.command != NULL && rres.mode_name != NULL)
-            printf("replay nonce %s (--nonce %s repeats this choice)%s%s\n", rres.nonce_hex, rres.nonce_hex,
-                   rres.scratch[0] ? "; replays kept in " : "", rres.scratch);
+        if (ro.command != NULL && rres.mode_name != NULL) {
+            printf("replay nonce %s (--nonce %s repeats this choice)", rres.nonce_hex, rres.nonce_hex);
+            if (rres.scratch[0]) {
+                fputs("; replays kept in ", stdout);
+                (void)sp_escape_fputs(rres.scratch, stdout);
+            }
+            fputc('\n', stdout);
+        }
         if (ok)
             printf("VERIFIED: %zu checks passed\n", rep.n);
         else

@@ -54,6 +54,5 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)
             exit(cmds[i].fn(argc - 1, argv + 1));
-    fprintf(stderr, "scratchproof: unknown command '%s' (try 'scratchproof --help')\n", cmd);
-    return 2;
+    return sp_cli_usage_error(NULL, "unknown command '%s' (try 'scratchproof --help')", cmd);
 }

@@ -475,8 +475,7 @@ json_t *sp_replay_json(const sp_replay_result *res)
             json_object_set_new(o, "ok", json_boolean(s->ok));
             json_object_set_new(o, "mode", json_string(s->tolerance ? "tolerance" : "exact"));
             json_object_set_new(o, "max_e", num_or_null(s->max_e));
-            json_object_set_new(o, "worst", s->worst[0] ? json_stringn(s->worst, strnlen(s->worst, sizeof s->worst))
-                                                        : json_null());
+            json_object_set_new(o, "worst", s->worst[0] ? sp_json_str(s->worst) : json_null());
             json_object_set_new(o, "seconds", json_real(s->seconds));
         }
         if (o == NULL || json_array_append_new(segs, o) != 0) {
@@ -499,6 +498,6 @@ json_t *sp_replay_json(const sp_replay_result *res)
                             json_pack("{s:f, s:f, s:f}", "noise_1_thread", res->noise[0], "noise_2_threads",
                                       res->noise[1], "suggested_tolerance", res->suggested_t));
     if (r != NULL && res->scratch[0])
-        json_object_set_new(r, "kept", json_string(res->scratch));
+        json_object_set_new(r, "kept", sp_json_str(res->scratch));
     return r;
 }

@@ -129,7 +129,8 @@ class Run:
         self.config_digest = bytes(config_digest) if config_digest is not None else None
         self.batches_per_step = bps or 1
         self.is_replay = replay
-        self.out_dir = None              # set by Run.replay()
+        # a replay's {out}: where replay_checkpoint_path() puts the files
+        self.out_dir = (os.path.dirname(self.ledger) or ".") if replay else None
         self._name_b = model_name.encode("utf-8")
         if b"\0" in self._name_b:
             raise ValueError("scratchproof: model_name contains a NUL character")

@@ -108,18 +108,20 @@ static json_t *build_header(const sp_tensor *const *ord, size_t n,
             goto fail;  /* json_pack and set_new consume their references */
         off += t->nbytes;
     }
-    if (nmeta > 0) {
-        json_t *m = json_object();
-        if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+    /* Always a __metadata__ object, with "format": "pt" unless the caller names a format:
+       Hugging Face loaders expect it (SPEC.md 2.7). */
+    json_t *m = json_object();
+    if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+        goto fail;
+    for (size_t i = 0; i < nmeta; i++) {
+        const char *k = meta[2 * i], *v = meta[2 * i + 1];
+        if (k == NULL || v == NULL || json_object_get(m, k) != NULL)
             goto fail;
-        for (size_t i = 0; i < nmeta; i++) {
-            const char *k = meta[2 * i], *v = meta[2 * i + 1];
-            if (k == NULL || v == NULL || json_object_get(m, k) != NULL)
-                goto fail;
-            if (json_object_set_new(m, k, json_string(v)) != 0)
-                goto fail;
-        }
+        if (json_object_set_new(m, k, json_string(v)) != 0)
+            goto fail;
     }
+    if (json_object_get(m, "format") == NULL && json_object_set_new(m, "format", json_string("pt")) != 0)
+        goto fail;
     *rc = SP_OK;
     return root;
 fail:

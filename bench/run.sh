@@ -25,6 +25,9 @@ echo
 echo "== initialiser (goal: uniform >= 0.5x, normal >= 0.3x the ChaCha20 keystream rate per thread; genesis check <= 1.5x hashing)"
 "$B/bench/bench_init" 64
 echo
+echo "== scale: a 4 GiB model in 8 shards (goal: genesis check <= 1.5x hashing the same bytes)"
+"$B/bench/bench_scale" "$d" 4096 2
+echo
 echo "== ledger (goal: durable append near the disk's fsync rate)"
 "$B/bench/bench_ledger" "$d"
 echo

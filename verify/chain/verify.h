@@ -23,6 +23,11 @@ typedef struct sp_verify_opts {
     /* optional progress callback for long work (regeneration, hashing) */
     void (*progress)(void *ctx, const char *what, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* --head FILE [--witness PUB]... (head.h, SPEC.md 15.7), or NULL */
+    const struct sp_head_file *head;
+    const uint8_t (*witnesses)[32];
+    const char *const *witness_names;
+    size_t n_witnesses;
     /* run-level checks (SPEC.md 7 items 8-10) and segment replay (SPEC.md 12) */
     int allow_incomplete;             /* --allow-incomplete: no final record passes */
     const char *config_path;          /* --config FILE, or NULL */

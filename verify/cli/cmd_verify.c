@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "escape.h"
+#include "head.h"
 #include "keys.h"
 #include "replay.h"
 #include "verify.h"
@@ -18,7 +19,7 @@ static const char verify_usage[] =
     "                           [--replay 'CMD ARGS' [--segments all|first|LIST] [--tolerance T]\n"
     "                            [--nonce HEX] [--calibrate] [--keep-replays DIR]]\n"
     "                           [--config FILE] [--allow-incomplete] [--ref REF]... [--json] [--html FILE]\n"
-    "                           [--threads N] [--quiet]\n"
+    "                           [--head FILE [--witness PUB]...] [--threads N] [--quiet]\n"
     "Replays LEDGER: every record signed by the pinned key PUB, hash-linked in\n"
     "order, one run; the genesis tensors regenerated from the recorded seed and\n"
     "schemes; with --checkpoints, every checkpoint record bound to a file in DIR\n"
@@ -30,13 +31,15 @@ static const char verify_usage[] =
     "{last} {seed} {out}) and compared bit for bit, or within --tolerance T.\n"
     "recorded set of weights, tensor by tensor. With --checkpoints, the trajectory\n"
     "is screened (update sizes, the genesis's trace; --ref: derivation from REF);\n"
-    "--html FILE writes a self-contained report page.\n"
+    "--html FILE writes a self-contained report page. With --head, LEDGER is\n"
+    "checked against its signed head (not cut short, rolled back or forked;\n"
+    "cosigned by each --witness).\n"
     "exit: 0 verified, 1 not verified (each failed check named with its record\n"
     "and tensor), 2 usage error or unreadable input.\n";
 
 /* Long-only options of replay and the run-level checks (no short letters to collide). */
 enum { OPT_REPLAY = 256, OPT_SEGMENTS, OPT_TOLERANCE, OPT_NONCE, OPT_CALIBRATE, OPT_KEEP, OPT_CONFIG,
-       OPT_INCOMPLETE };
+       OPT_INCOMPLETE, OPT_HEAD, OPT_WITNESS };
 
 int sp_cmd_verify(int argc, char **argv)
 {
@@ -49,7 +52,8 @@ int sp_cmd_verify(int argc, char **argv)
         {"calibrate", no_argument, NULL, OPT_CALIBRATE}, {"keep-replays", required_argument, NULL, OPT_KEEP},
         {"config", required_argument, NULL, OPT_CONFIG}, {"allow-incomplete", no_argument, NULL, OPT_INCOMPLETE},
         {"help", no_argument, NULL, 'h'}, {"ref", required_argument, NULL, 'R'},
-        {"html", required_argument, NULL, 'H'}, {NULL, 0, NULL, 0}};
+        {"html", required_argument, NULL, 'H'}, {"head", required_argument, NULL, OPT_HEAD},
+        {"witness", required_argument, NULL, OPT_WITNESS}, {NULL, 0, NULL, 0}};
     sp_replay_opts ro = {.tolerance = -1};
     uint8_t nonce[SP_REPLAY_NONCE_BYTES];
     const char *config = NULL, *replay_only = NULL;
@@ -58,10 +62,18 @@ int sp_cmd_verify(int argc, char **argv)
     const char **models = calloc(2 * ((size_t)argc + 1), sizeof *models);
     const char **refs = models ? models + argc + 1 : NULL;    /* freed with models */
     size_t nmodels = 0, nrefs = 0;
+    const char *headpath = NULL;
+    const char **wits = calloc((size_t)argc + 1, sizeof *wits);
+    size_t nwits = 0;
+    sp_head_file *hf = NULL;
+    uint8_t (*wpk)[32] = NULL;
     int json = 0, quiet = 0, c;
     uint64_t threads = 2;
-    if (models == NULL)
+    if (models == NULL || wits == NULL) {
+        free(models);
+        free(wits);
         return sp_cli_usage_error("verify", "out of memory");
+    }
     optind = 1;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "p:c:m:jt:qhR:H:", opts, NULL)) != -1) {
@@ -76,6 +88,7 @@ int sp_cmd_verify(int argc, char **argv)
         case 't':
             if (sp_cli_parse_u64(optarg, &threads) != 0 || threads < 1 || threads > 64) {
                 free(models);
+                free(wits);
                 return sp_cli_usage_error("verify", "--threads wants 1..64, not '%s'", optarg);
             }
             break;
@@ -84,6 +97,7 @@ int sp_cmd_verify(int argc, char **argv)
         case OPT_TOLERANCE:
             if (sp_cli_parse_double(optarg, &ro.tolerance) != 0 || !(ro.tolerance >= 0)) {
                 free(models);
+                free(wits);
                 return sp_cli_usage_error("verify", "--tolerance wants a number >= 0, not '%s'", optarg);
             }
             replay_only = "--tolerance";
@@ -92,6 +106,7 @@ int sp_cmd_verify(int argc, char **argv)
             if (strlen(optarg) != 2 * SP_REPLAY_NONCE_BYTES ||
                 sodium_hex2bin(nonce, sizeof nonce, optarg, strlen(optarg), NULL, NULL, NULL) != 0) {
                 free(models);
+                free(wits);
                 return sp_cli_usage_error("verify", "--nonce wants %u hex digits, not '%s'",
                                           2 * SP_REPLAY_NONCE_BYTES, optarg);
             }
@@ -102,9 +117,12 @@ int sp_cmd_verify(int argc, char **argv)
         case OPT_KEEP: ro.keep_dir = optarg; replay_only = "--keep-replays"; break;
         case OPT_CONFIG: config = optarg; break;
         case OPT_INCOMPLETE: allow_incomplete = 1; break;
-        case 'h': fputs(verify_usage, stdout); free(models); return 0;
+        case OPT_HEAD: headpath = optarg; break;
+        case OPT_WITNESS: wits[nwits++] = optarg; break;
+        case 'h': fputs(verify_usage, stdout); free(models); free(wits); return 0;
         default:
             free(models);
+            free(wits);
             return sp_cli_usage_error("verify", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -142,11 +160,26 @@ int sp_cmd_verify(int argc, char **argv)
         rc = sp_cli_usage_error("verify", "%s", err);
         goto out_models;
     }
+    wpk = calloc(nwits + 1, sizeof *wpk);
+    if (nwits > 0 && headpath == NULL) {
+        rc = sp_cli_usage_error("verify", "--witness needs --head FILE (the head it cosigned)");
+        goto out_models;
+    }
+    for (size_t i = 0; wpk != NULL && i < nwits; i++)
+        if (sp_key_load_public(wpk[i], wits[i], err) != SP_OK) {
+            rc = sp_cli_usage_error("verify", "--witness: %s", err);
+            goto out_models;
+        }
+    if (wpk == NULL || (headpath != NULL && sp_head_file_load(&hf, headpath, err) != SP_OK)) {
+        rc = sp_cli_usage_error("verify", "%s", wpk ? err : "out of memory");
+        goto out_models;
+    }
     sp_verify_opts o = {.ledger_path = ledger, .pk = pk, .checkpoint_dir = ckdir,
                         .models = models, .n_models = nmodels, .threads = (unsigned)threads,
                         .progress = quiet ? NULL : sp_cli_progress,
                         .allow_incomplete = allow_incomplete, .config_path = config,
-                        .refs = refs, .n_refs = nrefs, .trajectory = &traj};
+                        .refs = refs, .n_refs = nrefs, .trajectory = &traj, .head = hf,
+                        .witnesses = wpk, .witness_names = wits, .n_witnesses = nwits};
     sp_replay_result rres;
     memset(&rres, 0, sizeof rres);
     ro.threads = (unsigned)threads;
@@ -221,15 +254,18 @@ int sp_cmd_verify(int argc, char **argv)
     if (html != NULL) {
         sp_verify_page pg = {.ledger = ledger, .sum = &sum, .rep = &rep, .traj = &traj,
                              .replay = ro.command != NULL ? &rres : NULL};
-        FILE *hf = fopen(html, "w");
-        int bad = hf == NULL || sp_verify_html(hf, &pg) != 0;
-        if ((hf != NULL && fclose(hf) != 0) || bad)
+        FILE *page = fopen(html, "w");
+        int bad = page == NULL || sp_verify_html(page, &pg) != 0;
+        if ((page != NULL && fclose(page) != 0) || bad)
             rc = sp_cli_usage_error("verify", "--html %s: cannot write the report", html);
     }
     sp_report_free(&rep);
     sp_replay_result_free(&rres);
 out_models:
     sp_trajectory_free(&traj);
+    sp_head_file_free(hf);
+    free(wpk);
+    free(wits);
     free(models);
     return rc;
 }

@@ -220,9 +220,9 @@ typedef struct ent {
 static void measure(const sp_replay_judge_in *in, const sp_weight_file *rep, const sp_weight_file *end,
                     int weights, ent *v, size_t *n)
 {
-    size_t m = sp_st_count(end->st);
+    size_t m = sp_weight_file_count(end);
     for (size_t i = 0; i < m; i++) {
-        const sp_tensor *te = sp_st_tensor(end->st, i), *tr = sp_st_find(rep->st, te->name), *ts = NULL;
+        const sp_tensor *te = sp_weight_file_tensor(end, i), *tr = sp_weight_file_find(rep, te->name), *ts = NULL;
         sp_src se, sr, ss;
         int rc = tr == NULL ? SP_ENOTFOUND : SP_OK;
         if (rc == SP_OK)
@@ -234,7 +234,7 @@ static void measure(const sp_replay_judge_in *in, const sp_weight_file *rep, con
         } else if (rc == SP_OK && in->start_optimizer == NULL) {
             sp_src_zeros(&ss, &se);
         } else if (rc == SP_OK) {
-            ts = sp_st_find(in->start_optimizer->st, te->name);
+            ts = sp_weight_file_find(in->start_optimizer, te->name);
             rc = ts == NULL ? SP_ENOTFOUND : sp_src_tensor(&ss, ts);
         }
         v[*n].name = te->name;
@@ -306,7 +306,7 @@ static int measure_all(const sp_replay_judge_in *in, const Sp__Record *k, int wa
         sp_weight_file_free(&rw);
         return 0;
     }
-    size_t m = sp_st_count(in->end_weights->st) + (want_opt ? sp_st_count(in->end_optimizer->st) : 0);
+    size_t m = sp_weight_file_count(in->end_weights) + (want_opt ? sp_weight_file_count(in->end_optimizer) : 0);
     *v = calloc(m ? m : 1, sizeof **v);
     int ok = *v != NULL;
     if (ok) {

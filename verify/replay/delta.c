@@ -89,7 +89,7 @@ int sp_src_point(sp_src *out, const sp_run_table *tab, size_t point, const char 
     }
     if (p->weights == NULL)
         return SP_ENOTFOUND;
-    const sp_tensor *t = sp_st_find(p->weights->st, name);
+    const sp_tensor *t = sp_weight_file_find(p->weights, name);
     if (t == NULL)
         return SP_ENOTFOUND;
     if (t->ndim != g->n_shape || memcmp(t->shape, g->shape, t->ndim * sizeof *t->shape) != 0)

@@ -24,4 +24,7 @@ int sp_cli_parse_u64(const char *s, uint64_t *out);              /* 0 ok, -1 bad
 int sp_cli_parse_double(const char *s, double *out);             /* 0 ok, -1 bad */
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total);
 
+/* export -o BUNDLE [--head FILE] (export_bundle.c, SPEC.md 14.1): returns the exit code. */
+int sp_cli_export_bundle(const char *ledger, const char *out, const char *head);
+
 #endif

@@ -79,8 +79,12 @@ PYEOF
 
 # --- damage: every byte of the bundle and of a compacted ledger, through the library ---
 mdb_copy -n -c "$t/run.ledger" "$t/compact.ledger" 2>/dev/null || bad "mdb_copy -c"
+# Under a sanitizer every fork copies a large process: every 13th byte of the ledger there.
+export ASAN_OPTIONS="quarantine_size_mb=4:${ASAN_OPTIONS:-}"
+case "$B" in *san-*) lstride=13 ;; *) lstride=1 ;; esac
 for f in "$t/run.bundle" "$t/compact.ledger"; do
-  if "$flip" "$f" "$t/k.pub" 1 2 >"$t/flip.out" 2>&1; then ok "every flip of $(basename "$f"): $(tail -n 1 "$t/flip.out" | sed 's/^[^:]*: //')"
+  s=1; [ "$f" = "$t/compact.ledger" ] && s=$lstride
+  if "$flip" "$f" "$t/k.pub" $s 2 >"$t/flip.out" 2>&1; then ok "every flip (stride $s) of $(basename "$f"): $(tail -n 1 "$t/flip.out" | sed 's/^[^:]*: //')"
   else bad "flips of $(basename "$f"): $(tail -n 3 "$t/flip.out" | tr '\n' ' ')"; fi
 done
 # the uncompacted ledger as written by the hook (mostly free pages): every 31st byte

@@ -8,6 +8,13 @@
  * mutant that takes longer than the limit below counts as a hang.
  *
  *   damage_flip FILE PUB [STRIDE [WORKERS]]
+ *   damage_flip --lost OLD NEW PUB
+ *
+ * --lost: NEW is OLD after one more commit. For every page (4 KiB) that
+ * differs, the write of that page is lost (OLD's page in NEW) or torn (only
+ * its first 1..7 sectors of 512 B written): never a crash or hang, and a
+ * mutant that verifies must hold NEW's records or OLD's (a rollback to the
+ * commit before, which no reader can see: SPEC.md 14.3).
  *
  * WORKERS processes (default 2) share the offsets; each counts into shared
  * memory, and a worker that dies of a signal fails the run.
@@ -199,8 +206,96 @@ static int worker(const uint8_t *orig, size_t n, const uint8_t *pk, const recs *
     return 0;
 }
 
+/* Reads a whole file; NULL on failure. */
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    uint8_t *b = sz > 0 ? malloc((size_t)sz) : NULL;
+    if (b != NULL && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+static int lost_writes(const char *oldp, const char *newp, const char *pubp)
+{
+    uint8_t pk[SP_PK_BYTES];
+    char err[SP_ERRMSG_MAX] = "";
+    size_t no, nn;
+    uint8_t *o = slurp(oldp, &no), *nw = slurp(newp, &nn);
+    if (o == NULL || nw == NULL || nn < no || sp_key_load_public(pk, pubp, err) != SP_OK) {
+        fprintf(stderr, "damage_flip --lost: cannot read %s, %s or the key %s\n", oldp, newp, err);
+        return 2;
+    }
+    char path[128], lock[140];
+    snprintf(path, sizeof path, "/tmp/sp_damage_%ld.lost", (long)getpid());
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    recs ro = {0}, rn = {0}, got = {0};
+    int clean = write_file(path, o, no) == 0 && read_records(path, &ro) == 0 && verify(path, pk) == 1 &&
+                write_file(path, nw, nn) == 0 && read_records(path, &rn) == 0 && verify(path, pk) == 1;
+    if (!clean) {
+        fprintf(stderr, "damage_flip --lost: %s and %s must both verify\n", oldp, newp);
+        return 2;
+    }
+    uint8_t *m = malloc(nn);
+    unsigned long mutants = 0, unreadable = 0, damaged = 0, as_new = 0, as_old = 0, rejected = 0,
+                  accepted = 0;
+    for (size_t pg = 0; m != NULL && pg * 4096 < nn; pg++) {
+        size_t at = pg * 4096, len = nn - at < 4096 ? nn - at : 4096;
+        if (at + len <= no && memcmp(o + at, nw + at, len) == 0)
+            continue; /* not written by the commit */
+        for (size_t sectors = 0; sectors * 512 < len; sectors++) {
+            memcpy(m, nw, nn);
+            /* the first `sectors` sectors reached the disk; the rest is what was there before */
+            for (size_t b = at + sectors * 512; b < at + len; b++)
+                m[b] = b < no ? o[b] : 0;
+            if (write_file(path, m, nn) != 0)
+                return 2;
+            (void)unlink(lock);
+            int r = read_records(path, &got);
+            mutants++;
+            if (r < 0)
+                unreadable++;
+            else if (r > 0)
+                damaged++;
+            else if (got.n == rn.n && memcmp(got.bytes, rn.bytes, rn.n) == 0)
+                as_new++;
+            else if (got.n == ro.n && memcmp(got.bytes, ro.bytes, ro.n) == 0)
+                as_old++;
+            else if (all_signed(&got, pk) && verify(path, pk) == 1) {
+                accepted++;
+                printf("ACCEPTED: page %zu, %zu sectors written: other records verify\n", pg, sectors);
+            } else
+                rejected++;
+        }
+    }
+    (void)unlink(path);
+    (void)unlink(lock);
+    printf("%s -> %s: %lu lost or torn page writes: %lu unreadable (exit 2), %lu damaged (exit 1), "
+           "%lu read as the new commit, %lu as the one before, %lu other records rejected, %lu "
+           "other records ACCEPTED\n", oldp, newp, mutants, unreadable, damaged, as_new, as_old,
+           rejected, accepted);
+    free(o);
+    free(nw);
+    free(m);
+    free(ro.bytes);
+    free(rn.bytes);
+    free(got.bytes);
+    return m != NULL && accepted == 0 && mutants > 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--lost") == 0)
+        return lost_writes(argv[2], argv[3], argv[4]);
     if (argc < 3 || argc > 5) {
         fprintf(stderr, "usage: damage_flip FILE PUB [STRIDE [WORKERS]]\n");
         return 2;

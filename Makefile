@@ -36,7 +36,13 @@ LDLIBS_ALL = $(PKG_LIBS) -lm -pthread $(SANFLAGS) $(LDFLAGS)
 GEN_C := $(BUILD)/gen/record.pb-c.c
 GEN_H := $(BUILD)/gen/record.pb-c.h
 ATTEST_SRC := $(wildcard attest/*.c)
-HOOKS_SRC := $(wildcard hooks/*.c)
+HOOKS_SRC := $(filter-out hooks/mpi.c,$(wildcard hooks/*.c))
+# The multi-rank hook (libscratchproof_mpi, SPEC.md 17) and its programs, built when mpicc exists.
+MPICC ?= mpicc
+MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
+MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
+MPI_BIN := $(if $(MPI_LIBS),$(BUILD)/libscratchproof_mpi.a $(BUILD)/tests/mpi_shards $(BUILD)/tinytrain_mpi)
+MPI_BENCH := $(if $(MPI_LIBS),$(BUILD)/bench/bench_mpi)
 VERIFY_SRC := $(filter-out verify/cli/main.c,$(wildcard $(VERIFY_DIRS:%=%/*.c)))
 LIB_OBJ := $(ATTEST_SRC:%.c=$(BUILD)/obj/%.o) $(HOOKS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/record.pb-c.o
 VERIFY_OBJ := $(VERIFY_SRC:%.c=$(BUILD)/obj/%.o)
@@ -44,13 +50,16 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/replay_%)
-BENCH_SRC := $(wildcard bench/*.c)
+ATTACK_SRC := $(filter-out tests/attacks/attack_common.c,$(wildcard tests/attacks/*.c))
+ATTACK_BIN := $(ATTACK_SRC:tests/attacks/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(filter-out bench/bench_mpi.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test demo bench fuzz install deps check-deps clean
 .SECONDARY:
 
-all: $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(BUILD)/scratchproof $(BUILD)/tinytrain
+all: $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(BUILD)/scratchproof $(BUILD)/tinytrain \
+     $(ATTACK_BIN) $(MPI_BIN)
 
 $(GEN_C) $(GEN_H): proto/record.proto
 	@mkdir -p $(BUILD)/gen
@@ -72,6 +81,30 @@ $(BUILD)/libscratchproof.a: $(LIB_OBJ)
 $(BUILD)/libscratchproof.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
 
+$(BUILD)/obj/hooks/mpi.o: hooks/mpi.c hooks/scratchproof_mpi.h $(GEN_H) $(wildcard attest/*.h hooks/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/libscratchproof_mpi.a: $(BUILD)/obj/hooks/mpi.o
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/tests/mpi/%.o: tests/mpi/%.c hooks/scratchproof_mpi.h $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/tests/mpi_%: $(BUILD)/obj/tests/mpi/mpi_%.o $(BUILD)/libscratchproof_mpi.a $(BUILD)/libscratchproof.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
+
+$(BUILD)/obj/bench/bench_mpi.o: bench/bench_mpi.c hooks/scratchproof_mpi.h $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/bench/bench_mpi: $(BUILD)/obj/bench/bench_mpi.o $(BUILD)/libscratchproof_mpi.a $(BUILD)/libscratchproof.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
+
 $(BUILD)/libspverify.a: $(VERIFY_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -79,7 +112,28 @@ $(BUILD)/libspverify.a: $(VERIFY_OBJ)
 $(BUILD)/scratchproof: $(BUILD)/obj/verify/cli/main.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
-$(BUILD)/tinytrain: $(BUILD)/obj/examples/tinytrain.o $(BUILD)/libscratchproof.a
+# tinytrain (SPEC.md 11) and the attack generators of tests/attacks/, which share its model.
+TT_OBJ := $(BUILD)/obj/examples/tinytrain.o $(BUILD)/obj/examples/tinytrain_args.o \
+          $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o
+$(TT_OBJ) $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/attacks/*.c)): \
+    $(wildcard examples/*.h tests/attacks/*.h)
+$(BUILD)/obj/tests/attacks/%.o: CFLAGS += -Iexamples
+$(BUILD)/tinytrain: $(TT_OBJ) $(BUILD)/libscratchproof.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/obj/examples/tinytrain_mpi.o: examples/tinytrain_mpi.c hooks/scratchproof_mpi.h $(GEN_H) $(wildcard examples/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(MPI_CFLAGS) -c $< -o $@
+
+$(BUILD)/tinytrain_mpi: $(BUILD)/obj/examples/tinytrain_mpi.o $(BUILD)/obj/examples/tinytrain_args.o \
+                        $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o \
+                        $(BUILD)/libscratchproof_mpi.a $(BUILD)/libscratchproof.a
+	$(CC) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
+
+$(ATTACK_BIN): $(BUILD)/tests/%: $(BUILD)/obj/tests/attacks/%.o $(BUILD)/obj/tests/attacks/attack_common.o \
+                  $(BUILD)/obj/examples/tinytrain_model.o $(BUILD)/obj/examples/tinytrain_io.o \
+                  $(BUILD)/libscratchproof.a
+	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDLIBS_ALL)
 
 $(BUILD)/tests/test_%: $(BUILD)/obj/tests/test_%.o $(BUILD)/libspverify.a $(BUILD)/libscratchproof.a
@@ -120,7 +174,7 @@ demo: deps
 	@BUILD=$(BUILD) examples/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@$(MAKE) --no-print-directory all $(BENCH_BIN) $(MPI_BENCH)
 	@BUILD=$(BUILD) bench/run.sh
 
 # Coverage-guided fuzzing with libFuzzer (clang): make fuzz FUZZ=safetensors SECONDS=60

@@ -11,6 +11,7 @@
  * Data is hashed in place through the streaming BLAKE2b API, never copied.
  */
 #include "digest.h"
+#include "pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +155,8 @@ typedef struct work_pool {
     uint64_t total_leaves;
     uint8_t (*leaves)[SP_DIGEST_BYTES];
     int fd;                         /* file to pread from, or -1 */
+    sp_chunk_source gen;            /* or a generator of the bytes (sp_tensor_digest_gen) */
+    void *gen_ctx;
     atomic_uint_least64_t next;     /* next leaf number to hand out */
     atomic_int err;                 /* first failure (SP_E*), 0 if none */
 } work_pool;
@@ -201,14 +204,15 @@ static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
  * other threads' leaf writes visible to it. In file mode each thread reads
  * its chunks into its own buffer.
  */
-static void *pool_worker(void *arg)
+static void pool_worker(void *arg, unsigned thread_index)
 {
+    (void)thread_index;
     work_pool *p = arg;
     size_t cur = 0;
     uint8_t *buf = NULL;
-    if (p->fd >= 0 && (buf = malloc(SP_CHUNK_BYTES)) == NULL) {
+    if ((p->fd >= 0 || p->gen != NULL) && (buf = malloc(SP_CHUNK_BYTES)) == NULL) {
         pool_fail(p, SP_ENOMEM);
-        return NULL;
+        return;
     }
     for (;;) {
         if (atomic_load_explicit(&p->err, memory_order_relaxed) != 0)
@@ -226,7 +230,8 @@ static void *pool_worker(void *arg)
             len = SP_CHUNK_BYTES;
         const uint8_t *chunk = it->data + off;
         if (it->data == NULL) {
-            int rc = pread_full(p->fd, buf, (size_t)len, off);
+            int rc = p->gen != NULL ? p->gen(p->gen_ctx, buf, off, (size_t)len)
+                                    : pread_full(p->fd, buf, (size_t)len, off);
             if (rc != SP_OK) {
                 pool_fail(p, rc);
                 break;
@@ -238,7 +243,6 @@ static void *pool_worker(void *arg)
             finish_item(p, it);
     }
     free(buf);
-    return NULL;
 }
 
 /*
@@ -269,16 +273,7 @@ static int pool_run(work_pool *p, unsigned nthreads)
     if (nthreads > p->total_leaves)
         nthreads = p->total_leaves > 0 ? (unsigned)p->total_leaves : 1;
 
-    pthread_t tid[SP_MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned i = 1; i < nthreads; i++) {
-        if (pthread_create(&tid[started], NULL, pool_worker, p) != 0)
-            break;
-        started++;
-    }
-    pool_worker(p);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tid[i], NULL);
+    sp_pool_run(nthreads, pool_worker, p);
 
     if (p->leaves != NULL) {
         free(p->leaves);
@@ -340,6 +335,47 @@ int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
     work_pool p = {.items = &it, .nitems = 1, .fd = -1};
     item_set(&it, t->data, t->nbytes, t, out, &p.total_leaves);
     return pool_run(&p, nthreads);
+}
+
+void sp_leaf_digest(uint8_t out[SP_DIGEST_BYTES], uint64_t index, const void *chunk, size_t len)
+{
+    ensure_sodium();
+    hash_leaf(out, index, chunk, len);
+}
+
+int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                            const uint8_t (*leaves)[SP_DIGEST_BYTES], uint64_t nleaves)
+{
+    sp_tensor desc = *t;
+    desc.data = desc.nbytes > 0 ? (const void *)&desc : NULL;  /* only to pass the check */
+    int rc = sp_tensor_check(&desc);
+    if (rc != SP_OK)
+        return rc;
+    if (nleaves != leaf_count(t->nbytes) || (nleaves > 0 && leaves == NULL))
+        return SP_EINVAL;
+    ensure_sodium();
+    uint8_t root[SP_DIGEST_BYTES];
+    hash_tree(root, t->nbytes, leaves, nleaves);
+    hash_tensor(out, t, root);
+    return SP_OK;
+}
+
+int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                         sp_chunk_source gen, void *ctx, unsigned nthreads)
+{
+    sp_tensor desc = *t;
+    desc.data = desc.nbytes > 0 ? (const void *)&desc : NULL;  /* only to pass the check */
+    int rc = sp_tensor_check(&desc);
+    if (rc != SP_OK)
+        return rc;
+    ensure_sodium();
+    work_item it;
+    work_pool p = {.items = &it, .nitems = 1, .fd = -1, .gen = gen, .gen_ctx = ctx};
+    item_set(&it, NULL, t->nbytes, t, out, &p.total_leaves);
+    rc = pool_run(&p, nthreads);
+    if (rc != SP_OK)
+        sodium_memzero(out, SP_DIGEST_BYTES);
+    return rc;
 }
 
 int sp_tensors_digest(uint8_t (*out)[SP_DIGEST_BYTES], const sp_tensor *t,

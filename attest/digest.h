@@ -14,7 +14,7 @@
 #include "sp_base.h"
 
 #define SP_CHUNK_BYTES (1u << 20)   /* 1 MiB leaves; part of the format */
-#define SP_MAX_THREADS 64u
+#include "pool.h"   /* SP_MAX_THREADS */
 
 /* A tensor name with its digest, the unit of a checkpoint root. */
 typedef struct sp_named_digest {
@@ -54,6 +54,36 @@ int sp_fd_root(uint8_t out[SP_DIGEST_BYTES], int fd, uint64_t n,
  */
 int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                      unsigned nthreads) SP_WUR SP_NONNULL(1, 2);
+
+/*
+ * Produces bytes [off, off + len) of a tensor into buf (len <= SP_CHUNK_BYTES,
+ * off a multiple of SP_CHUNK_BYTES). Called from several threads at once,
+ * each with its own buf. Returns SP_OK or an SP_E* code that stops the work.
+ */
+typedef int (*sp_chunk_source)(void *ctx, uint8_t *buf, uint64_t off, size_t len);
+
+/*
+ * The digest of a tensor described by t (t->data is ignored) whose bytes are
+ * produced chunk by chunk by gen, on nthreads threads: nothing larger than one
+ * chunk per thread is ever materialised (a genesis is checked this way, each
+ * chunk regenerated and hashed while it is in cache). Errors: those of
+ * sp_tensor_check, SP_ENOMEM, or gen's; on failure out is zeroed.
+ */
+int sp_tensor_digest_gen(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                         sp_chunk_source gen, void *ctx, unsigned nthreads) SP_WUR SP_NONNULL(1, 2, 3);
+
+/*
+ * The pieces of a tensor digest, for digests assembled from chunks hashed
+ * elsewhere (the ranks of a multi-rank run, hooks/mpi.c): leaf `index` of
+ * the chunk tree (SPEC.md 2.1) over one chunk of len <= SP_CHUNK_BYTES bytes,
+ * and the tensor digest of t (t->data ignored) from its nleaves =
+ * ceil(nbytes / SP_CHUNK_BYTES) leaves in order. SP_EINVAL for a wrong count.
+ */
+void sp_leaf_digest(uint8_t out[SP_DIGEST_BYTES], uint64_t index, const void *chunk, size_t len)
+    SP_NONNULL(1);
+int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                            const uint8_t (*leaves)[SP_DIGEST_BYTES], uint64_t nleaves)
+    SP_WUR SP_NONNULL(1, 2);
 
 /*
  * Digests of n tensors at once, out[i] for t[i]; the chunks of all tensors

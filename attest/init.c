@@ -164,7 +164,16 @@ static void gen_batch(float *f, const sp_init_scheme *s, const trunc_setup *ts,
         double mean = s->p[0], std = s->p[1];
         uint64_t p0 = i / 2, p1 = (end - 1) / 2; /* pairs p0..p1 */
         ks_load(w, key, 2 * p0, 2 * p1 + 2);
+        /* Whole pairs inside [i, end) go to the vector path; the rest, and the
+           pairs it leaves, to the scalar loop below (identical results). */
+        uint64_t pa = (i + 1) / 2, pb = end / 2;   /* full pairs: pa .. pb-1 */
+        size_t done = 0;
+        if (pb > pa)
+            done = sp_imath_normal_pairs(f + (2 * pa - i), w->buf + (size_t)(2 * pa - (w->blk0 << 3)) * 8u,
+                                         (size_t)(pb - pa), mean, std);
         for (uint64_t pr = p0; pr <= p1; pr++) {
+            if (pr >= pa && pr < pa + done)
+                continue;
             double zc, zs;
             box_muller(ks_word(w, 2 * pr), ks_word(w, 2 * pr + 1), &zc, &zs);
             if (2 * pr >= i)

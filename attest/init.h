@@ -33,6 +33,24 @@ int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
                  const sp_init_scheme *s, uint64_t first, uint64_t count)
     SP_WUR SP_NONNULL(1, 3, 5);
 
+/*
+ * sp_init_fill on nthreads threads (0 or 1: the calling thread), in slices
+ * of 2^16 elements: the same bytes for every thread count. Same errors.
+ */
+int sp_init_fill_threads(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                         const sp_init_scheme *s, uint64_t first, uint64_t count,
+                         unsigned nthreads) SP_WUR SP_NONNULL(1, 3, 5);
+
+/*
+ * The tensor digest (SPEC.md 2.2) of tensor t (name, dtype, shape, nbytes;
+ * t->data is ignored) as sp_init_fill would generate it from seed and s,
+ * without materialising it: each 1 MiB chunk is generated and hashed on one of
+ * nthreads threads while it is in cache. Errors: those of sp_init_fill and
+ * sp_tensor_digest (SP_EINVAL when nbytes does not match the shape).
+ */
+int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
+                   const sp_init_scheme *s, unsigned nthreads) SP_WUR SP_NONNULL(1, 2, 4);
+
 /* Round-to-nearest-even conversions used by the initialiser (exposed for tests). */
 uint16_t sp_f32_to_bf16(float x);
 uint16_t sp_f32_to_f16(float x);

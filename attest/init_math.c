@@ -13,6 +13,8 @@
 #include "init_math.h"
 
 #include <math.h>   /* sqrt (correctly rounded by IEEE-754), isnan, INFINITY */
+#include <stdatomic.h>
+#include <stdlib.h>  /* getenv */
 #include <string.h>
 
 #if defined(__FLT_EVAL_METHOD__) && __FLT_EVAL_METHOD__ != 0
@@ -349,3 +351,80 @@ double sp_imath_ndtri(double p)
     }
     return q < 0.0 ? -x : x;
 }
+
+/*
+ * Box-Muller on pairs of keystream words, several pairs per vector (SPEC.md
+ * 6.3 NORMAL, 6.4 ln and sincos2pi). Every lane performs exactly the IEEE
+ * operations of the scalar path above, in the same order (vector arithmetic
+ * and sqrt are the same correctly rounded operations as scalar SSE2 code,
+ * and -ffp-contract=off forbids fusing), so the results are bit-identical;
+ * branches become lane masks:
+ * - ln: u1 = ((w0 >> 11) + 1) * 2^-53 lies in [2^-53, 1], so it is never
+ *   zero, negative, subnormal, infinite or NaN: only the f >= SQRT2 branch
+ *   remains;
+ * - integers become doubles exactly through the 2^52 bias: 0 <= v < 2^32 is
+ *   bits(2^52) | v minus 2^52, and a signed |v| < 2^51 is bits(1.5 * 2^52) + v
+ *   minus 1.5 * 2^52.
+ * The kernel is written once with GCC vector extensions (init_bm.h) and
+ * instantiated twice: 2 lanes (SSE2, every x86-64) and 4 lanes (AVX2, chosen
+ * at run time with cpuid, as libsodium dispatches). tests/test_init_math.c
+ * compares each with the scalar path element by element.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define BM_LANES 2
+#define BM_NAME normal_pairs_sse2
+#define BM_TARGET
+#define BM_SQRT(x) __builtin_ia32_sqrtpd(x)
+#include "init_bm.h"
+#define BM_LANES 4
+#define BM_NAME normal_pairs_avx2
+#define BM_TARGET __attribute__((target("avx2")))
+#define BM_SQRT(x) __builtin_ia32_sqrtpd256(x)
+#include "init_bm.h"
+
+size_t sp_imath_normal_pairs_lanes(unsigned lanes, float *out, const unsigned char *words,
+                                   size_t npairs, double mean, double std)
+{
+    if (lanes == 2)
+        return normal_pairs_sse2(out, words, npairs, mean, std);
+    __builtin_cpu_init();
+    if (lanes == 4 && __builtin_cpu_supports("avx2"))
+        return normal_pairs_avx2(out, words, npairs, mean, std);
+    return 0;
+}
+
+size_t sp_imath_normal_pairs(float *out, const unsigned char *words, size_t npairs,
+                             double mean, double std)
+{
+    /* Read once per process; every thread computes the same value. SP_INIT_LANES=2
+       forces the SSE2 path (tests, and machines where AVX2 lowers the clock). */
+    static atomic_int lanes = 0;
+    int l = atomic_load_explicit(&lanes, memory_order_relaxed);
+    if (l == 0) {
+        __builtin_cpu_init();
+        const char *force = getenv("SP_INIT_LANES");
+        l = __builtin_cpu_supports("avx2") && !(force && strcmp(force, "2") == 0) ? 4 : 2;
+        atomic_store_explicit(&lanes, l, memory_order_relaxed);
+    }
+    return l == 4 ? normal_pairs_avx2(out, words, npairs, mean, std)
+                  : normal_pairs_sse2(out, words, npairs, mean, std);
+}
+#else
+size_t sp_imath_normal_pairs_lanes(unsigned lanes, float *out, const unsigned char *words,
+                                   size_t npairs, double mean, double std)
+{
+    (void)lanes;
+    return sp_imath_normal_pairs(out, words, npairs, mean, std);
+}
+
+size_t sp_imath_normal_pairs(float *out, const unsigned char *words, size_t npairs,
+                             double mean, double std)
+{
+    (void)out;
+    (void)words;
+    (void)npairs;
+    (void)mean;
+    (void)std;
+    return 0;   /* no vector path: the caller computes every pair */
+}
+#endif

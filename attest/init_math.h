@@ -41,4 +41,20 @@ double sp_imath_phi(double x);
  */
 double sp_imath_ndtri(double p);
 
+/*
+ * NORMAL elements of whole pairs (SPEC.md 6.3), vectorised where the CPU
+ * allows and bit-identical to the scalar path: words holds 2 * npairs
+ * keystream words (little-endian, 16 bytes per pair), out receives 2 floats
+ * per pair, (float)(mean + std * z) for the cos then the sin branch. Returns
+ * the number of pairs done (a prefix; the caller does the rest), 0 when there
+ * is no vector path. Little-endian hosts only (x86-64).
+ */
+#include <stddef.h>
+size_t sp_imath_normal_pairs(float *out, const unsigned char *words, size_t npairs,
+                             double mean, double std);
+
+/* The same with a given vector width (2: SSE2, 4: AVX2), for tests: 0 pairs when unavailable. */
+size_t sp_imath_normal_pairs_lanes(unsigned lanes, float *out, const unsigned char *words,
+                                   size_t npairs, double mean, double std);
+
 #endif

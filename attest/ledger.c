@@ -13,6 +13,7 @@
  * inside a foreach visitor.
  */
 #include "ledger.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +87,12 @@ static int fail_handle(sp_ledger *l, int rc, const char *fmt, ...)
     vput(l->errmsg, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+/* SP_ENOSPC when an errno-style result says the disk or quota is full, else other. */
+static int no_space(int rc, int other)
+{
+    return sp_write_errno(rc) == SP_ENOSPC ? SP_ENOSPC : other;
 }
 
 void sp_seq_key(uint8_t key[8], uint64_t seq)
@@ -183,21 +190,42 @@ static int check_size(sp_ledger *l, const char *path, char *err)
     return SP_OK;
 }
 
+/*
+ * LMDB opens PATH-lock itself, and would wait on a FIFO put there: an existing
+ * lock file must be a regular file (SPEC.md 5.2). stat(2) never blocks; an
+ * absent or unreadable lock file is left to LMDB.
+ */
+static int check_lockfile(const char *path, char *err)
+{
+    size_t n = strlen(path);
+    char *lock = malloc(n + sizeof "-lock");
+    if (lock == NULL)
+        return fail_open(SP_ENOMEM, err, "%s: out of memory", path);
+    memcpy(lock, path, n);
+    memcpy(lock + n, "-lock", sizeof "-lock");
+    struct stat st;
+    int rc = SP_OK;
+    if (stat(lock, &st) == 0 && !S_ISREG(st.st_mode))
+        rc = fail_open(SP_EIO, err, "%s: not a regular file (%s)", lock, sp_file_kind(st.st_mode));
+    free(lock);
+    return rc;
+}
+
 /* Opens the named databases of an existing ledger read-only and checks its format. */
 static int open_rdonly(sp_ledger *l, const char *path, char *err)
 {
+    /* Opened here first, without blocking, so a FIFO or device is refused before LMDB sees it. */
     struct stat st;
-    if (stat(path, &st) != 0) {
-        if (errno == ENOENT)
-            return fail_open(SP_ENOTFOUND, err, "%s: no such ledger", path);
-        return fail_open(SP_EIO, err, "%s: cannot stat ledger: %s", path, strerror(errno));
-    }
-    if (!S_ISREG(st.st_mode))
-        return fail_open(SP_EIO, err, "%s: not a regular file", path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char e[SP_ERRMSG_MAX] = "";
+    int fd = sp_open_input(path, &st, e);
+    if (fd == SP_ENOTFOUND)
+        return fail_open(SP_ENOTFOUND, err, "%s: no such ledger", path);
     if (fd < 0)
-        return fail_open(SP_EIO, err, "%s: cannot read ledger: %s", path, strerror(errno));
+        return fail_open(SP_EIO, err, "%s: %s", path, e);
     close(fd);
+    int lrc = check_lockfile(path, err);
+    if (lrc != SP_OK)
+        return lrc;
     if (st.st_size == 0)
         return fail_open(SP_EFORMAT, err, "%s: not an LMDB ledger (empty file)", path);
 
@@ -290,15 +318,20 @@ static int setup_dbs(sp_ledger *l, MDB_txn *txn, const char *path, char *err)
 /* Opens (creating if needed) a ledger for appending, as its only writer. */
 static int open_writer(sp_ledger *l, const char *path, char *err)
 {
-    l->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    /* O_NONBLOCK: never wait on a FIFO or device put at PATH; fstat then refuses it. */
+    l->lock_fd = open(path, O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0644);
     if (l->lock_fd < 0)
-        return fail_open(SP_EIO, err, "%s: cannot open ledger for writing: %s", path,
-                         strerror(errno));
+        return fail_open(no_space(errno, SP_EIO), err,
+                         "%s: cannot open ledger for writing: %s", path, strerror(errno));
     struct stat st;
     if (fstat(l->lock_fd, &st) != 0)
         return fail_open(SP_EIO, err, "%s: cannot stat ledger: %s", path, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return fail_open(SP_EIO, err, "%s: not a regular file", path);
+        return fail_open(SP_EIO, err, "%s: not a regular file (%s)", path,
+                         sp_file_kind(st.st_mode));
+    int lrc = check_lockfile(path, err);
+    if (lrc != SP_OK)
+        return lrc;
     if (flock(l->lock_fd, LOCK_EX | LOCK_NB) != 0) {
         if (errno == EWOULDBLOCK)
             return fail_open(SP_EBUSY, err, "%s: ledger is being written by another process",
@@ -319,7 +352,8 @@ static int open_writer(sp_ledger *l, const char *path, char *err)
         if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
             return fail_open(SP_EFORMAT, err, "%s: not an LMDB ledger (%s)", path,
                              mdb_strerror(rc));
-        return fail_open(SP_ELEDGER, err, "%s: mdb_env_open: %s", path, mdb_strerror(rc));
+        return fail_open(no_space(rc, SP_ELEDGER), err, "%s: mdb_env_open: %s", path,
+                         mdb_strerror(rc));
     }
     if ((rc = check_size(l, path, err)) != SP_OK)
         return rc;
@@ -340,7 +374,8 @@ static int open_writer(sp_ledger *l, const char *path, char *err)
     }
     rc = mdb_txn_commit(txn);
     if (rc != MDB_SUCCESS)
-        return fail_open(SP_ELEDGER, err, "%s: mdb_txn_commit: %s", path, mdb_strerror(rc));
+        return fail_open(no_space(rc, SP_ELEDGER), err, "%s: mdb_txn_commit: %s", path,
+                         mdb_strerror(rc));
     return SP_OK;
 }
 
@@ -370,10 +405,13 @@ int sp_ledger_open(sp_ledger **out, const char *path, unsigned flags, char *err)
     return SP_OK;
 }
 
-/* Turns an errno-style LMDB result into SP_EIO, an LMDB code into SP_ELEDGER. */
+/*
+ * Turns an errno-style LMDB result into SP_ENOSPC (a full disk or quota) or
+ * SP_EIO, an LMDB code into SP_ELEDGER.
+ */
 static int lmdb_rc(int rc)
 {
-    return rc > 0 ? SP_EIO : SP_ELEDGER;
+    return rc > 0 ? sp_write_errno(rc) : SP_ELEDGER;
 }
 
 /*

@@ -81,6 +81,18 @@ int sp_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t *payload, size
 
 int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char *err)
 {
+    return sp_envelope_decode_in(out, buf, len, NULL, err);
+}
+
+/* Frees what an unpack made, unless an arena owns it. */
+static void envelope_drop(Sp__Envelope *env, sp_arena *arena)
+{
+    if (arena == NULL)
+        sp__envelope__free_unpacked(env, NULL);
+}
+
+int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena, char *err)
+{
     *out = NULL;
     if (buf == NULL || len == 0) {
         sp_errf(err, "empty envelope");
@@ -90,7 +102,11 @@ int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char 
         sp_errf(err, "envelope of %zu bytes is too large", len);
         return SP_EFORMAT;
     }
-    Sp__Envelope *env = sp__envelope__unpack(NULL, len, buf);
+    Sp__Envelope *env = sp__envelope__unpack(arena ? &arena->pc : NULL, len, buf);
+    if (env == NULL && arena != NULL && arena->oom) {
+        sp_errf(err, "out of memory decoding an envelope of %zu bytes", len);
+        return SP_ENOMEM;
+    }
     if (env == NULL) {
         sp_errf(err, "not a protobuf envelope (%zu bytes)", len);
         return SP_EFORMAT;
@@ -114,7 +130,7 @@ int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char 
     *out = env;
     return SP_OK;
 bad:
-    sp__envelope__free_unpacked(env, NULL);
+    envelope_drop(env, arena);
     return SP_EFORMAT;
 }
 
@@ -124,28 +140,40 @@ void sp_envelope_free(Sp__Envelope *env)
         sp__envelope__free_unpacked(env, NULL);
 }
 
-int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk)
+int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *err)
 {
     uint8_t *pae;
     size_t paelen;
     int rc = sp_pae(&pae, &paelen, env->payload_type, env->payload.data, env->payload.len);
     if (rc != SP_OK)
         return rc;
-    /* DSSE leaves keyid unsigned; a signature counts only with the pinned key's
-     * id, so no stored byte of an accepted envelope can change (SPEC.md 3.1). */
-    char keyid[SP_KEYID_CHARS + 1];
-    sp_keyid(keyid, pk);
+    char want[SP_KEYID_CHARS + 1];
+    sp_keyid(want, pk);
     rc = SP_ECRYPTO;
     for (size_t i = 0; i < env->n_signatures; i++) {
         const Sp__Signature *s = env->signatures[i];
-        if (s->sig.len == SP_SIG_BYTES && s->keyid != NULL && strcmp(s->keyid, keyid) == 0 &&
-            crypto_sign_verify_detached(s->sig.data, pae, paelen, pk) == 0) {
-            rc = SP_OK;
+        if (s->sig.len != SP_SIG_BYTES ||
+            crypto_sign_verify_detached(s->sig.data, pae, paelen, pk) != 0)
+            continue;
+        /* The keyid is outside the signed bytes: a wrong one means the envelope was edited. */
+        if (s->keyid == NULL || strlen(s->keyid) != SP_KEYID_CHARS ||
+            sodium_memcmp(s->keyid, want, SP_KEYID_CHARS) != 0) {
+            sp_errf(err, "signature keyid %.64s is not the pinned key's id %s",
+                    s->keyid ? s->keyid : "", want);
+            rc = SP_EMISMATCH;
             break;
         }
+        rc = SP_OK;
     }
+    if (rc == SP_ECRYPTO)
+        sp_errf(err, "no signature verifies under the pinned key %s", want);
     free(pae);
     return rc;
+}
+
+int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk)
+{
+    return sp_envelope_verify_keyid(env, pk, NULL);
 }
 
 int sp_record_digest(uint8_t out[SP_DIGEST_BYTES], const uint8_t *payload, size_t len)
@@ -270,19 +298,29 @@ static int check_record(const Sp__Record *r, char *err)
 
 int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char *err)
 {
+    return sp_record_decode_in(out, payload, len, NULL, err);
+}
+
+int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+{
     *out = NULL;
     if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
         sp_errf(err, "record payload of %zu bytes", len);
         return SP_EFORMAT;
     }
-    Sp__Record *r = sp__record__unpack(NULL, len, payload);
+    Sp__Record *r = sp__record__unpack(arena ? &arena->pc : NULL, len, payload);
+    if (r == NULL && arena != NULL && arena->oom) {
+        sp_errf(err, "out of memory decoding a record of %zu bytes", len);
+        return SP_ENOMEM;
+    }
     if (r == NULL) {
         sp_errf(err, "payload is not a protobuf record (%zu bytes)", len);
         return SP_EFORMAT;
     }
     int rc = check_record(r, err);
     if (rc != SP_OK) {
-        sp__record__free_unpacked(r, NULL);
+        if (arena == NULL)
+            sp__record__free_unpacked(r, NULL);
         return rc;
     }
     *out = r;

@@ -12,6 +12,7 @@
  * safetensors_write.c.
  */
 #include "safetensors.h"
+#include "fileio.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -48,9 +49,9 @@ typedef struct span {
 } span;
 
 /*
- * A printable excerpt of an untrusted string for an error line: control
- * bytes become '?', and it is cut at QUOTE_MAX bytes on a UTF-8 boundary
- * with "..." appended. out holds QUOTE_MAX + 4 bytes.
+ * An excerpt of an untrusted string for an error line: cut at QUOTE_MAX
+ * bytes on a UTF-8 boundary with "..." appended. out holds QUOTE_MAX + 4
+ * bytes. Unsafe bytes are left to sp_errf, which scrubs the whole line.
  */
 static const char *quote(char *out, const char *s)
 {
@@ -61,10 +62,7 @@ static const char *quote(char *out, const char *s)
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
             n--;    /* do not split a multi-byte character */
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
+    memcpy(out, s, n);
     if (cut) {
         memcpy(out + n, "...", 3);
         n += 3;
@@ -382,22 +380,10 @@ int sp_st_open(sp_st_file **out, const char *path, char *err)
     *out = NULL;
     if (err != NULL)
         err[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        sp_errf(err, "cannot open: %s", strerror(errno));
-        return SP_EIO;
-    }
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        sp_errf(err, "cannot stat: %s", strerror(errno));
-        close(fd);
+    int fd = sp_open_input(path, &st, err);  /* a FIFO or device is refused, never waited on */
+    if (fd < 0)
         return SP_EIO;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        sp_errf(err, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-        close(fd);
-        return SP_EIO;
-    }
     if (st.st_size < 8) {
         sp_errf(err, "file too short (%lld bytes) for a safetensors header",
                 (long long)st.st_size);

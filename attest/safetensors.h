@@ -20,7 +20,8 @@ typedef struct sp_st_file sp_st_file;
 /*
  * Opens and validates a safetensors file. On failure *out is NULL and, when
  * err is not NULL, err (SP_ERRMSG_MAX bytes) holds one line saying what is
- * wrong. Returns SP_OK, SP_EIO (cannot open/read/map), SP_EFORMAT (the file
+ * wrong. Returns SP_OK, SP_EIO (cannot open/read/map, or not a regular file:
+ * a FIFO or device is refused at once, never waited on), SP_EFORMAT (the file
  * lies about itself), SP_EUNSUPPORTED (a dtype scratchproof does not know),
  * SP_ENOMEM.
  */
@@ -54,7 +55,8 @@ const char *sp_st_metadata(const sp_st_file *f, const char *key) SP_NONNULL(1, 2
  * Writes n tensors (any order in; written sorted by name) with optional
  * metadata pairs meta[2*i] = key, meta[2*i+1] = value. Atomic: writes
  * PATH.tmp, fsyncs, renames over path. Returns SP_OK, SP_EINVAL (bad tensor,
- * duplicate name), SP_EIO, SP_ENOMEM.
+ * duplicate name), SP_ENOSPC (the disk or quota is full; PATH.tmp removed),
+ * SP_EIO, SP_ENOMEM.
  */
 int sp_st_write(const char *path, const sp_tensor *t, size_t n,
                 const char *const *meta, size_t nmeta) SP_WUR SP_NONNULL(1);

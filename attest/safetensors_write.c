@@ -9,12 +9,14 @@
  * PATH.tmp, fsync'd, renamed over PATH, and the directory is fsync'd.
  */
 #include "safetensors.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define META_KEY "__metadata__"
@@ -37,7 +39,7 @@ static int write_all(int fd, const void *buf, uint64_t len)
         if (got < 0) {
             if (errno == EINTR)
                 continue;
-            return SP_EIO;
+            return sp_write_errno(errno);   /* SP_ENOSPC on a full disk */
         }
         if (got == 0)
             return SP_EIO;
@@ -64,7 +66,7 @@ static int fsync_parent(const char *path)
     free(dir);
     if (fd < 0)
         return SP_EIO;
-    int rc = fsync(fd) == 0 ? SP_OK : SP_EIO;
+    int rc = fsync(fd) == 0 ? SP_OK : sp_write_errno(errno);
     close(fd);
     return rc;
 }
@@ -106,18 +108,20 @@ static json_t *build_header(const sp_tensor *const *ord, size_t n,
             goto fail;  /* json_pack and set_new consume their references */
         off += t->nbytes;
     }
-    if (nmeta > 0) {
-        json_t *m = json_object();
-        if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+    /* Always a __metadata__ object, with "format": "pt" unless the caller names a format:
+       Hugging Face loaders expect it (SPEC.md 2.7). */
+    json_t *m = json_object();
+    if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+        goto fail;
+    for (size_t i = 0; i < nmeta; i++) {
+        const char *k = meta[2 * i], *v = meta[2 * i + 1];
+        if (k == NULL || v == NULL || json_object_get(m, k) != NULL)
             goto fail;
-        for (size_t i = 0; i < nmeta; i++) {
-            const char *k = meta[2 * i], *v = meta[2 * i + 1];
-            if (k == NULL || v == NULL || json_object_get(m, k) != NULL)
-                goto fail;
-            if (json_object_set_new(m, k, json_string(v)) != 0)
-                goto fail;
-        }
+        if (json_object_set_new(m, k, json_string(v)) != 0)
+            goto fail;
     }
+    if (json_object_get(m, "format") == NULL && json_object_set_new(m, "format", json_string("pt")) != 0)
+        goto fail;
     *rc = SP_OK;
     return root;
 fail:
@@ -163,18 +167,26 @@ static uint8_t *encode_header(json_t *root, size_t *len, int *rc)
 static int write_file(const char *path, const char *tmp, const uint8_t *blk,
                       size_t blen, const sp_tensor *const *ord, size_t n)
 {
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* O_NONBLOCK: a FIFO left at PATH.tmp fails (ENXIO) instead of waiting for a reader. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     if (fd < 0)
+        return sp_write_errno(errno);
+    struct stat st;
+    int fl = fcntl(fd, F_GETFL);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fl < 0 ||
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        close(fd);
         return SP_EIO;
+    }
     int rc = write_all(fd, blk, blen);
     for (size_t i = 0; rc == SP_OK && i < n; i++)
         rc = write_all(fd, ord[i]->data, ord[i]->nbytes);
     if (rc == SP_OK && fsync(fd) != 0)
-        rc = SP_EIO;
+        rc = sp_write_errno(errno);
     if (close(fd) != 0 && rc == SP_OK)
-        rc = SP_EIO;
+        rc = sp_write_errno(errno);
     if (rc == SP_OK && rename(tmp, path) != 0)
-        rc = SP_EIO;
+        rc = sp_write_errno(errno);
     if (rc != SP_OK) {
         unlink(tmp);
         return rc;

@@ -1,5 +1,6 @@
 /* sp_base.c - error sentences, dtype tables and tensor checks (sp_base.h). */
 #include "sp_base.h"
+#include "escape.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@ const char *sp_strerror(int rc)
     case SP_EMISMATCH: return "digest mismatch";
     case SP_ERANGE: return "size beyond what the format allows";
     case SP_EUNSUPPORTED: return "unsupported";
+    case SP_ENOSPC: return "no space left on device";
     default: return "unknown error";
     }
 }
@@ -34,9 +36,7 @@ void sp_errf(char *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, SP_ERRMSG_MAX, fmt, ap);
     va_end(ap);
-    for (char *c = err; *c != '\0'; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
+    sp_escape_scrub(err);
 }
 
 static const struct {

@@ -47,7 +47,8 @@ enum {
                            or too widely readable */
     SP_EMISMATCH = -11, /* a digest does not match its record */
     SP_ERANGE = -12,    /* a size or count is beyond what the format allows */
-    SP_EUNSUPPORTED = -13 /* valid but not supported (e.g. an unknown dtype) */
+    SP_EUNSUPPORTED = -13, /* valid but not supported (e.g. an unknown dtype) */
+    SP_ENOSPC = -14     /* a write failed for lack of space (ENOSPC, EDQUOT, a full map) */
 };
 
 /* A sentence for any code returned by an sp_ function; never NULL. */
@@ -55,8 +56,10 @@ const char *sp_strerror(int rc);
 
 /*
  * Formats a detail line into err (SP_ERRMSG_MAX bytes) when err is not NULL.
- * Control characters become '?', so a message quoting untrusted text (a
- * tensor name from a file) stays one line.
+ * Control characters, invalid UTF-8 and the code points escape.h lists
+ * become '?', so a message quoting untrusted text (a tensor name from a
+ * file) stays one line of valid UTF-8. Printing it still goes through
+ * sp_escape (SPEC.md 1.1).
  */
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 2, 3)))

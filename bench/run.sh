@@ -22,11 +22,22 @@ for tool in b2sum sha256sum; do
   echo "hash.${tool}_gbps $(awk -v n=$sz -v s=$s 'BEGIN{printf "%.3f", n/s/1e9}')"
 done
 echo
+echo "== initialiser (goal: uniform >= 0.5x, normal >= 0.3x the ChaCha20 keystream rate per thread; genesis check <= 1.5x hashing)"
+"$B/bench/bench_init" 64
+echo
 echo "== ledger (goal: durable append near the disk's fsync rate)"
 "$B/bench/bench_ledger" "$d"
 echo
 echo "== verify (goal: >= 0.8x the raw Ed25519 verify rate)"
 "$B/bench/bench_verify" "$d" 2000
+echo
+echo "== multi-rank checkpoint record (goal: 4 ranks <= 1.2x one rank hashing a quarter; this machine has 2 cores, so 4 ranks share them)"
+if [ -x "$B/bench/bench_mpi" ] && command -v mpirun >/dev/null; then
+  for np in 2 4; do
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np $np --oversubscribe \
+      "$B/bench/bench_mpi" "$d/mpi$np.ledger" "$d/k.key" 256 | grep record_vs
+  done
+else echo "mpi: skipped (no mpirun or bench_mpi)"; fi
 echo
 echo "== hook overhead in tinytrain (goal: <= 0.005 of wall time; checkpoint every 100 steps)"
 "$B/tinytrain" --ledger "$d/o.ledger" --key "$d/k.key" --seed 3 --steps 300 --every 100 \

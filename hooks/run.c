@@ -18,6 +18,7 @@
 #include "keys.h"
 #include "ledger.h"
 #include "record.h"
+#include "run_internal.h"
 
 enum run_state { RUN_NEW, RUN_GENESIS_DONE, RUN_FINAL_DONE, RUN_FAILED };
 
@@ -106,7 +107,8 @@ static void tensor_set_free(tensor_set *ts)
  * The entries point into t[] (names, shapes): keep t alive until packed.
  */
 static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
-                            const sp_init_scheme *schemes, size_t n)
+                            const sp_init_scheme *schemes, size_t n,
+                            const uint8_t (*given)[SP_DIGEST_BYTES])
 {
     memset(ts, 0, sizeof *ts);
     ts->n = n;
@@ -127,7 +129,11 @@ static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
             return fail(run, SP_ENOMEM, "out of memory for %zu tensors", n);
     }
     for (size_t i = 0; i < n; i++) {
-        int rc = sp_tensor_check(&t[i]);
+        /* With given digests the data is elsewhere (other ranks): check the description only. */
+        sp_tensor desc = t[i];
+        if (given != NULL && desc.nbytes > 0)
+            desc.data = &t[i];
+        int rc = sp_tensor_check(&desc);
         if (rc != SP_OK)
             return fail(run, rc, "tensor %zu ('%s'): bad description: %s", i,
                         t[i].name ? t[i].name : "(null)", sp_strerror(rc));
@@ -135,8 +141,10 @@ static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
             return fail(run, rc, "tensor '%s': invalid init scheme", t[i].name);
         ts->order[i] = &t[i];
     }
-    int rc = sp_tensors_digest(ts->digest, t, n, run->threads);
-    if (rc != SP_OK)
+    int rc = SP_OK;
+    if (given != NULL)
+        memcpy(ts->digest, given, n * sizeof *given);
+    else if ((rc = sp_tensors_digest(ts->digest, t, n, run->threads)) != SP_OK)
         return fail(run, rc, "hashing tensors: %s", sp_strerror(rc));
     qsort(ts->order, n, sizeof *ts->order, by_name);
     sp_named_digest *nd = calloc(m, sizeof *nd);
@@ -380,7 +388,9 @@ int sp_config_digest(uint8_t out[SP_DIGEST_BYTES], const void *bytes, size_t len
     return sp_hash_tagged(out, "scratchproof/config", bytes, len);
 }
 
-static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n)
+static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n,
+                        const uint8_t (*given)[SP_DIGEST_BYTES], uint32_t world_size,
+                        const uint8_t *sharding)
 {
     int rc = run_usable(run);
     if (rc != SP_OK)
@@ -402,9 +412,14 @@ static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n)
         schemes[i] = t[i].init;
     }
     tensor_set ts;
-    rc = tensor_set_build(run, &ts, tensors, schemes, n);
+    rc = tensor_set_build(run, &ts, tensors, schemes, n, given);
     if (rc == SP_OK) {
         Sp__Genesis g = SP__GENESIS__INIT;
+        g.world_size = world_size;
+        if (sharding != NULL) {
+            g.sharding_digest.data = (uint8_t *)sharding;
+            g.sharding_digest.len = SP_DIGEST_BYTES;
+        }
         g.model_name = run->model_name;
         g.seed = run->seed;
         g.config_digest.data = run->config;
@@ -433,12 +448,14 @@ static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n)
 int sp_run_genesis(sp_run *run, const sp_record_tensor *t, size_t n)
 {
     double t0 = now_mono();
-    int rc = genesis_impl(run, t, n);
+    int rc = genesis_impl(run, t, n, NULL, 0, NULL);
     run->hook_seconds += now_mono() - t0;
     return rc;
 }
 
-/* SPEC.md 2.5: chain = H("scratchproof/batch-chain", chain || H("scratchproof/batch", u64le(step) || data)) */
+static int chain_batch(sp_run *run, uint64_t step, const uint8_t d[SP_DIGEST_BYTES]);
+
+/* SPEC.md 2.6: chain = H("scratchproof/batch-chain", chain || H("scratchproof/batch", u64le(step) || data)) */
 static int commit_batch_impl(sp_run *run, uint64_t step, const void *data, size_t len)
 {
     int rc = run_usable(run);
@@ -451,9 +468,16 @@ static int commit_batch_impl(sp_run *run, uint64_t step, const void *data, size_
     if (run->batches > 0 && step < run->last_batch_step)
         return fail(run, SP_EINVAL, "batch step %llu is before step %llu",
                     (unsigned long long)step, (unsigned long long)run->last_batch_step);
+    uint8_t d[SP_DIGEST_BYTES];
+    sp_batch_digest(d, step, data, len);
+    return chain_batch(run, step, d);
+}
+
+void sp_batch_digest(uint8_t d[SP_DIGEST_BYTES], uint64_t step, const void *data, size_t len)
+{
     crypto_generichash_state st;
     static const uint8_t zero = 0;
-    uint8_t le[8], d[SP_DIGEST_BYTES];
+    uint8_t le[8];
     for (int i = 0; i < 8; i++)
         le[i] = (uint8_t)(step >> (8 * i));
     crypto_generichash_init(&st, NULL, 0, SP_DIGEST_BYTES);
@@ -463,10 +487,15 @@ static int commit_batch_impl(sp_run *run, uint64_t step, const void *data, size_
     if (len > 0)
         crypto_generichash_update(&st, data, len);
     crypto_generichash_final(&st, d, SP_DIGEST_BYTES);
+}
+
+/* Joins one batch digest to the chain (SPEC.md 2.6). */
+static int chain_batch(sp_run *run, uint64_t step, const uint8_t d[SP_DIGEST_BYTES])
+{
     uint8_t link[2 * SP_DIGEST_BYTES];
     memcpy(link, run->batch_chain, SP_DIGEST_BYTES);
     memcpy(link + SP_DIGEST_BYTES, d, SP_DIGEST_BYTES);
-    rc = sp_hash_tagged(run->batch_chain, "scratchproof/batch-chain", link, sizeof link);
+    int rc = sp_hash_tagged(run->batch_chain, "scratchproof/batch-chain", link, sizeof link);
     if (rc != SP_OK)
         return fail(run, rc, "hashing batch: %s", sp_strerror(rc));
     run->batches++;
@@ -488,7 +517,8 @@ static void reset_batches(sp_run *run)
     run->batches = 0;
 }
 
-static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t, size_t n)
+static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t, size_t n,
+                           const uint8_t (*given)[SP_DIGEST_BYTES], const uint8_t (*given_opt)[SP_DIGEST_BYTES])
 {
     int rc = run_usable(run);
     if (rc != SP_OK)
@@ -502,9 +532,9 @@ static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp
         return fail(run, SP_EINVAL, "optimizer tensor list is NULL");
     tensor_set ts, os;
     memset(&os, 0, sizeof os);
-    rc = tensor_set_build(run, &ts, t, NULL, n);
+    rc = tensor_set_build(run, &ts, t, NULL, n, given);
     if (rc == SP_OK && info->n_optimizer > 0)
-        rc = tensor_set_build(run, &os, info->optimizer, NULL, info->n_optimizer);
+        rc = tensor_set_build(run, &os, info->optimizer, NULL, info->n_optimizer, given_opt);
     if (rc == SP_OK) {
         Sp__Checkpoint c = SP__CHECKPOINT__INIT;
         c.step = info->step;
@@ -540,12 +570,13 @@ static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp
 int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t, size_t n)
 {
     double t0 = now_mono();
-    int rc = checkpoint_impl(run, info, t, n);
+    int rc = checkpoint_impl(run, info, t, n, NULL, NULL);
     run->hook_seconds += now_mono() - t0;
     return rc;
 }
 
-static int final_impl(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
+static int final_impl(sp_run *run, uint64_t step, const sp_tensor *t, size_t n,
+                      const uint8_t (*given)[SP_DIGEST_BYTES])
 {
     int rc = run_usable(run);
     if (rc != SP_OK)
@@ -556,7 +587,7 @@ static int final_impl(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
         return fail(run, SP_EINVAL, "final step %llu is before checkpoint step %llu",
                     (unsigned long long)step, (unsigned long long)run->last_ckpt_step);
     tensor_set ts;
-    rc = tensor_set_build(run, &ts, t, NULL, n);
+    rc = tensor_set_build(run, &ts, t, NULL, n, given);
     if (rc == SP_OK) {
         Sp__Final f = SP__FINAL__INIT;
         f.step = step;
@@ -583,7 +614,7 @@ static int final_impl(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
 int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
 {
     double t0 = now_mono();
-    int rc = final_impl(run, step, t, n);
+    int rc = final_impl(run, step, t, n, NULL);
     run->hook_seconds += now_mono() - t0;
     return rc;
 }
@@ -598,4 +629,49 @@ void sp_run_close(sp_run *run)
     free(run->model_name);
     sodium_memzero(run, sizeof *run);
     free(run);
+}
+
+/* ---- for libraries layered on the run (run_internal.h) ---- */
+
+int sp_run_commit_digest(sp_run *run, uint64_t step, const uint8_t d[SP_DIGEST_BYTES])
+{
+    double t0 = now_mono();
+    int rc = run_usable(run);
+    if (rc == SP_OK && run->state != RUN_GENESIS_DONE)
+        rc = fail(run, SP_EBADSTATE, "batches are committed after the genesis and before the final record");
+    if (rc == SP_OK && run->batches > 0 && step < run->last_batch_step)
+        rc = fail(run, SP_EINVAL, "batch step %llu is before step %llu", (unsigned long long)step,
+                  (unsigned long long)run->last_batch_step);
+    if (rc == SP_OK)
+        rc = chain_batch(run, step, d);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+int sp_run_genesis_digests(sp_run *run, const sp_record_tensor *t, const uint8_t (*d)[SP_DIGEST_BYTES],
+                           size_t n, uint32_t world_size, const uint8_t sharding[SP_DIGEST_BYTES])
+{
+    double t0 = now_mono();
+    int rc = genesis_impl(run, t, n, d, world_size, sharding);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+int sp_run_checkpoint_digests(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t,
+                              const uint8_t (*d)[SP_DIGEST_BYTES], size_t n,
+                              const uint8_t (*opt_d)[SP_DIGEST_BYTES])
+{
+    double t0 = now_mono();
+    int rc = checkpoint_impl(run, info, t, n, d, opt_d);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+int sp_run_final_digests(sp_run *run, uint64_t step, const sp_tensor *t,
+                         const uint8_t (*d)[SP_DIGEST_BYTES], size_t n)
+{
+    double t0 = now_mono();
+    int rc = final_impl(run, step, t, n, d);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
 }

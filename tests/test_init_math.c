@@ -433,6 +433,75 @@ static void test_ndtri(void **state)
     print_message("ndtri: worst round trip %.2f * (1 + z^2) ulp\n", w);
 }
 
+/*
+ * The vector Box-Muller (sp_imath_normal_pairs_lanes, 2 and 4 lanes) against
+ * the scalar definition of SPEC.md 6.3, bit for bit, on random words and on
+ * the edge words: w0 >> 11 of 0 (u1 = 2^-53) and 2^53 - 1 (u1 = 1), every
+ * quadrant boundary of w1, and the f >= SQRT2 switch of ln.
+ */
+static void scalar_pair(float out[2], uint64_t w0, uint64_t w1, double mean, double std)
+{
+    double u1 = (double)((w0 >> 11) + 1) * 0x1p-53;
+    double r = sqrt(-2.0 * sp_imath_ln(u1));
+    double s, c;
+    sp_imath_sincos2pi(w1 >> 11, &s, &c);
+    out[0] = (float)(mean + std * (r * c));
+    out[1] = (float)(mean + std * (r * s));
+}
+
+static void test_normal_pairs_vector(void **state)
+{
+    (void)state;
+    enum { NP = 1 << 16 };
+    unsigned char *words = malloc((size_t)NP * 16);
+    float *got = malloc((size_t)NP * 2 * sizeof(float));
+    assert_non_null(words);
+    assert_non_null(got);
+    uint64_t x = 0x243f6a8885a308d3u;
+    static const uint64_t edges[] = {0, 0x7ff, UINT64_MAX, UINT64_C(1) << 11, (UINT64_C(1) << 61) << 2,
+                                     (UINT64_C(0x6a09e667f3bcd) << 11), (UINT64_C(0x6a09e667f3bcc) << 11),
+                                     (UINT64_C(1) << 61), (UINT64_C(1) << 62), (UINT64_C(3) << 61),
+                                     (UINT64_C(1) << 63), ((UINT64_C(1) << 50) - 1) << 11,
+                                     (UINT64_C(1) << 50) << 11, ((UINT64_C(3) << 50) - 1) << 11};
+    size_t ne = sizeof edges / sizeof edges[0];
+    for (size_t k = 0; k < 2 * (size_t)NP; k++) {
+        uint64_t w;
+        if (k < 2 * ne * ne)
+            w = (k & 1) ? edges[(k / 2) % ne] : edges[(k / 2) / ne % ne];
+        else {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            w = x;
+        }
+        memcpy(words + 8 * k, &w, 8);
+    }
+    static const double params[][2] = {{0.0, 1.0}, {0.0, 0.02}, {-3.5, 1e-30}, {1e30, 7.0}};
+    for (unsigned lanes = 2; lanes <= 4; lanes += 2) {
+        for (size_t pi = 0; pi < sizeof params / sizeof params[0]; pi++) {
+            size_t done = sp_imath_normal_pairs_lanes(lanes, got, words, NP, params[pi][0], params[pi][1]);
+            if (done == 0 && lanes == 4) {
+                print_message("normal pairs: no AVX2 on this CPU, 4 lanes skipped\n");
+                continue;
+            }
+            assert_true(done > 0 && done <= NP && NP - done < lanes);
+            for (size_t k = 0; k < done; k++) {
+                uint64_t w0, w1;
+                float want[2];
+                memcpy(&w0, words + 16 * k, 8);
+                memcpy(&w1, words + 16 * k + 8, 8);
+                scalar_pair(want, w0, w1, params[pi][0], params[pi][1]);
+                if (f_bits(want[0]) != f_bits(got[2 * k]) || f_bits(want[1]) != f_bits(got[2 * k + 1]))
+                    fail_msg("%u lanes, pair %zu (w0 %016llx w1 %016llx): %08x %08x, scalar %08x %08x",
+                             lanes, k, (unsigned long long)w0, (unsigned long long)w1, f_bits(got[2 * k]),
+                             f_bits(got[2 * k + 1]), f_bits(want[0]), f_bits(want[1]));
+            }
+        }
+    }
+    free(words);
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_erf),
         cmocka_unit_test(test_phi),
         cmocka_unit_test(test_ndtri),
+        cmocka_unit_test(test_normal_pairs_vector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,8 +7,10 @@
  * the tensor table.
  */
 #include "audit.h"
+#include "escape.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define W 1100.0
@@ -20,20 +22,30 @@
 #define YMIN (-0.2)
 #define YMAX 1.0
 
-static void esc(FILE *f, const char *s)
+/*
+ * An untrusted string (path, tensor name) as HTML text or attribute value:
+ * first the terminal escaping of SPEC.md 1.1, so control bytes, invalid
+ * UTF-8 and bidi overrides show as \xNN and the page stays valid UTF-8,
+ * then the five HTML metacharacters as entities.
+ */
+static void esc(FILE *f, const char *str)
 {
-    for (; *s; s++) {
+    char *e = sp_escape_dup(str);
+    if (e == NULL) {
+        fputs("(out of memory)", f);
+        return;
+    }
+    for (const char *s = e; *s; s++) {
         switch (*s) {
         case '&': fputs("&amp;", f); break;
         case '<': fputs("&lt;", f); break;
         case '>': fputs("&gt;", f); break;
         case '"': fputs("&quot;", f); break;
         case '\'': fputs("&#39;", f); break;
-        default:
-            if ((unsigned char)*s >= 0x20)
-                fputc(*s, f);
+        default: fputc(*s, f);
         }
     }
+    free(e);
 }
 
 /* The statistic a pair is drawn with: the one that decided it. */

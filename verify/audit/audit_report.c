@@ -2,12 +2,16 @@
  * audit_report.c - the text and JSON reports of `scratchproof audit`
  * (audit.h; JSON fields in SPEC.md "Audit report"). The HTML page is in
  * audit_html.c. JSON is built with jansson; numbers that are not finite are
- * written as null.
+ * written as null. Paths and tensor names are untrusted: the text report
+ * prints them escaped, the JSON holds them through sp_json_str (SPEC.md 1.1).
  */
 #include "audit.h"
+#include "escape.h"
+#include "report.h"
 
 #include <jansson.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void shape_text(char *out, size_t len, const sp_tensor *t)
@@ -39,38 +43,50 @@ static void stat_text(char *out, size_t len, const sp_audit_stat *s)
                  s->null_mean + 3 * s->null_sd);
 }
 
+/* The escaped form of a path or name, cut to cap - 1 bytes between characters. */
+static const char *esc(char *buf, size_t cap, const char *s)
+{
+    sp_escape(buf, cap, s);
+    return buf;
+}
+
+#define PATH_SHOWN 1024     /* bytes of an escaped path shown in the text report */
+
 int sp_audit_report_text(FILE *f, const sp_audit_result *res)
 {
-    char pt[32], sh[64];
-    fprintf(f, "scratchproof audit: %s\n", res->path);
+    char pt[32], sh[64], ep[PATH_SHOWN + 1], ec[4 * SP_NAME_MAX + 1];
+    fprintf(f, "scratchproof audit: %s\n", esc(ep, sizeof ep, res->path));
     fprintf(f, "  %llu parameters in %zu tensors\n", (unsigned long long)res->params,
             sp_audit_model_count(res->model));
     for (size_t r = 0; r < res->nref; r++)
         fprintf(f, "  reference %zu: %s (%zu of %zu tensors paired, %zu by shape and content)\n",
-                r + 1, res->ref[r].path, res->ref[r].paired, res->ref[r].npairs,
-                res->ref[r].by_content);
+                r + 1, esc(ep, sizeof ep, res->ref[r].path), res->ref[r].paired,
+                res->ref[r].npairs, res->ref[r].by_content);
     fprintf(f, "\n%-28s %12s %7s  %-14s %s\n", "component", "parameters", "share", "verdict", "p");
     for (size_t c = 0; c < res->ncomp; c++) {
         const sp_audit_component *cp = &res->comp[c];
         const sp_audit_comp_ref *cr = &cp->ref[cp->best_ref];
-        char name[48];
-        snprintf(name, sizeof name, "%.40s.*", cp->name);
+        char name[48], en[41];
+        snprintf(name, sizeof name, "%s.*", esc(en, sizeof en, cp->name));
         fprintf(f, "%-28s %12llu %6.1f%%  %-14s %s%s%s\n", name, (unsigned long long)cp->params,
                 100.0 * cp->share, comp_verdict(cp, res),
                 cr->n_matrices ? sp_audit_p_text(pt, cr->log10p) : "-",
-                cp->derived ? "  from " : "", cp->derived ? res->ref[cp->best_ref].path : "");
+                cp->derived ? "  from " : "",
+                cp->derived ? esc(ep, sizeof ep, res->ref[cp->best_ref].path) : "");
     }
     for (size_t r = 0; r < res->nref; r++) {
         const sp_audit_refres *rr = &res->ref[r];
-        fprintf(f, "\ntensors against %s (value [null mean +- 3 sd]):\n", rr->path);
+        fprintf(f, "\ntensors against %s (value [null mean +- 3 sd]):\n", esc(ep, sizeof ep, rr->path));
         fprintf(f, "  %-24s %-12s %-22s %-22s %-28s %s\n", "tensor", "shape", "raw cosine",
                 "pearson", "matched", "p");
         for (size_t i = 0; i < rr->npairs; i++) {
             const sp_audit_pair *p = &rr->pairs[i];
+            char ea[61], eb[61];   /* names shown up to 60 bytes, as before escaping */
             shape_text(sh, sizeof sh, p->a);
+            esc(ea, sizeof ea, p->a->name);
             if (p->b == NULL) {
-                fprintf(f, "  %-24.60s %-12s unpaired (no float tensor of this shape left in the reference)\n",
-                        p->a->name, sh);
+                fprintf(f, "  %-24s %-12s unpaired (no float tensor of this shape left in the reference)\n",
+                        ea, sh);
                 continue;
             }
             char cs[48], ps[48], ms[48], mm[64];
@@ -79,10 +95,10 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
             stat_text(ms, sizeof ms, &p->st.matched);
             snprintf(mm, sizeof mm, "%s%s", ms,
                      !p->st.matched.valid ? "" : p->st.matched_axis == SP_AUDIT_AXIS_ROWS ? " rows" : " cols");
-            fprintf(f, "  %-24.60s %-12s %-22s %-22s %-28s %s", p->a->name, sh, cs, ps, mm,
+            fprintf(f, "  %-24s %-12s %-22s %-22s %-28s %s", ea, sh, cs, ps, mm,
                     p->st.matrix ? sp_audit_p_text(pt, p->st.log10p) : "(vector: shown only)");
             if (p->by_content)
-                fprintf(f, "  <- %s", p->b->name);
+                fprintf(f, "  <- %s", esc(eb, sizeof eb, p->b->name));
             if (p->st.near_constant)
                 fprintf(f, "  near-constant: raw cosine uninformative");
             fputc('\n', f);
@@ -93,8 +109,9 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
         fprintf(f, "DERIVED");
         for (size_t c = 0; c < res->ncomp; c++)
             if (res->comp[c].derived)
-                fprintf(f, "; %s.* from %s (%.1f %% of parameters, p %s%s)", res->comp[c].name,
-                        res->ref[res->comp[c].best_ref].path, 100.0 * res->comp[c].share,
+                fprintf(f, "; %s.* from %s (%.1f %% of parameters, p %s%s)",
+                        esc(ec, sizeof ec, res->comp[c].name),
+                        esc(ep, sizeof ep, res->ref[res->comp[c].best_ref].path), 100.0 * res->comp[c].share,
                         res->comp[c].ref[res->comp[c].best_ref].log10p < -300 ? "" : "= ",
                         sp_audit_p_text(pt, res->comp[c].ref[res->comp[c].best_ref].log10p));
         fputc('\n', f);
@@ -128,8 +145,9 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
     for (uint32_t d = 0; d < p->a->ndim; d++)
         json_array_append_new(shape, json_integer((json_int_t)p->a->shape[d]));
     char pt[32];
-    json_t *o = json_pack("{s:s,s:s,s:o,s:s}", "reference", res->ref[r].path, "name", p->a->name,
-                          "shape", shape, "component", res->comp[p->component].name);
+    json_t *o = json_pack("{s:o,s:o,s:o,s:o}", "reference", sp_json_str(res->ref[r].path),
+                          "name", sp_json_str(p->a->name), "shape", shape,
+                          "component", sp_json_str(res->comp[p->component].name));
     if (o == NULL)
         return NULL;
     if (p->b == NULL) {
@@ -137,7 +155,7 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
         json_object_set_new(o, "paired_by", json_null());
         return o;
     }
-    json_object_set_new(o, "ref_name", json_string(p->b->name));
+    json_object_set_new(o, "ref_name", sp_json_str(p->b->name));
     json_object_set_new(o, "paired_by", json_string(p->by_content ? "content" : "name"));
     json_object_set_new(o, "kind", json_string(p->st.matrix ? "matrix" : "vector"));
     json_object_set_new(o, "near_constant", json_boolean(p->st.near_constant));
@@ -167,7 +185,7 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
         json_decref(tens);
         return -1;
     }
-    json_object_set_new(root, "model", json_string(res->path));
+    json_object_set_new(root, "model", sp_json_str(res->path));
     json_object_set_new(root, "parameters", json_integer((json_int_t)res->params));
     json_object_set_new(root, "derived", json_boolean(res->derived));
     json_object_set_new(root, "log10_p", num(res->log10p));
@@ -176,7 +194,7 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
     json_object_set_new(root, "tests", json_integer((json_int_t)res->ntests));
     for (size_t r = 0; r < res->nref; r++) {
         const sp_audit_refres *rr = &res->ref[r];
-        json_array_append_new(refs, json_pack("{s:s,s:I,s:I,s:I,s:b,s:o}", "path", rr->path,
+        json_array_append_new(refs, json_pack("{s:o,s:I,s:I,s:I,s:b,s:o}", "path", sp_json_str(rr->path),
                                               "tensors", (json_int_t)rr->npairs,
                                               "paired", (json_int_t)rr->paired,
                                               "paired_by_content", (json_int_t)rr->by_content,
@@ -191,16 +209,16 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
         snprintf(prefix, sizeof prefix, "%s.", cp->name);
         json_t *by = json_array();
         for (size_t r = 0; r < res->nref; r++)
-            json_array_append_new(by, json_pack("{s:s,s:b,s:o,s:i,s:i}", "reference", res->ref[r].path,
+            json_array_append_new(by, json_pack("{s:o,s:b,s:o,s:i,s:i}", "reference", sp_json_str(res->ref[r].path),
                                                 "derived", cp->ref[r].derived,
                                                 "log10_p", num(cp->ref[r].log10p),
                                                 "matrices", cp->ref[r].n_matrices,
                                                 "vectors", cp->ref[r].n_vectors));
-        json_t *o = json_pack("{s:s,s:s,s:I,s:o,s:b,s:s,s:o,s:o,s:s,s:i,s:i,s:o}",
-                              "name", cp->name, "prefix", prefix,
+        json_t *o = json_pack("{s:o,s:o,s:I,s:o,s:b,s:s,s:o,s:o,s:s,s:i,s:i,s:o}",
+                              "name", sp_json_str(cp->name), "prefix", sp_json_str(prefix),
                               "parameters", (json_int_t)cp->params, "share", num(cp->share),
                               "derived", cp->derived, "verdict", comp_verdict(cp, res),
-                              "derived_from", cp->derived ? json_string(res->ref[cp->best_ref].path)
+                              "derived_from", cp->derived ? sp_json_str(res->ref[cp->best_ref].path)
                                                           : json_null(),
                               "log10_p", best->n_matrices ? num(best->log10p) : json_null(),
                               "p", best->n_matrices ? sp_audit_p_text(pt, best->log10p) : "-",
@@ -211,7 +229,8 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
     json_object_set_new(root, "references", refs);
     json_object_set_new(root, "components", comps);
     json_object_set_new(root, "tensors", tens);
-    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) |
+                                     JSON_ENSURE_ASCII);
     json_decref(root);
     if (rc == 0)
         fputc('\n', f);

@@ -6,9 +6,10 @@
  * tests for the family-wise level alpha.
  */
 #include "audit.h"
+#include "pool.h"
 
 #include <math.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -184,28 +185,29 @@ typedef struct job {
     uint64_t seed, size;
 } job;
 
-typedef struct pool {
+typedef struct job_queue {
     job *jobs;
-    size_t n, next;
-    int rc;
-    pthread_mutex_t mu;
-} pool;
+    size_t n;
+    atomic_uint_least64_t next;
+    atomic_int rc;            /* first failure, SP_OK while none */
+} job_queue;
 
-static void *worker(void *arg)
+static void worker(void *arg, unsigned thread_index)
 {
-    pool *p = arg;
+    (void)thread_index;
+    job_queue *q = arg;
+    uint64_t end;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        size_t i = p->next < p->n && p->rc == SP_OK ? p->next++ : p->n;
-        pthread_mutex_unlock(&p->mu);
-        if (i >= p->n)
-            return NULL;
-        job *j = &p->jobs[i];
+        if (atomic_load_explicit(&q->rc, memory_order_relaxed) != SP_OK)
+            return;
+        uint64_t i = sp_pool_take(&q->next, q->n, 1, &end);
+        if (i >= q->n)
+            return;
+        job *j = &q->jobs[i];
         int rc = sp_audit_compare(&j->pair->st, j->pair->a, j->pair->b, j->seed);
         if (rc != SP_OK) {
-            pthread_mutex_lock(&p->mu);
-            p->rc = rc;
-            pthread_mutex_unlock(&p->mu);
+            int ok = SP_OK;
+            atomic_compare_exchange_strong(&q->rc, &ok, rc);
         }
     }
 }
@@ -219,25 +221,17 @@ static int job_cmp(const void *x, const void *y)
 static int run_jobs(job *jobs, size_t n, unsigned threads)
 {
     qsort(jobs, n, sizeof *jobs, job_cmp);
-    pool p = {jobs, n, 0, SP_OK, PTHREAD_MUTEX_INITIALIZER};
+    job_queue q = {.jobs = jobs, .n = n};
+    atomic_init(&q.next, 0);
+    atomic_init(&q.rc, SP_OK);
     if (threads == 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         threads = c > 0 ? (unsigned)c : 1;
     }
-    if (threads > 64)
-        threads = 64;
     if (threads > n)
         threads = n ? (unsigned)n : 1;
-    pthread_t tid[64];
-    unsigned started = 0;
-    for (unsigned t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, worker, &p) == 0)
-            started++;
-    worker(&p);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
-    pthread_mutex_destroy(&p.mu);
-    return p.rc;
+    sp_pool_run(threads, worker, &q);
+    return atomic_load(&q.rc);
 }
 
 /* ------------------------------------------------------------ the audit */

@@ -8,7 +8,6 @@
 #include "verify.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,9 +17,13 @@
 
 #include "bind.h"
 #include "digest.h"
+#include "fileio.h"
+#include "head.h"
 #include "init.h"
 #include "keys.h"
+#include "arena.h"
 #include "ledger.h"
+#include "pool.h"
 #include "source.h"
 #include "record.h"
 #include "segments.h"
@@ -28,10 +31,14 @@
 typedef struct rec {
     uint64_t key;
     int key_ok;
-    Sp__Envelope *env;
+    uint8_t *val;                        /* the stored value, copied out of the source */
+    size_t len;
+    Sp__Envelope *env;                   /* NULL when the value is not a valid envelope */
     Sp__Record *r;                       /* NULL when the payload did not decode */
     uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
     int sig_ok;                          /* a signature verifies under the pinned key */
+    int decode_rc;                       /* SP_OK, or why env or r is NULL */
+    char why[SP_ERRMSG_MAX];
 } rec;
 
 typedef struct loaded {
@@ -39,20 +46,21 @@ typedef struct loaded {
     size_t n, cap;
     sp_report *rep;
     int oom;
+    sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
 } loaded;
 
 static void free_loaded(loaded *L)
 {
-    for (size_t i = 0; i < L->n; i++) {
-        sp_record_free(L->v[i].r);
-        sp_envelope_free(L->v[i].env);
-    }
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].val);
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_release(&L->arena[k]);
     free(L->v);
 }
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
 
-/* Decodes one stored value; findings about it go straight into the report. */
+/* Takes one stored value; decoding waits for decode_all, on every thread. */
 static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
     loaded *L = ctx;
@@ -66,64 +74,70 @@ static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_
         L->v = v;
         L->cap = cap;
     }
-    rec *x = &L->v[L->n++];
+    rec *x = &L->v[L->n];
     memset(x, 0, sizeof *x);
     if (keylen == 8) {
         x->key_ok = 1;
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    char err[SP_ERRMSG_MAX] = "";
-    if (sp_envelope_decode(&x->env, val, len, err) != SP_OK) {
-        sp_report_add(L->rep, "record", 0, "record %llu: stored value is not a valid envelope: %s",
-                      ull(x->key), err);
-        return 0;
+    x->val = malloc(len ? len : 1);
+    if (x->val == NULL) {
+        L->oom = 1;
+        return SP_ENOMEM;
     }
-    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
-    if (sp_record_decode(&x->r, x->env->payload.data, x->env->payload.len, err) != SP_OK)
-        sp_report_add(L->rep, "record", 0, "record %llu: payload does not decode: %s", ull(x->key), err);
+    memcpy(x->val, val, len);
+    x->len = len;
+    L->n++;
     return 0;
 }
 
-/* ---- signatures, checked on several threads: each is independent ---- */
+/*
+ * ---- decoding and signatures, on several threads: each record is
+ * independent. Each thread decodes into its own arena; findings wait in the
+ * record and are reported in ledger order afterwards.
+ */
 
-typedef struct sig_job {
-    rec *v;
-    size_t n;
+typedef struct decode_job {
+    loaded *L;
     const uint8_t *pk;
-    atomic_size_t next;
-} sig_job;
+    atomic_uint_least64_t next;
+} decode_job;
 
-static void *sig_worker(void *arg)
+static void decode_one(rec *x, sp_arena *arena, const uint8_t *pk)
 {
-    sig_job *j = arg;
-    for (;;) {
-        size_t i = atomic_fetch_add(&j->next, 16);
-        if (i >= j->n)
-            return NULL;
-        size_t end = i + 16 < j->n ? i + 16 : j->n;
-        for (; i < end; i++)
-            if (j->v[i].env != NULL)
-                j->v[i].sig_ok = sp_envelope_verify(j->v[i].env, j->pk) == SP_OK;
-    }
+    x->decode_rc = sp_envelope_decode_in(&x->env, x->val, x->len, arena, x->why);
+    if (x->decode_rc != SP_OK)
+        return;
+    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
+    x->sig_ok = sp_envelope_verify(x->env, pk) == SP_OK;
+    x->decode_rc = sp_record_decode_in(&x->r, x->env->payload.data, x->env->payload.len, arena, x->why);
 }
 
-static void verify_signatures(loaded *L, const uint8_t *pk, unsigned threads)
+static void decode_worker(void *arg, unsigned thread_index)
 {
-    sig_job j = {.v = L->v, .n = L->n, .pk = pk};
+    decode_job *j = arg;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
+        for (; i < end; i++)
+            decode_one(&j->L->v[i], &j->L->arena[thread_index], j->pk);
+}
+
+/* Decodes, digests and checks the signature of every record. SP_ENOMEM. */
+static int decode_all(loaded *L, const uint8_t *pk, unsigned threads)
+{
+    decode_job j = {.L = L, .pk = pk};
     atomic_init(&j.next, 0);
-    pthread_t tid[SP_MAX_THREADS];
-    unsigned started = 0;
-    if (threads > SP_MAX_THREADS)
-        threads = SP_MAX_THREADS;
-    for (unsigned k = 1; k < threads && L->n > 64; k++) {
-        if (pthread_create(&tid[started], NULL, sig_worker, &j) != 0)
-            break;          /* fewer threads, never an error */
-        started++;
+    sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->decode_rc == SP_ENOMEM)
+            return SP_ENOMEM;
+        if (x->decode_rc != SP_OK)
+            sp_report_add(L->rep, "record", 0, x->env == NULL ? "record %llu: stored value is not a valid "
+                          "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
     }
-    sig_worker(&j);
-    for (unsigned k = 0; k < started; k++)
-        pthread_join(tid[k], NULL);
+    return SP_OK;
 }
 
 /* Signatures, sequence numbers, links, run id, record kinds and step order. */
@@ -163,9 +177,13 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
         }
         if (!x->sig_ok) {
             bad_sig++;
-            sp_report_add(rep, "signature", 0,
-                          "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
-                          ull(x->key), keyid, x->env->signatures[0]->keyid);
+            char why[SP_ERRMSG_MAX] = "";
+            if (sp_envelope_verify_keyid(x->env, pk, why) == SP_EMISMATCH)
+                sp_report_add(rep, "signature", 0, "record %llu: %s", ull(x->key), why);
+            else
+                sp_report_add(rep, "signature", 0,
+                              "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
+                              ull(x->key), keyid, x->env->signatures[0]->keyid);
         }
         const Sp__Record *r = x->r;
         if (r == NULL) {
@@ -293,15 +311,11 @@ static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
     return buf;
 }
 
-int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **data)
+/* The description (no data) and scheme of genesis tensor t. */
+static int genesis_describe(const Sp__TensorDigest *t, sp_tensor *x, sp_init_scheme *s)
 {
-    *data = NULL;
     memset(x, 0, sizeof *x);
-    if (g->body_case != SP__RECORD__BODY_GENESIS || i >= g->genesis->n_tensors)
-        return SP_EINVAL;
-    const Sp__TensorDigest *t = g->genesis->tensors[i];
-    sp_init_scheme s;
-    sp_record_scheme(&s, t);
+    sp_record_scheme(s, t);
     x->name = t->name;
     x->dtype = (sp_dtype)t->dtype;
     x->ndim = (uint32_t)t->n_shape;
@@ -311,12 +325,23 @@ int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **d
     if (rc != SP_OK)
         return rc;
     x->nbytes = numel * sp_dtype_size(x->dtype);
-    if (s.kind == SP_INIT_EXTERNAL)
-        return SP_EUNSUPPORTED;
+    return s->kind == SP_INIT_EXTERNAL ? SP_EUNSUPPORTED : SP_OK;
+}
+
+int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **data)
+{
+    *data = NULL;
+    memset(x, 0, sizeof *x);
+    if (g->body_case != SP__RECORD__BODY_GENESIS || i >= g->genesis->n_tensors)
+        return SP_EINVAL;
+    sp_init_scheme s;
+    int rc = genesis_describe(g->genesis->tensors[i], x, &s);
+    if (rc != SP_OK)
+        return rc;
     void *buf = malloc(x->nbytes ? x->nbytes : 1);
     if (buf == NULL)
         return SP_ENOMEM;
-    rc = sp_init_fill(buf, x->dtype, t->name, g->genesis->seed, &s, 0, numel);
+    rc = sp_init_fill(buf, x->dtype, x->name, g->genesis->seed, &s, 0, x->nbytes / sp_dtype_size(x->dtype));
     if (rc != SP_OK) {
         free(buf);
         return rc;
@@ -346,18 +371,12 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
                           "from elsewhere, not generated from seed %llu", t->name, ull(G->seed));
             continue;
         }
+        /* Regenerated and hashed chunk by chunk on every thread: never materialised. */
         sp_tensor x;
-        void *buf = NULL;
         uint8_t d[SP_DIGEST_BYTES];
-        int rc = sp_genesis_materialise(g, i, &x, &buf);
-        if (rc == SP_ENOMEM) {
-            bad++;
-            sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot allocate %llu bytes to regenerate it",
-                          t->name, ull(x.nbytes));
-            continue;
-        }
+        int rc = genesis_describe(t, &x, &s);
         if (rc == SP_OK)
-            rc = sp_tensor_digest(d, &x, o->threads);
+            rc = sp_init_digest(d, &x, G->seed, &s, o->threads);
         if (rc != SP_OK) {
             bad++;
             sp_report_add(rep, "init", 0, "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
@@ -372,7 +391,6 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
                           "(recorded %s..., regenerated %s...)", t->name, ull(G->seed),
                           scheme_text(sch, sizeof sch, &s), want, got);
         }
-        free(buf);
     }
     if (bad == 0)
         sp_report_add(rep, "init", 1, "all %zu initial tensors regenerated bit for bit from seed %llu",
@@ -421,59 +439,92 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* Appends one loaded weight set to *files (grown as needed). SP_ENOMEM. */
+static int push_weights(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files, size_t *nf,
+                        size_t *cap, const char *path)
+{
+    if (*nf == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        sp_weight_file *grown = realloc(*files, nc * sizeof *grown);
+        if (grown == NULL)
+            return SP_ENOMEM;
+        *files = grown;
+        *cap = nc;
+    }
+    char why[SP_ERRMSG_MAX] = "";
+    if (o->progress)
+        o->progress(o->progress_ctx, "hashing checkpoint files", *nf, 0);
+    if (sp_weight_file_load(&(*files)[*nf], path, o->threads, why) != SP_OK)
+        sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
+    else
+        (*nf)++;
+    return SP_OK;
+}
+
+/* 1 when path is a shard of one of the sharded models already loaded. */
+static int is_loaded_shard(const sp_weight_file *files, size_t nf, const char *path)
+{
+    for (size_t k = 0; k < nf; k++)
+        for (size_t i = 0; sp_weight_file_shards(&files[k]) > 1 && i < sp_weight_file_shards(&files[k]); i++)
+            if (strcmp(sp_audit_model_file(files[k].model, i), path) == 0)
+                return 1;
+    return 0;
+}
+
 /*
- * Loads and hashes every regular *.safetensors file in DIR (weights and
- * optimizer-state files alike: both are bound by content). Files that do not
- * parse are reported and skipped. *files is malloc'd; free each with
- * sp_weight_file_free.
+ * Loads and hashes the weight sets in DIR, weights and optimizer state
+ * alike (both are bound by content): first every sharded model (an
+ * *.safetensors.index.json, or a subdirectory holding one index or one
+ * file), then every regular *.safetensors file that is not a shard of one
+ * of them. What does not parse is reported and skipped. *files is
+ * malloc'd; free each with sp_weight_file_free.
  */
 static int load_checkpoint_dir(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files_out,
                                size_t *nf_out, char *err)
 {
     *files_out = NULL;
     *nf_out = 0;
-    DIR *d = opendir(o->checkpoint_dir);
-    if (d == NULL) {
-        snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
-        return SP_EIO;
-    }
     sp_weight_file *files = NULL;
     size_t nf = 0, cap = 0;
-    struct dirent *e;
     int rc = SP_OK;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
-        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        if (nf == cap) {
-            size_t nc = cap ? 2 * cap : 16;
-            sp_weight_file *nfiles = realloc(files, nc * sizeof *nfiles);
-            if (nfiles == NULL) {
-                rc = SP_ENOMEM;
-                break;
+    for (int pass = 0; pass < 2 && rc == SP_OK; pass++) {
+        DIR *d = opendir(o->checkpoint_dir);
+        if (d == NULL) {
+            snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
+            rc = SP_EIO;
+            break;
+        }
+        struct dirent *e;
+        while (rc == SP_OK && (e = readdir(d)) != NULL) {
+            int index = has_suffix(e->d_name, ".safetensors.index.json");
+            if (e->d_name[0] == '.' || (pass == 1 && !has_suffix(e->d_name, ".safetensors")))
+                continue;
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
+            if (stat(path, &st) != 0) /* stat never opens: a FIFO here cannot block */
+                continue;
+            if (pass == 0) {
+                if ((index && S_ISREG(st.st_mode)) || S_ISDIR(st.st_mode))
+                    rc = push_weights(o, rep, &files, &nf, &cap, path);
+                continue;
             }
-            files = nfiles;
-            cap = nc;
+            if (!S_ISREG(st.st_mode)) {
+                sp_report_add(rep, "checkpoint-file", 1, "skipped %s: not a regular file (%s)", path,
+                              sp_file_kind(st.st_mode));
+                continue;
+            }
+            if (!is_loaded_shard(files, nf, path))
+                rc = push_weights(o, rep, &files, &nf, &cap, path);
         }
-        char why[SP_ERRMSG_MAX] = "";
-        if (o->progress)
-            o->progress(o->progress_ctx, "hashing checkpoint files", nf, 0);
-        if (sp_weight_file_load(&files[nf], path, o->threads, why) != SP_OK) {
-            sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
-            continue;
-        }
-        nf++;
+        closedir(d);
     }
-    closedir(d);
     if (rc != SP_OK) {
         for (size_t k = 0; k < nf; k++)
             sp_weight_file_free(&files[k]);
         free(files);
-        snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
+        if (err[0] == '\0')
+            snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
         return rc;
     }
     *files_out = files;
@@ -656,6 +707,8 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
             goto out;
     }
     loaded L = {.rep = rep};
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_init(&L.arena[k]);
     rc = sp_source_foreach(ledger, load_visit, &L);
     if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */
         sp_report_add(rep, "ledger", 0, "%s", sp_source_damage(ledger));
@@ -670,8 +723,16 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         free_loaded(&L);
         goto out;
     }
-    verify_signatures(&L, o->pk, o->threads ? o->threads : 1);
+    if (decode_all(&L, o->pk, o->threads ? o->threads : 1) != SP_OK) {
+        snprintf(err, SP_ERRMSG_MAX, "%s: out of memory decoding %zu records", o->ledger_path, L.n);
+        free_loaded(&L);
+        rc = SP_ENOMEM;
+        goto out;
+    }
     check_chain(&L, o->pk, rep, sum);
+    if (o->head != NULL)   /* SPEC.md 15.7: the ledger against its signed head */
+        sp_head_check(o->head, o->pk, o->witnesses, o->witness_names, o->n_witnesses, L.v[0].digest,
+                      sizeof *L.v, L.n, L.v[0].r ? L.v[0].r->run_id.data : NULL, rep);
     const Sp__Record *g = L.v[0].r;
     if (g != NULL && g->body_case == SP__RECORD__BODY_GENESIS) {
         sum->have_genesis = 1;

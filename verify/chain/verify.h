@@ -21,6 +21,11 @@ typedef struct sp_verify_opts {
     /* optional progress callback for long work (regeneration, hashing) */
     void (*progress)(void *ctx, const char *what, uint64_t done, uint64_t total);
     void *progress_ctx;
+    /* --head FILE [--witness PUB]... (head.h, SPEC.md 15.7), or NULL */
+    const struct sp_head_file *head;
+    const uint8_t (*witnesses)[32];
+    const char *const *witness_names;
+    size_t n_witnesses;
 } sp_verify_opts;
 
 typedef struct sp_verify_summary {

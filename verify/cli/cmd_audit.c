@@ -5,6 +5,7 @@
  * or unreadable input, one line on stderr.
  */
 #include "audit.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -42,12 +43,10 @@ static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
     va_list ap;
-    fputs("scratchproof audit: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int rc = sp_cli_vusage_error("audit", fmt, ap);   /* one line, escaped */
     va_end(ap);
-    fputc('\n', stderr);
-    return 2;
+    return rc;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)

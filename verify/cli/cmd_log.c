@@ -7,9 +7,11 @@
 
 #include "cli.h"
 #include "digest.h"
+#include "escape.h"
 #include "keys.h"
 #include "ledger.h"
 #include "record.h"
+#include "report.h"
 #include "source.h"
 
 typedef struct log_ctx {
@@ -18,6 +20,15 @@ typedef struct log_ctx {
     int bad;                /* a record did not decode */
     int oom;
 } log_ctx;
+
+/* A digest field as lowercase hex ("" when absent); validated records hold at most 32 bytes. */
+static json_t *hex_field(const ProtobufCBinaryData *b)
+{
+    char hex[2 * SP_DIGEST_BYTES + 1] = "";
+    if (b->len <= SP_DIGEST_BYTES)
+        sp_hex(hex, b->data, b->len);
+    return json_string(hex);
+}
 
 static void utc(char *buf, size_t cap, int64_t ms)
 {
@@ -47,12 +58,14 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
         if (keylen != 8)
             snprintf(err, sizeof err, "key is not an 8-byte sequence number");
         if (c->arr != NULL) {
-            json_t *o = json_pack("{s:I, s:s, s:s}", "seq", (json_int_t)seq, "kind", "undecodable",
-                                  "error", err);
+            json_t *o = json_pack("{s:I, s:s, s:o}", "seq", (json_int_t)seq, "kind", "undecodable",
+                                  "error", sp_json_str(err));
             if (o == NULL || json_array_append_new(c->arr, o) != 0)
                 c->oom = 1;
         } else {
-            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, err);
+            char e_err[4 * SP_ERRMSG_MAX];
+            sp_escape(e_err, sizeof e_err, err);
+            printf("%-5llu  UNDECODABLE  %s\n", (unsigned long long)seq, e_err);
         }
         goto out;
     }
@@ -73,24 +86,36 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
                               "tensors", (json_int_t)n, "root", root, "signature", sig);
         if (o != NULL && r->body_case == SP__RECORD__BODY_GENESIS) {
             json_object_set_new(o, "seed", json_integer((json_int_t)r->genesis->seed));
-            json_object_set_new(o, "model_name", json_string(r->genesis->model_name));
+            json_object_set_new(o, "model_name", sp_json_str(r->genesis->model_name));
+            json_object_set_new(o, "config_digest", hex_field(&r->genesis->config_digest));
+            json_object_set_new(o, "batches_per_step",
+                                json_integer((json_int_t)r->genesis->batches_per_step));
         } else if (o != NULL && r->body_case == SP__RECORD__BODY_CHECKPOINT) {
             json_object_set_new(o, "tokens", json_integer((json_int_t)r->checkpoint->tokens));
             json_object_set_new(o, "loss", json_real(r->checkpoint->loss));
             json_object_set_new(o, "lr", json_real(r->checkpoint->lr));
             json_object_set_new(o, "batches", json_integer((json_int_t)r->checkpoint->batches));
+            json_object_set_new(o, "batches_digest", hex_field(&r->checkpoint->batches_digest));
+            json_object_set_new(o, "optimizer_digest",
+                                hex_field(&r->checkpoint->optimizer_digest));
+        } else if (o != NULL && r->body_case == SP__RECORD__BODY_FINAL) {
+            json_object_set_new(o, "batches", json_integer((json_int_t)r->final->batches));
+            json_object_set_new(o, "batches_digest", hex_field(&r->final->batches_digest));
         }
         if (o == NULL || json_array_append_new(c->arr, o) != 0)
             c->oom = 1;
         goto out;
     }
-    char extra[256] = "";
-    if (r->body_case == SP__RECORD__BODY_GENESIS)
-        snprintf(extra, sizeof extra, "model '%.100s', seed %llu", r->genesis->model_name,
+    /* Every field from the ledger printed through sp_escape (SPEC.md 1.1). */
+    char extra[512] = "", e_name[101];
+    if (r->body_case == SP__RECORD__BODY_GENESIS) {
+        sp_escape(e_name, sizeof e_name, r->genesis->model_name);   /* cut between characters */
+        snprintf(extra, sizeof extra, "model '%s', seed %llu", e_name,
                  (unsigned long long)r->genesis->seed);
-    else if (r->body_case == SP__RECORD__BODY_CHECKPOINT)
+    } else if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
         snprintf(extra, sizeof extra, "loss %.4f, lr %g, %llu batches", r->checkpoint->loss,
                  r->checkpoint->lr, (unsigned long long)r->checkpoint->batches);
+    }
     printf("%-5llu  %-10s  %s  step %-7llu  %3zu tensors  root %.16s  sig %s  %s\n",
            (unsigned long long)r->seq, sp_record_kind(r), when, (unsigned long long)step, n, root,
            sig, extra);
@@ -153,12 +178,12 @@ int sp_cmd_log(int argc, char **argv)
             printf("%s\n", damage);
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:b, s:o, s:o}", "ledger", argv[optind], "signatures_checked",
-                              pubpath != NULL, "records", ctx.arr, "damage",
-                              damage[0] ? json_string(damage) : json_null());
+        json_t *o = json_pack("{s:o, s:b, s:o, s:o}", "ledger", sp_json_str(argv[optind]),
+                              "signatures_checked", pubpath != NULL, "records", ctx.arr, "damage",
+                              damage[0] ? sp_json_str(damage) : json_null());
         if (o == NULL)
             return sp_cli_usage_error("log", "out of memory");
-        json_dumpf(o, stdout, JSON_INDENT(2));
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
         fputc('\n', stdout);
         json_decref(o);
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "escape.h"
 #include "scratchproof.h"
 
 static const char record_usage[] =
@@ -22,6 +23,8 @@ static const char record_usage[] =
     "first --scheme whose GLOB matches its name, or 'external' (loaded, not\n"
     "regenerable) when none does. SCHEME: zeros | constant:V | uniform:LO:HI |\n"
     "normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI | external.\n"
+    "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
+    "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
     "verify then regenerates every non-external tensor from the seed.\n";
 
 typedef struct rule {
@@ -71,6 +74,7 @@ int sp_cmd_record(int argc, char **argv)
         {"scheme", required_argument, NULL, 'S'}, {"step", required_argument, NULL, 't'},
         {"tokens", required_argument, NULL, 'T'}, {"loss", required_argument, NULL, 'l'},
         {"lr", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 'j'},
+        {"passphrase-fd", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(record_usage, argc < 2 ? stderr : stdout);
@@ -104,6 +108,10 @@ int sp_cmd_record(int argc, char **argv)
         case 'r': bad = sp_cli_parse_double(optarg, &lr); break;
         case 'j': bad = sp_cli_parse_u64(optarg, &threads) || threads < 1 || threads > 64; break;
         case 'S': bad = parse_rule(optarg, &rules[nrules++]); break;
+        case 'P':
+            if (sp_cli_passphrase_fd("record", optarg) != 0)
+                goto out;
+            break;
         case 'h': fputs(record_usage, stdout); free(rules); return 0;
         default:
             free(rules);
@@ -126,7 +134,7 @@ int sp_cmd_record(int argc, char **argv)
     char err[SP_ERRMSG_MAX] = "";
     sp_st_file *f = NULL;
     if (sp_st_open(&f, argv[optind], err) != SP_OK) {
-        rc = sp_cli_usage_error("record", "%s", err);
+        rc = sp_cli_usage_error("record", "%s: %s", argv[optind], err);
         goto out;
     }
     size_t n = sp_st_count(f);
@@ -164,10 +172,16 @@ int sp_cmd_record(int argc, char **argv)
         r = sp_run_final(run, step, t, n);
     }
     if (r != SP_OK) {
-        fprintf(stderr, "scratchproof record: %s: %s\n", sp_strerror(r), sp_run_errmsg(run));
+        fprintf(stderr, "scratchproof record: %s: ", sp_strerror(r));
+        (void)sp_escape_fputs(sp_run_errmsg(run), stderr);  /* names paths and tensors */
+        fputc('\n', stderr);
         rc = r == SP_EINVAL || r == SP_EBADSTATE ? 2 : 1;
     } else {
-        printf("recorded %s of %zu tensors from %s into %s\n", kind, n, argv[optind], ledger);
+        printf("recorded %s of %zu tensors from ", kind, n);
+        (void)sp_escape_fputs(argv[optind], stdout);
+        fputs(" into ", stdout);
+        (void)sp_escape_fputs(ledger, stdout);
+        fputc('\n', stdout);
         rc = 0;
     }
     sp_run_close(run);

@@ -21,9 +21,15 @@ static const char usage[] =
     "                          (KIND: genesis, checkpoint, final; see record --help)\n"
     "  export LEDGER -o BUNDLE [--head FILE]\n"
     "                          write the flat bundle an evaluator receives\n"
+    "  export LEDGER --intoto FILE --key KEY [--model FILE]...\n"
+    "                          a signed in-toto Statement (DSSE JSON) of the run\n"
     "  verify LEDGER --pubkey PUB [--checkpoints DIR] [--model FILE]... [--json]\n"
     "                          replay a ledger: signatures, chain, initialisation,\n"
     "                          checkpoint and model binding\n"
+    "  head LEDGER --key KEY [-o FILE]\n"
+    "                          write the ledger's signed head (C2SP signed note)\n"
+    "  cosign HEAD --key WITNESS_KEY [-o FILE]\n"
+    "                          add a witness's timestamped cosignature to a head\n"
     "  audit MODEL --ref REF [--ref REF]... [--json] [--html FILE]\n"
     "                          is MODEL derived from a reference model?\n"
     "\n"
@@ -51,11 +57,11 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"keygen", sp_cmd_keygen}, {"log", sp_cmd_log}, {"record", sp_cmd_record},
-        {"verify", sp_cmd_verify}, {"audit", sp_cmd_audit}, {"export", sp_cmd_export},
+        {"verify", sp_cmd_verify}, {"audit", sp_cmd_audit},
+        {"head", sp_cmd_head}, {"cosign", sp_cmd_cosign}, {"export", sp_cmd_export},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)
             exit(cmds[i].fn(argc - 1, argv + 1));
-    fprintf(stderr, "scratchproof: unknown command '%s' (try 'scratchproof --help')\n", cmd);
-    return 2;
+    return sp_cli_usage_error(NULL, "unknown command '%s' (try 'scratchproof --help')", cmd);
 }

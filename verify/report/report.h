@@ -36,6 +36,15 @@ int sp_report_ok(const sp_report *r) SP_NONNULL(1);
 /* Failed checks only, or all of them, as "  ok    name  detail" lines. */
 void sp_report_print(const sp_report *r, FILE *out, int verbose) SP_NONNULL(1, 2);
 
+/*
+ * A JSON string for an untrusted C string (SPEC.md 1.1): the string itself
+ * when it is valid UTF-8 (jansson escapes control characters), otherwise its
+ * escaped form (sp_escape), so invalid bytes read \xNN and the JSON stays
+ * valid. NULL gives JSON null. A new reference, NULL on OOM. Every string
+ * from a ledger, a file or the command line goes into JSON through this.
+ */
+json_t *sp_json_str(const char *s);
+
 /* A JSON array of {"name","ok","detail"} (new reference), NULL on OOM. */
 json_t *sp_report_json(const sp_report *r) SP_NONNULL(1);
 

@@ -37,6 +37,7 @@ SP_EKEY = -10
 SP_EMISMATCH = -11
 SP_ERANGE = -12
 SP_EUNSUPPORTED = -13
+SP_ENOSPC = -14
 
 # dtypes (sp_base.h; the numbers are part of the record format).
 F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL = range(1, 11)

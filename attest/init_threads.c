@@ -1,0 +1,89 @@
+/*
+ * init_threads.c - the initialiser on several threads (init.h, SPEC.md 6.6):
+ * a tensor filled in slices, and a genesis tensor regenerated and digested
+ * in one streaming pass. Element i depends only on (seed, name, scheme,
+ * dtype, i), so slices generated on any thread equal the whole, bit for bit;
+ * the thread count never changes a byte.
+ */
+#include "digest.h"
+#include "init.h"
+#include "pool.h"
+
+#include <stdatomic.h>
+
+#define FILL_SLICE (UINT64_C(1) << 16)   /* elements per work item */
+
+typedef struct fill_job {
+    unsigned char *out;
+    sp_dtype dtype;
+    size_t esize;
+    const char *name;
+    uint64_t seed, first, count;
+    const sp_init_scheme *s;
+    atomic_uint_least64_t next;
+    atomic_int rc;
+} fill_job;
+
+static void fill_worker(void *arg, unsigned thread_index)
+{
+    (void)thread_index;
+    fill_job *j = arg;
+    uint64_t nslices = (j->count + FILL_SLICE - 1) / FILL_SLICE, end;
+    for (uint64_t k; (k = sp_pool_take(&j->next, nslices, 1, &end)) < nslices;) {
+        uint64_t a = k * FILL_SLICE, n = j->count - a < FILL_SLICE ? j->count - a : FILL_SLICE;
+        int rc = sp_init_fill(j->out + a * j->esize, j->dtype, j->name, j->seed, j->s,
+                              j->first + a, n);
+        if (rc != SP_OK) {
+            atomic_store(&j->rc, rc);
+            return;
+        }
+    }
+}
+
+int sp_init_fill_threads(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                         const sp_init_scheme *s, uint64_t first, uint64_t count, unsigned nthreads)
+{
+    /* The checks of sp_init_fill, once, before any thread starts. */
+    int rc = sp_init_fill(out, dtype, name, seed, s, first, 0);
+    if (rc != SP_OK || count == 0)
+        return rc;
+    if (first > (UINT64_C(1) << 62) || count > (UINT64_C(1) << 62) - first)
+        return SP_ERANGE;
+    fill_job j = {.out = out, .dtype = dtype, .esize = sp_dtype_size(dtype), .name = name,
+                  .seed = seed, .first = first, .count = count, .s = s};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.rc, SP_OK);
+    uint64_t nslices = (count + FILL_SLICE - 1) / FILL_SLICE;
+    sp_pool_run(nslices < nthreads ? (unsigned)nslices : nthreads, fill_worker, &j);
+    return atomic_load(&j.rc);
+}
+
+typedef struct gen_ctx {
+    const sp_tensor *t;
+    uint64_t seed;
+    const sp_init_scheme *s;
+    size_t esize;
+} gen_ctx;
+
+/* One chunk of the regenerated tensor (chunks hold whole elements: 2^20 is a multiple of 2 and 4). */
+static int gen_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
+{
+    const gen_ctx *g = arg;
+    return sp_init_fill(buf, g->t->dtype, g->t->name, g->seed, g->s, off / g->esize, len / g->esize);
+}
+
+int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
+                   const sp_init_scheme *s, unsigned nthreads)
+{
+    uint8_t probe[4];
+    int rc = sp_init_fill(probe, t->dtype, t->name, seed, s, 0, 0);
+    if (rc != SP_OK)
+        return rc;
+    gen_ctx g = {t, seed, s, sp_dtype_size(t->dtype)};
+    uint64_t numel;
+    if ((rc = sp_shape_numel(&numel, t->shape, t->ndim)) != SP_OK)
+        return rc;
+    if (t->nbytes != numel * g.esize)
+        return SP_EINVAL;
+    return sp_tensor_digest_gen(out, t, gen_chunk, &g, nthreads);
+}

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "bind.h"
+#include "complete.h"
 #include "digest.h"
 #include "fileio.h"
 #include "head.h"
@@ -679,6 +680,24 @@ static void check_model(const sp_weight_file *w, const loaded *L, sp_report *rep
                   w->path, ull(last->seq), sp_record_kind(last), ull(step_of(last)), diff);
 }
 
+/*
+ * The checks over the whole run (SPEC.md 7 items 8-10), then segment replay
+ * (SPEC.md 12). Trajectory screening (SPEC.md 13) reads tab here too.
+ */
+static int run_checks(const sp_verify_opts *o, const sp_run_table *tab, const uint8_t *last_digest,
+                      const uint8_t *config_d, sp_report *rep, char *err)
+{
+    if (tab->n == 0)
+        return SP_OK;
+    sp_check_complete(tab, o->allow_incomplete, rep);
+    sp_check_batches(tab, rep);
+    if (o->config_path != NULL)
+        sp_check_config(tab->genesis, config_d, o->config_path, rep);
+    if (o->replay != NULL && o->replay_result != NULL)
+        return sp_replay_run(o->replay, tab, last_digest, rep, o->replay_result, err);
+    return SP_OK;
+}
+
 int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary *sum, char *err)
 {
     char e[SP_ERRMSG_MAX] = "";
@@ -687,8 +706,12 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         return SP_EINVAL;
     if (sodium_init() < 0)
         return SP_ECRYPTO;
+    uint8_t config_d[SP_DIGEST_BYTES];
+    int rc;
+    if (o->config_path != NULL && (rc = sp_config_file_digest(config_d, o->config_path, err)) != SP_OK)
+        return rc;
     sp_source *ledger = NULL;
-    int rc = sp_source_open(&ledger, o->ledger_path, e);
+    rc = sp_source_open(&ledger, o->ledger_path, e);
     if (rc != SP_OK) {
         snprintf(err, SP_ERRMSG_MAX, "%s", e[0] ? e : sp_strerror(rc));
         return rc;
@@ -752,7 +775,12 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         check_model(&models[i], &L, rep);
     sp_run_table tab;
     if (rc == SP_OK && (rc = build_table(&tab, &L, g, files, nf, models, o->n_models)) == SP_OK) {
-        /* Segment replay (SPEC.md 12) and trajectory screening (SPEC.md 13) read tab here. */
+        rc = run_checks(o, &tab, L.v[L.n - 1].digest, config_d, rep, err);
+        /* Trajectory screening (SPEC.md 13) reads tab here too. */
+        if (rc == SP_OK && o->checkpoint_dir != NULL) {
+            sp_traj_opts to = {.threads = o->threads, .refs = o->refs, .n_refs = o->n_refs};
+            rc = sp_trajectory_screen(&tab, &to, rep, o->trajectory, err);
+        }
         free(tab.pts);
     }
     for (size_t k = 0; k < nf; k++)

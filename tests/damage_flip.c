@@ -9,6 +9,8 @@
  *
  *   damage_flip FILE PUB [STRIDE [WORKERS]]
  *   damage_flip --lost OLD NEW PUB
+ *   damage_flip --lost-run PREFIX     (writes PREFIX.key/.pub and the snapshots
+ *                                      PREFIX.0 .1 .2 of a run after each record)
  *
  * --lost: NEW is OLD after one more commit. For every page (4 KiB) that
  * differs, the write of that page is lost (OLD's page in NEW) or torn (only
@@ -31,6 +33,7 @@
 
 #include "keys.h"
 #include "record.h"
+#include "scratchproof.h"
 #include "report.h"
 #include "source.h"
 #include "verify.h"
@@ -124,7 +127,8 @@ static int all_signed(const recs *r, const uint8_t *pk)
 /* 1 verified, 0 not verified, -1 unreadable. */
 static int verify(const char *path, const uint8_t *pk)
 {
-    sp_verify_opts o = {.ledger_path = path, .pk = pk, .threads = 1};
+    /* --allow-incomplete: a snapshot between commits has no final record yet */
+    sp_verify_opts o = {.ledger_path = path, .pk = pk, .threads = 1, .allow_incomplete = 1};
     sp_report rep;
     sp_verify_summary sum;
     char err[SP_ERRMSG_MAX];
@@ -292,10 +296,73 @@ static int lost_writes(const char *oldp, const char *newp, const char *pubp)
     return m != NULL && accepted == 0 && mutants > 0 ? 0 : 1;
 }
 
+/* Copies the ledger as it is now (between commits) to dst. */
+static int snapshot(const char *src, const char *dst)
+{
+    size_t n;
+    uint8_t *b = slurp(src, &n);
+    int rc = b != NULL ? write_file(dst, b, n) : -1;
+    free(b);
+    return rc;
+}
+
+/* A run of genesis, one checkpoint and a final through the hook, snapshotted after each. */
+static int lost_run(const char *prefix)
+{
+    char ledger[512], key[512], snap[520], err[SP_ERRMSG_MAX] = "";
+    snprintf(ledger, sizeof ledger, "%s.ledger", prefix);
+    snprintf(key, sizeof key, "%s.key", prefix);
+    if (sp_keygen_files(prefix, err) != SP_OK) {
+        fprintf(stderr, "damage_flip --lost-run: %s\n", err);
+        return 2;
+    }
+    static float w[2][64];
+    static const char *names[2] = {"a.weight", "b.bias"};
+    sp_init_scheme s = {.kind = SP_INIT_UNIFORM, .p = {-0.1, 0.1, 0, 0}};
+    sp_record_tensor rt[2];
+    sp_tensor t[2];
+    for (int i = 0; i < 2; i++) {
+        if (sp_init_fill(w[i], SP_DTYPE_F32, names[i], 3, &s, 0, 64) != SP_OK)
+            return 2;
+        t[i] = (sp_tensor){.name = names[i], .dtype = SP_DTYPE_F32, .ndim = 1, .shape = {64},
+                           .data = w[i], .nbytes = sizeof w[i]};
+        rt[i] = (sp_record_tensor){.t = t[i], .init = s};
+    }
+    sp_run *run;
+    sp_run_options o = {.ledger_path = ledger, .key_path = key, .seed = 3, .model_name = "lost", .err = err};
+    int rc = sp_run_open(&run, &o);
+    if (rc == SP_OK)
+        rc = sp_run_genesis(run, rt, 2);
+    snprintf(snap, sizeof snap, "%s.0", prefix);
+    if (rc == SP_OK && snapshot(ledger, snap) != 0)
+        rc = SP_EIO;
+    for (uint64_t step = 1; rc == SP_OK && step <= 2; step++) {
+        w[0][step] += 0.5f;
+        rc = sp_run_commit_batch(run, step, "batch", 5);
+        if (rc == SP_OK && step == 1) {
+            sp_checkpoint_info info = {.step = 1, .loss = 1.0};
+            rc = sp_run_checkpoint(run, &info, t, 2);
+        } else if (rc == SP_OK) {
+            rc = sp_run_final(run, 2, t, 2);
+        }
+        snprintf(snap, sizeof snap, "%s.%llu", prefix, (unsigned long long)step);
+        if (rc == SP_OK && snapshot(ledger, snap) != 0)
+            rc = SP_EIO;
+    }
+    sp_run_close(run);
+    if (rc != SP_OK) {
+        fprintf(stderr, "damage_flip --lost-run: %s\n", err[0] ? err : sp_strerror(rc));
+        return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--lost") == 0)
         return lost_writes(argv[2], argv[3], argv[4]);
+    if (argc == 3 && strcmp(argv[1], "--lost-run") == 0)
+        return lost_run(argv[2]);
     if (argc < 3 || argc > 5) {
         fprintf(stderr, "usage: damage_flip FILE PUB [STRIDE [WORKERS]]\n");
         return 2;

@@ -121,6 +121,7 @@ assert r["derived"] == [None, False, False, False, True, True, True, True], r["d
 assert not any(c["fc1"]["refs"][0]["derived"][1:])
 EOF
 
+. tests/cli/python_env.inc
 # --- PyTorch: an honest torch_train run passes; its impostor (another run's weights loaded
 # at step 41 after an honest genesis) is named in segment 40..60 ---
 if "$PY" -c "import torch" >/dev/null 2>&1; then

@@ -344,6 +344,14 @@ void sp_audit_component_name(char *out, const char *tensor, unsigned depth) SP_N
  * marks reference tensors already taken. Returns SP_OK or SP_ENOMEM.
  */
 int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *used) SP_WUR;
+/* Before content pairing: same name, shape a permutation of the reference's (a transposed Linear). */
+int sp_audit_layout_pair_names(sp_audit_refres *rr, const sp_audit_model *m, char *used) SP_WUR;
+/*
+ * 1 when both names carry layer numbers and share none ("layers.3.ln" and
+ * "blocks.5.norm"), else 0: content pairing prefers tensors of the same
+ * layer, so that near-identical tensors of different layers are not crossed.
+ */
+double sp_audit_layer_penalty(const char *x, const char *y) SP_NONNULL(1, 2);
 /* Every candidate axis order of a pair (the identity first when shapes are equal). */
 void sp_audit_layout_candidates(sp_audit_pair *p) SP_NONNULL(1);
 /* Makes p->view (and p->owned) for candidate axis order k; SP_OK, SP_ENOMEM. */

@@ -132,6 +132,66 @@ static int ok_tensor(const sp_tensor *t)
     return sp_audit_dtype_ok(t->dtype) && t->ndim >= 2 && numel_of(t) >= 4;
 }
 
+double sp_audit_layer_penalty(const char *x, const char *y)
+{
+    unsigned long nx[8], ny[8];
+    size_t kx = 0, ky = 0;
+    for (const char *s = x; *s && kx < 8; s++)
+        if (*s >= '0' && *s <= '9' && (s == x || s[-1] < '0' || s[-1] > '9'))
+            nx[kx++] = strtoul(s, NULL, 10);
+    for (const char *s = y; *s && ky < 8; s++)
+        if (*s >= '0' && *s <= '9' && (s == y || s[-1] < '0' || s[-1] > '9'))
+            ny[ky++] = strtoul(s, NULL, 10);
+    if (kx == 0 || ky == 0)
+        return 0.0;
+    for (size_t i = 0; i < kx; i++)
+        for (size_t j = 0; j < ky; j++)
+            if (nx[i] == ny[j])
+                return 0.0;
+    return 1.0;
+}
+
+int sp_audit_layout_pair_names(sp_audit_refres *rr, const sp_audit_model *m, char *used)
+{
+    size_t na = sp_audit_model_count(m), nb = sp_audit_model_count(rr->model);
+    for (size_t i = 0; i < na; i++) {
+        sp_audit_pair *p = &rr->pairs[i];
+        if (p->b != NULL || !ok_tensor(p->a))
+            continue;
+        for (size_t j = 0; j < nb; j++) {
+            const sp_tensor *b = sp_audit_model_tensor(rr->model, j);
+            if (used[j] || strcmp(b->name, p->a->name) != 0 || !ok_tensor(b) || same_shape(p->a, b) ||
+                !same_multiset(p->a, b))
+                continue;
+            p->b = b;
+            p->cmp = b;
+            p->layout = SP_AUDIT_LAYOUT_AXES;
+            used[j] = 1;
+            rr->paired++;
+            break;
+        }
+    }
+    return SP_OK;
+}
+
+/* One way to see a fused tensor a as k reference tensors stacked. */
+typedef struct stack_opt {
+    double d;               /* mean distance of the blocks */
+    size_t i;               /* the pair */
+    uint64_t k;
+    size_t pj[SP_AUDIT_STACK_MAX];  /* reference tensor of each block */
+} stack_opt;
+
+static int stack_cmp(const void *x, const void *y)
+{
+    const stack_opt *a = x, *b = y;
+    if (a->d != b->d)
+        return a->d < b->d ? -1 : 1;
+    if (a->i != b->i)
+        return a->i < b->i ? -1 : 1;
+    return (a->k > b->k) - (a->k < b->k);
+}
+
 int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *used)
 {
     size_t na = sp_audit_model_count(m), nb = sp_audit_model_count(rr->model);
@@ -151,7 +211,8 @@ int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *use
             if (used[j] || !ok_tensor(b) || same_shape(a, b) || !same_multiset(a, b))
                 continue;
             sp_audit_signature(&sb, b);
-            rc = push(&cs, &nc, &cap, (cand){sp_audit_sig_distance(&sa, &sb), i, j, 0});
+            rc = push(&cs, &nc, &cap, (cand){sp_audit_sig_distance(&sa, &sb) + sp_audit_layer_penalty(a->name, b->name),
+                                             i, j, 0});
         }
     }
     if (rc == SP_OK && nc > 0) {
@@ -185,7 +246,8 @@ int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *use
             for (uint64_t q = 0; q < k && rc == SP_OK; q++) {
                 sp_tensor v = block(b, a->shape[0], q);
                 sp_audit_signature(&sb, &v);
-                rc = push(&cs, &nc, &cap, (cand){sp_audit_sig_distance(&sa, &sb), i, j, q});
+                rc = push(&cs, &nc, &cap, (cand){sp_audit_sig_distance(&sa, &sb) + sp_audit_layer_penalty(a->name, b->name),
+                                                 i, j, q});
             }
         }
     }
@@ -213,13 +275,15 @@ int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *use
     }
     free(taken);
 
-    /* stack: a is fused, its row blocks are reference tensors */
+    /* stack: a is fused, its row blocks are reference tensors; every (a, k) option
+     * is assigned greedily block by block, then the options are taken best first */
+    stack_opt *opts = NULL;
+    size_t nopt = 0, capopt = 0;
     for (size_t i = 0; i < na && rc == SP_OK; i++) {
-        sp_audit_pair *p = &rr->pairs[i];
-        const sp_tensor *a = p->a;
-        if (p->b != NULL || !ok_tensor(a))
+        const sp_tensor *a = rr->pairs[i].a;
+        if (rr->pairs[i].b != NULL || !ok_tensor(a))
             continue;
-        for (uint64_t k = SP_AUDIT_STACK_MAX; k >= STACK_MIN && p->b == NULL && rc == SP_OK; k--) {
+        for (uint64_t k = STACK_MIN; k <= SP_AUDIT_STACK_MAX && rc == SP_OK; k++) {
             if (a->shape[0] % k != 0)
                 continue;
             uint64_t rows = a->shape[0] / k;
@@ -232,51 +296,79 @@ int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *use
                     if (used[j] || !sp_audit_dtype_ok(b->dtype) || !same_shape(&v, b))
                         continue;
                     sp_audit_signature(&sb, b);
-                    rc = push(&cs, &nc, &cap, (cand){sp_audit_sig_distance(&sa, &sb), (size_t)q, j, 0});
+                    rc = push(&cs, &nc, &cap, (cand){sp_audit_sig_distance(&sa, &sb) +
+                                                         sp_audit_layer_penalty(a->name, b->name),
+                                                     (size_t)q, j, 0});
                 }
             }
             if (rc != SP_OK || nc < k)
                 continue;
             qsort(cs, nc, sizeof *cs, cand_cmp);
-            const sp_tensor *pick[SP_AUDIT_STACK_MAX] = {0};
-            size_t got = 0, pj[SP_AUDIT_STACK_MAX];
+            stack_opt o = {0, i, k, {0}};
+            int have[SP_AUDIT_STACK_MAX] = {0};
+            size_t got = 0;
             for (size_t c = 0; c < nc && got < k; c++) {
-                int dup = pick[cs[c].i] != NULL;
-                for (size_t g = 0; g < got && !dup; g++)
-                    dup = pj[g] == cs[c].j;
+                int dup = have[cs[c].i];
+                for (size_t g = 0; g < k && !dup; g++)
+                    dup = have[g] && o.pj[g] == cs[c].j;
                 if (dup)
                     continue;
-                pick[cs[c].i] = sp_audit_model_tensor(rr->model, cs[c].j);
-                pj[got++] = cs[c].j;
+                have[cs[c].i] = 1;
+                o.pj[cs[c].i] = cs[c].j;
+                o.d += cs[c].d / (double)k;
+                got++;
             }
             if (got < k)
                 continue;
-            uint64_t n = numel_of(a), per = n / k;
-            float *buf = malloc(n * sizeof *buf);
-            if (buf == NULL) {
-                rc = SP_ENOMEM;
-                break;
+            if (nopt == capopt) {
+                size_t ncap = capopt ? 2 * capopt : 16;
+                stack_opt *q2 = realloc(opts, ncap * sizeof *q2);
+                if (q2 == NULL) {
+                    rc = SP_ENOMEM;
+                    break;
+                }
+                opts = q2;
+                capopt = ncap;
             }
-            for (uint64_t q = 0; q < k; q++)
-                sp_audit_to_float(buf + q * per, pick[q], 0, per);
-            p->b = pick[0];
-            p->by_content = 1;
-            p->layout = SP_AUDIT_LAYOUT_STACK;
-            p->nstack = (size_t)k;
-            memcpy(p->stack, pick, sizeof pick);
-            p->owned = buf;
-            p->view = *a;
-            p->view.name = pick[0]->name;
-            p->view.dtype = SP_DTYPE_F32;
-            p->view.data = buf;
-            p->view.nbytes = n * sizeof(float);
-            p->cmp = &p->view;
-            for (size_t g = 0; g < got; g++)
-                used[pj[g]] = 1;
-            rr->paired++;
-            rr->by_content++;
+            opts[nopt++] = o;
         }
     }
+    if (rc == SP_OK && nopt > 0)
+        qsort(opts, nopt, sizeof *opts, stack_cmp);
+    for (size_t t = 0; t < nopt && rc == SP_OK; t++) {
+        sp_audit_pair *p = &rr->pairs[opts[t].i];
+        uint64_t k = opts[t].k;
+        int free_all = p->b == NULL;
+        for (uint64_t q = 0; q < k && free_all; q++)
+            free_all = !used[opts[t].pj[q]];
+        if (!free_all)
+            continue;
+        uint64_t n = numel_of(p->a), per = n / k;
+        float *buf = malloc(n * sizeof *buf);
+        if (buf == NULL) {
+            rc = SP_ENOMEM;
+            break;
+        }
+        for (uint64_t q = 0; q < k; q++) {
+            p->stack[q] = sp_audit_model_tensor(rr->model, opts[t].pj[q]);
+            sp_audit_to_float(buf + q * per, p->stack[q], 0, per);
+            used[opts[t].pj[q]] = 1;
+        }
+        p->b = p->stack[0];
+        p->by_content = 1;
+        p->layout = SP_AUDIT_LAYOUT_STACK;
+        p->nstack = (size_t)k;
+        p->owned = buf;
+        p->view = *p->a;
+        p->view.name = p->b->name;
+        p->view.dtype = SP_DTYPE_F32;
+        p->view.data = buf;
+        p->view.nbytes = n * sizeof(float);
+        p->cmp = &p->view;
+        rr->paired++;
+        rr->by_content++;
+    }
+    free(opts);
     free(cs);
     return rc;
 }

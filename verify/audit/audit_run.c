@@ -147,30 +147,6 @@ static int cand_cmp(const void *x, const void *y)
     return (a->j > b->j) - (a->j < b->j);
 }
 
-/*
- * 1 when both names carry layer numbers and share none ("layers.3.ln" and
- * "blocks.5.norm"): content pairing prefers tensors of the same layer, so
- * that near-identical norm vectors of different layers are not crossed.
- */
-static double layer_penalty(const char *x, const char *y)
-{
-    unsigned long nx[8], ny[8];
-    size_t kx = 0, ky = 0;
-    for (const char *s = x; *s && kx < 8; s++)
-        if (*s >= '0' && *s <= '9' && (s == x || s[-1] < '0' || s[-1] > '9'))
-            nx[kx++] = strtoul(s, NULL, 10);
-    for (const char *s = y; *s && ky < 8; s++)
-        if (*s >= '0' && *s <= '9' && (s == y || s[-1] < '0' || s[-1] > '9'))
-            ny[ky++] = strtoul(s, NULL, 10);
-    if (kx == 0 || ky == 0)
-        return 0.0;
-    for (size_t i = 0; i < kx; i++)
-        for (size_t j = 0; j < ky; j++)
-            if (nx[i] == ny[j])
-                return 0.0;
-    return 1.0;
-}
-
 /* Pairs by name, then the rest by shape and content signature (greedy, closest first). */
 static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
 {
@@ -192,6 +168,11 @@ static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
                 break;
             }
         }
+    }
+    int rc0 = sp_audit_layout_pair_names(rr, m, used);
+    if (rc0 != SP_OK) {
+        free(used);
+        return rc0;
     }
     sp_audit_sig *sa = calloc(na ? na : 1, sizeof *sa), *sb = calloc(nb ? nb : 1, sizeof *sb);
     size_t nc = 0, cap = 0;
@@ -221,7 +202,7 @@ static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
                 cs = n2;
             }
             cs[nc++] = (cand){sp_audit_sig_distance(&sa[i], &sb[j]) +
-                                  layer_penalty(rr->pairs[i].a->name, sp_audit_model_tensor(rr->model, j)->name),
+                                  sp_audit_layer_penalty(rr->pairs[i].a->name, sp_audit_model_tensor(rr->model, j)->name),
                               i, j};
         }
     }

@@ -14,6 +14,7 @@ perturbation (a fine-tune), then disguised.
       heads (and the dimensions inside them) permuted, function unchanged.
       --fuse: q/k/v into one qkv_proj, gate/up into gate_up_proj.
       --transpose: every Linear weight stored [in, out] (TensorFlow style).
+      --splice-ends FILE: embedding, final norm and lm_head taken from FILE.
   conv OUT --seed N [--from IN --noise X] [--permute P] [--layout oihw|ohwi|hwio]
            [--names torch|tf|paddle]
       conv stack 3-32-64-64-128 (3x3) with batch norms and a 32-class head;
@@ -135,6 +136,11 @@ def transformer(a):
         t = perturb(t, rng, arg(a, "--noise", 0.0, float))
     if "--permute" in a:
         t = transformer_permute(t, np.random.default_rng(arg(a, "--permute", 1, int)))
+    if "--splice-ends" in a:
+        # the embedding, final norm and head of another model (already disguised), the blocks this model's own
+        donor = load(arg(a, "--splice-ends"))[0]
+        for k in ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"):
+            t[k] = donor[k]
     if "--fuse" in a:
         t = transformer_fuse(t)
     if "--transpose" in a:

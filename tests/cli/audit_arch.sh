@@ -55,6 +55,7 @@ $G transformer "$t/tr_perm.st" --from "$t/tr1.st" --noise 0.05 --permute 3 &&
 $G transformer "$t/tr_fused.st" --from "$t/tr1.st" --noise 0.05 --fuse &&
 $G transformer "$t/tr_fused_perm.st" --from "$t/tr1.st" --noise 0.05 --fuse --permute 4 &&
 $G transformer "$t/tr_tf.st" --from "$t/tr1.st" --noise 0.05 --transpose &&
+$G transformer "$t/tr_splice.st" --seed 2 --splice-ends "$t/tr_perm.st" &&
 $G conv "$t/c_perm.st" --from "$t/c1.st" --noise 0.05 --permute 4 &&
 $G conv "$t/c_tflite.st" --from "$t/c1.st" --noise 0.05 --permute 5 --layout ohwi --names tf &&
 $G conv "$t/c_paddle.st" --from "$t/c1.st" --noise 0.05 --layout hwio --names paddle &&
@@ -81,6 +82,16 @@ for i in range(3):
         assert pm["units_in_place"] is None or pm["units_in_place"] < 0.2, pm
         assert x["log10_p"] < -50, (x["name"], x["log10_p"])
 assert comp["model.embed_tokens"]["derived"] and comp["lm_head"]["derived"]'
+expect 1 "independent blocks under a copied, permuted embedding and head: only the ends derived" \
+  "$SP" audit "$t/tr_splice.st" --ref "$t/tr1.st" --depth 3 --json
+check "splice: the carried permutation does not make independent blocks derived" '
+assert comp["model.embed_tokens"]["derived"] and comp["lm_head"]["derived"], comp
+for i in range(3):
+    c = comp["model.layers.%d" % i]
+    assert c["derived"] is False and c["verdict"] == "not derived", c
+    assert c["log10_p"] > -2, c
+tried = [x for x in d["tensors"] if x["name"].startswith("model.layers.") and x["permutation"]]
+assert len(tried) >= 18, len(tried)           # the residual permutation was carried and tried'
 expect 1 "tinytrain with fc1 permuted on both axes: derived" "$SP" audit "$t/tiny_perm.st" --ref "$t/m1/final.safetensors" --json
 check "tinytrain both axes: fc1 (85.6 %) derived through the carried permutation" '
 f = comp["fc1"]

@@ -179,7 +179,9 @@ int sp_audit_report_html(FILE *f, const sp_audit_result *res)
     fputs("<h1>scratchproof audit: ", f);
     esc(f, res->path);
     fputs("</h1>\n<p class=\"", f);
-    fputs(res->derived ? "derived\">Verdict: DERIVED" : "clean\">Verdict: no evidence of derivation", f);
+    fputs(res->derived ? "derived\">Verdict: DERIVED"
+          : res->inconclusive ? "derived\">Verdict: INCONCLUSIVE (less than half of the matrix parameters compared)"
+                              : "clean\">Verdict: no evidence of derivation", f);
     for (size_t c = 0; c < res->ncomp; c++)
         if (res->comp[c].derived) {
             fputs("; ", f);

@@ -21,8 +21,10 @@ perturbation (a fine-tune), then disguised.
       --permute: every hidden channel permuted along the chain.
   tinyperm IN OUT --seed N      tinytrain's embedding and hidden axes both
                                 permuted (fc1 on both axes), function unchanged
-  audio OUT --seed N            independent encoder + fixed DFT, mel,
+  audio OUT --seed N [--fixed-only]
+                                independent encoder + fixed DFT, mel,
                                 sinusoid-position and causal-mask buffers
+                                (--fixed-only: the buffers and norms alone)
   small OUT --seed N            depthwise-separable stack of small kernels
                                 (24x1x3x3 ...), Paddle names
   int8 IN OUT                   IN with every matrix stored as I8 (not comparable)
@@ -265,6 +267,8 @@ def audio(a):
         t["encoder.layers.%d.fc1.weight" % i] = trained(rng, (2 * d, d))
         t["encoder.layers.%d.fc2.weight" % i] = trained(rng, (d, 2 * d))
         t["encoder.layers.%d.norm.weight" % i] = norm_vec(rng, d)
+    if "--fixed-only" in a:
+        t = {k: v for k, v in t.items() if "frontend" in k or "pos_table" in k or "mask" in k or "norm" in k}
     save(out, t)
 
 

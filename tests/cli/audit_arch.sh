@@ -188,6 +188,12 @@ expect 3 "matrices stored as int8: inconclusive (dtype)" "$SP" audit "$t/tr_int8
 check "int8: not compared because of the dtype" '
 assert d["inconclusive"] is True and d["uncompared"]["dtype"] == d["matrix_parameters"], d["uncompared"]'
 
+$G audio "$t/au_fixed.st" --seed 7 --fixed-only || bad "fixed-only corpus"
+expect 3 "only fixed buffers and vectors: inconclusive" "$SP" audit "$t/au_fixed.st" --ref "$t/au1.st" --json
+check "fixed only: no weight matrix to compare" '
+assert d["inconclusive"] is True and d["matrix_parameters"] == 0, d
+assert "no weight matrix" in d["inconclusive_reason"], d["inconclusive_reason"]'
+
 # ---------------------------------------------------------------- calibration
 : >"$t/cal.log"
 for fam in tr c au sm; do

@@ -466,14 +466,14 @@ void sp_audit_decide(sp_audit_pairstats *o)
         o->log10p = 0.0;
         return;
     }
-    /* the most significant test, Bonferroni over every test the pair has */
-    double lp = 0.0, ntests = 3.0;
+    /* the most significant test, Bonferroni over the four tests (aligned, matched,
+     * exact, carried), counted whether or not the carried one had a candidate */
+    double lp = 0.0, ntests = 4.0;
     const sp_audit_stat *t[3] = {&o->pearson, &o->matched, &o->exact};
     for (int k = 0; k < 3; k++)
         if (t[k]->valid && t[k]->log10p < lp)
             lp = t[k]->log10p;
     if (o->prop_tried > 0) {
-        ntests += 1.0;
         if (o->prop.valid && o->prop.log10p + log10((double)o->prop_tried) < lp)
             lp = o->prop.log10p + log10((double)o->prop_tried);
     }

@@ -28,6 +28,8 @@ perturbation (a fine-tune), then disguised.
   small OUT --seed N            depthwise-separable stack of small kernels
                                 (24x1x3x3 ...), Paddle names
   int8 IN OUT                   IN with every matrix stored as I8 (not comparable)
+  lone IN OUT --tensor NAME --seed N [--noise X]
+                                NAME alone permuted on both axes (plus noise)
 """
 import os
 import struct
@@ -285,6 +287,17 @@ def small(a):
     save(out, t)
 
 
+def lone(a):
+    """one tensor permuted on both axes (nothing else touched), plus relative noise"""
+    t, _ = load(a[0])
+    k = arg(a, "--tensor")
+    rng = np.random.default_rng(arg(a, "--seed", 1, int))
+    w = t[k]
+    w = w[rng.permutation(w.shape[0])][:, rng.permutation(w.shape[1])]
+    t[k] = (w + arg(a, "--noise", 0.0, float) * w.std() * rng.standard_normal(w.shape)).astype(np.float32)
+    save(a[1], t)
+
+
 def int8(a):
     t, _ = load(a[0])
     hdr, blobs, off = {}, [], 0
@@ -306,7 +319,7 @@ def int8(a):
 
 def main():
     cmds = {"transformer": transformer, "conv": conv, "tinyperm": tinyperm, "audio": audio,
-            "small": small, "int8": int8}
+            "small": small, "int8": int8, "lone": lone}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](sys.argv[2:])

@@ -62,7 +62,8 @@ $G conv "$t/c_paddle.st" --from "$t/c1.st" --noise 0.05 --layout hwio --names pa
 $G int8 "$t/tr1.st" "$t/tr_int8.st" || { bad "building the derived corpus"; finish; }
 "$SP" keygen -o "$t/k" >/dev/null 2>&1 || { bad "keygen"; finish; }
 "$TT" --ledger "$t/l1" --key "$t/k.key" --seed 1 --steps 150 --every 150 --out "$t/m1" --quiet --threads 1 >/dev/null 2>&1 &&
-$G tinyperm "$t/m1/final.safetensors" "$t/tiny_perm.st" --seed 9 || { bad "tinytrain corpus"; finish; }
+$G tinyperm "$t/m1/final.safetensors" "$t/tiny_perm.st" --seed 9 &&
+$G lone "$t/m1/final.safetensors" "$t/tiny_lone.st" --tensor fc1.weight --seed 4 --noise 0.1 || { bad "tinytrain corpus"; finish; }
 
 # ---------------------------------------------------------------- permutations through the network
 expect 1 "transformer, residual stream + heads + MLP units permuted: derived" \
@@ -103,6 +104,13 @@ assert w["permutation"]["matched"]["value"] > 0.9, w["permutation"]
 assert "both axes" in f["reason"], f["reason"]
 for c in ("embed", "head"):
     assert comp[c]["derived"] is True, comp[c]'
+expect 1 "tinytrain fc1 alone permuted on both axes (+ noise), nothing else touched: derived" \
+  "$SP" audit "$t/tiny_lone.st" --ref "$t/m1/final.safetensors" --json
+check "lone matrix: both axes recovered from the matrix itself" '
+f = comp["fc1"]
+assert f["derived"] is True and f["log10_p"] < -50, f
+pm = tens["fc1.weight"]["permutation"]
+assert pm["matched"]["value"] > 0.9 and "itself" in pm["from"], pm'
 expect 1 "conv stack, channels permuted along the chain: derived" "$SP" audit "$t/c_perm.st" --ref "$t/c1.st" --depth 2 --json
 check "conv chain: every interior conv derived" '
 for i in range(4):

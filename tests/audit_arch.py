@@ -28,6 +28,7 @@ perturbation (a fine-tune), then disguised.
   small OUT --seed N            depthwise-separable stack of small kernels
                                 (24x1x3x3 ...), Paddle names
   int8 IN OUT                   IN with every matrix stored as I8 (not comparable)
+  hostile OUT                   NaN, inf, zero, 1-row and 3-d tensors
   lone IN OUT --tensor NAME --seed N [--noise X]
                                 NAME alone permuted on both axes (plus noise)
 """
@@ -298,6 +299,19 @@ def lone(a):
     save(a[1], t)
 
 
+def hostile(a):
+    """non-finite and degenerate tensors: NaN, inf, zeros, one row, a huge 1 x N, 3-d"""
+    rng = np.random.default_rng(5)
+    t = {"nan.weight": np.full((64, 64), np.nan, np.float32),
+         "inf.weight": np.where(rng.standard_normal((64, 48)) > 0, np.inf, -np.inf).astype(np.float32),
+         "zeros.weight": np.zeros((40, 40), np.float32),
+         "row.weight": rng.standard_normal((1, 4096)).astype(np.float32),
+         "cube.weight": rng.standard_normal((8, 16, 32)).astype(np.float32),
+         "mixed.weight": rng.standard_normal((96, 80)).astype(np.float32)}
+    t["mixed.weight"][::7, ::5] = np.nan
+    save(a[0], t)
+
+
 def int8(a):
     t, _ = load(a[0])
     hdr, blobs, off = {}, [], 0
@@ -319,7 +333,7 @@ def int8(a):
 
 def main():
     cmds = {"transformer": transformer, "conv": conv, "tinyperm": tinyperm, "audio": audio,
-            "small": small, "int8": int8, "lone": lone}
+            "small": small, "int8": int8, "lone": lone, "hostile": hostile}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](sys.argv[2:])

@@ -202,6 +202,15 @@ check "fixed only: no weight matrix to compare" '
 assert d["inconclusive"] is True and d["matrix_parameters"] == 0, d
 assert "no weight matrix" in d["inconclusive_reason"], d["inconclusive_reason"]'
 
+$G hostile "$t/hostile.st" || bad "hostile corpus"
+for ref in "$t/hostile.st" "$t/tr1.st"; do
+  "$SP" audit "$t/hostile.st" --ref "$ref" --json >"$t/out" 2>"$t/err"; rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 1 ] || [ "$rc" = 3 ]; then
+    "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$t/out" && ok "NaN / inf / degenerate tensors against $(basename "$ref"): exit $rc, valid JSON" ||
+      bad "hostile tensors: invalid JSON"
+  else bad "hostile tensors against $(basename "$ref"): exit $rc $(head -c 200 "$t/err")"; fi
+done
+
 # ---------------------------------------------------------------- calibration
 : >"$t/cal.log"
 for fam in tr c au sm; do

@@ -31,6 +31,7 @@
  * units are matched on half of its features and measured on the other half.
  */
 #include "audit.h"
+#include "audit_vec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -340,26 +341,56 @@ static int take_map(sp_audit_pair *p, int units, const uint64_t *fmap, perms *ps
 #define LONE_WORK (1ull << 30)  /* r^2 c / 2 + c^2 r / 2 above this: not tried */
 #define LONE_DESC 16u           /* quantiles in a column descriptor */
 #define LONE_ROUNDS 2
+#define LONE_START 1.15     /* a start must beat chance (sqrt(2 ln r / c)) by this factor */
 
-static int cmp_flt(const void *x, const void *y)
+/* Ascending order of float bit patterns as unsigned keys (NaN above +inf). */
+static inline uint32_t fkey(float f)
 {
-    float a = *(const float *)x, b = *(const float *)y;
-    return (a > b) - (a < b);
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+/* Sorts n keys (radix, 4 passes of 8 bits); tmp holds n keys. */
+static void radix_sort(uint32_t *k, uint32_t *tmp, size_t n)
+{
+    for (int shift = 0; shift < 32; shift += 8) {
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[((k[i] >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++)
+            cnt[b + 1] += cnt[b];
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[(k[i] >> shift) & 0xff]++] = k[i];
+        memcpy(k, tmp, n * sizeof *k);
+    }
+}
+
+static float unkey(uint32_t u)
+{
+    u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
 }
 
 /* Column j's sorted values at LONE_DESC evenly spaced ranks, from rows [0, rows) of x (r x c). */
-static void col_desc(float *d, const float *x, uint64_t rows, uint64_t c, uint64_t j, float *tmp)
+static void col_desc(float *d, const float *x, uint64_t rows, uint64_t c, uint64_t j, uint32_t *k,
+                     uint32_t *tmp)
 {
     for (uint64_t i = 0; i < rows; i++)
-        tmp[i] = x[i * c + j];
-    qsort(tmp, rows, sizeof *tmp, cmp_flt);
+        k[i] = fkey(x[i * c + j]);
+    radix_sort(k, tmp, (size_t)rows);
     for (size_t q = 0; q < LONE_DESC; q++)
-        d[q] = tmp[q * (rows - 1) / (LONE_DESC - 1)];
+        d[q] = unkey(k[q * (rows - 1) / (LONE_DESC - 1)]);
 }
 
-/* For each of the n rows of X (len m, stride sx) the row of Y (ny rows, stride sy) of highest correlation. */
-static void best_corr(uint64_t *out, const float *X, size_t n, size_t sx, const float *Y, size_t ny,
-                      size_t sy, size_t m, const uint64_t *ymap, float *xs, float *ys)
+/*
+ * For each of the n rows of X (len m, stride sx) the row of Y (ny rows,
+ * stride sy) of highest correlation; returns the mean of those correlations.
+ */
+static double best_corr(uint64_t *out, const float *X, size_t n, size_t sx, const float *Y, size_t ny,
+                        size_t sy, size_t m, const uint64_t *ymap, float *xs, float *ys)
 {
     /* xs: n x m, ys: ny x m standardised copies; ymap re-indexes Y's features */
     for (size_t i = 0; i < n; i++)
@@ -370,20 +401,21 @@ static void best_corr(uint64_t *out, const float *X, size_t n, size_t sx, const 
             ys[j * m + k] = Y[j * sy + (ymap ? ymap[k] : k)];
     std_rows(xs, n, m);
     std_rows(ys, ny, m);
+    double sum = 0.0;
     for (size_t i = 0; i < n; i++) {
-        double bv = -INFINITY;
+        float bv = -INFINITY;
         uint64_t bj = 0;
         for (size_t j = 0; j < ny; j++) {
-            double d = 0;
-            for (size_t k = 0; k < m; k++)
-                d += (double)xs[i * m + k] * ys[j * m + k];
+            float d = sp_dot(xs + i * m, ys + j * m, m);
             if (d > bv) {
                 bv = d;
                 bj = j;
             }
         }
         out[i] = bj;
+        sum += bv;
     }
+    return sum / (double)n;
 }
 
 /*
@@ -402,20 +434,21 @@ static int lone(sp_audit_pair *p, sp_audit_stat *out, uint64_t seed)
     if (r - r1 < MIN_UNITS || c < MIN_FEAT || (double)r * r * c / 2 + (double)c * c * r / 2 > (double)LONE_WORK)
         return SP_OK;
     uint64_t n = r * c;
-    float *fa = malloc(n * sizeof *fa), *fb = malloc(n * sizeof *fb), *tmp = malloc(r * sizeof *tmp);
+    float *fa = malloc(n * sizeof *fa), *fb = malloc(n * sizeof *fb);
+    uint32_t *keys = malloc(2 * r * sizeof *keys);
     float *da = malloc(c * LONE_DESC * sizeof *da), *db = malloc(c * LONE_DESC * sizeof *db);
     float *at = malloc(c * r1 * sizeof *at), *bt = malloc(c * r1 * sizeof *bt);
     size_t big = (size_t)(r > c ? r : c);
     float *xs = malloc(big * big * sizeof *xs), *ys = malloc(big * big * sizeof *ys);
     uint64_t *q = malloc(c * sizeof *q), *pr = malloc(r1 * sizeof *pr);
     int rc = SP_ENOMEM;
-    if (!fa || !fb || !tmp || !da || !db || !at || !bt || !xs || !ys || !q || !pr)
+    if (!fa || !fb || !keys || !da || !db || !at || !bt || !xs || !ys || !q || !pr)
         goto done;
     sp_audit_to_float(fa, p->acmp, 0, n);
     sp_audit_to_float(fb, p->cmp, 0, n);
     for (uint64_t j = 0; j < c; j++) {
-        col_desc(da + j * LONE_DESC, fa, r1, c, j, tmp);
-        col_desc(db + j * LONE_DESC, fb, r, c, j, tmp);
+        col_desc(da + j * LONE_DESC, fa, r1, c, j, keys, keys + r);
+        col_desc(db + j * LONE_DESC, fb, r, c, j, keys, keys + r);
     }
     /* sorted values: match by distance, i.e. the best correlation is not wanted here (scale matters) */
     for (uint64_t j = 0; j < c; j++) {
@@ -433,8 +466,14 @@ static int lone(sp_audit_pair *p, sp_audit_stat *out, uint64_t seed)
         }
     }
     for (int round = 0; round < LONE_ROUNDS; round++) {
-        /* rows of the first half through the column map */
-        best_corr(pr, fa, (size_t)r1, (size_t)c, fb, (size_t)r, (size_t)c, (size_t)c, q, xs, ys);
+        /* rows of the first half through the column map; in the first round, a start no
+         * better than chance (the best of r random correlations over c features, about
+         * sqrt(2 ln r / c)) ends the attempt: nothing was found, nothing is tested */
+        double mean = best_corr(pr, fa, (size_t)r1, (size_t)c, fb, (size_t)r, (size_t)c, (size_t)c, q, xs, ys);
+        if (round == 0 && mean < LONE_START * sqrt(2.0 * log((double)r) / (double)c)) {
+            rc = SP_OK;
+            goto done;
+        }
         /* columns on those rows: a's column j over rows [0, r1), b's column k over rows pr[] */
         for (uint64_t i = 0; i < r1; i++)
             for (uint64_t j = 0; j < c; j++) {
@@ -458,7 +497,7 @@ static int lone(sp_audit_pair *p, sp_audit_stat *out, uint64_t seed)
 done:
     free(fa);
     free(fb);
-    free(tmp);
+    free(keys);
     free(da);
     free(db);
     free(at);

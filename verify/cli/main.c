@@ -34,7 +34,8 @@ static const char usage[] =
     "                          is MODEL derived from a reference model?\n"
     "\n"
     "exit status: 0 verified (audit: no evidence of derivation), 1 not verified\n"
-    "(audit: derived), 2 usage error or unreadable input.\n"
+    "(audit: derived), 2 usage error or unreadable input, 3 (audit only)\n"
+    "inconclusive: too little of the model could be compared.\n"
     "Run 'scratchproof COMMAND --help' for a command's options. Formats: SPEC.md.\n";
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@ int sp_cmd_log(int argc, char **argv);
 int sp_cmd_record(int argc, char **argv);
 int sp_cmd_verify(int argc, char **argv);
 int sp_cmd_audit(int argc, char **argv);     /* cmd_audit.c */
+int sp_cmd_init(int argc, char **argv);      /* cmd_init.c */
 
 /*
  * Shared helpers for the subcommands. sp_cli_usage_error prints

@@ -195,8 +195,12 @@ static int write_file(const char *path, const char *tmp, const uint8_t *blk,
     /* O_NONBLOCK: a FIFO left at PATH.tmp fails (ENXIO) instead of waiting for a reader. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     if (fd < 0) {
-        sp_errf(err, "%s: cannot create: %s", tmp, strerror(errno));
-        return sp_write_errno(errno);
+        int e = errno;
+        if (e == ENXIO)   /* a FIFO without a reader */
+            sp_errf(err, "%s: not a regular file (a FIFO), left in place", tmp);
+        else
+            sp_errf(err, "%s: cannot create: %s", tmp, strerror(e));
+        return sp_write_errno(e);
     }
     struct stat st;
     int fl = fcntl(fd, F_GETFL);

@@ -37,15 +37,31 @@ static const char record_usage[] =
     "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
     "verify then regenerates every non-external tensor from the seed.\n";
 
+/* One line on stderr, the file, name and text escaped: "FILE: tensor 'NAME' WHY TEXT TAIL; recorded as external". */
+static void note_external(const char *file, const char *name, const char *why, const char *text,
+                          const char *tail)
+{
+    fputs("scratchproof record: ", stderr);
+    (void)sp_escape_fputs(file, stderr);
+    fputs(": tensor '", stderr);
+    (void)sp_escape_fputs(name, stderr);
+    fprintf(stderr, "' %s", why);
+    (void)sp_escape_fputs(text, stderr);
+    fprintf(stderr, "%s; recorded as external\n", tail);
+}
+
 /*
  * Schemes for the genesis: rt[i].init from the rules, then every generated
  * tensor regenerated and compared with the file (sodium_memcmp on digests).
  * Returns 0, or 2 after one line on stderr naming the file and the tensor.
  */
 static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, const sp_cli_rule *rules,
-                           size_t nrules, uint64_t seed, int external, unsigned threads)
+                           size_t nrules, uint64_t seed, int external, unsigned threads,
+                           size_t *rule_of)
 {
+    /* first every tensor's rule, so an ambiguity is named before any regeneration */
     for (size_t i = 0; i < n; i++) {
+        rule_of[i] = nrules;
         const char *name = rt[i].t.name;
         size_t k = 0, a = 0, b = 0;
         int rc = sp_cli_pick_rule(rules, nrules, name, &k, &a, &b);
@@ -58,20 +74,24 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
             if (!external)
                 return sp_cli_usage_error("record", "%s: tensor '%s' matches no --scheme (add one, "
                                           "or --external to record it as loaded)", file, name);
-            fputs("scratchproof record: ", stderr);
-            (void)sp_escape_fputs(file, stderr);
-            fputs(": tensor '", stderr);
-            (void)sp_escape_fputs(name, stderr);
-            fputs("' matches no --scheme; recorded as external\n", stderr);
             memset(&rt[i].init, 0, sizeof rt[i].init);
             continue;
         }
         rt[i].init = rules[k].s;
-        if (rt[i].init.kind == SP_INIT_EXTERNAL)
-            continue;
-        if (sp_init_check(&rt[i].init) != SP_OK)
+        rule_of[i] = k;
+        if (rt[i].init.kind != SP_INIT_EXTERNAL && sp_init_check(&rt[i].init) != SP_OK)
             return sp_cli_usage_error("record", "%s: tensor '%s': invalid scheme '%s' (SPEC.md 6.1)",
                                       file, name, rules[k].text);
+    }
+    /* then, with every choice unambiguous, regenerate */
+    for (size_t i = 0; i < n; i++) {
+        const char *name = rt[i].t.name;
+        size_t k = rule_of[i];
+        if (k == nrules)
+            note_external(file, name, "matches no --scheme", "", "");
+        if (k == nrules || rt[i].init.kind == SP_INIT_EXTERNAL)
+            continue;
+        int rc;
         uint8_t want[SP_DIGEST_BYTES], have[SP_DIGEST_BYTES];
         rc = sp_init_digest(want, &rt[i].t, seed, &rt[i].init, threads);
         if (rc == SP_OK)
@@ -87,12 +107,9 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
             return sp_cli_usage_error("record", "%s: tensor '%s' is not scheme %s from seed %llu (%s); "
                                       "fix the --scheme or --seed, or --external to record it as loaded",
                                       file, name, rules[k].text, (unsigned long long)seed, why);
-        fprintf(stderr, "scratchproof record: ");
-        (void)sp_escape_fputs(file, stderr);
-        fputs(": tensor '", stderr);
-        (void)sp_escape_fputs(name, stderr);
-        fprintf(stderr, "' is not scheme %s from seed %llu; recorded as external\n", rules[k].text,
-                (unsigned long long)seed);
+        char tail[64];
+        snprintf(tail, sizeof tail, " from seed %llu", (unsigned long long)seed);
+        note_external(file, name, "is not scheme ", rules[k].text, tail);
         memset(&rt[i].init, 0, sizeof rt[i].init);
     }
     return 0;
@@ -190,9 +207,15 @@ int sp_cmd_record(int argc, char **argv)
         t[i] = *sp_st_tensor(f, i);
         rt[i].t = t[i];
     }
-    if (genesis && (rc = genesis_schemes(argv[optind], rt, n, rules, nrules, seed, external,
-                                         (unsigned)threads)) != 0)
-        goto out_file;
+    if (genesis) {
+        size_t *rule_of = calloc(n ? n : 1, sizeof *rule_of);
+        rc = rule_of == NULL ? sp_cli_usage_error("record", "out of memory")
+                             : genesis_schemes(argv[optind], rt, n, rules, nrules, seed, external,
+                                               (unsigned)threads, rule_of);
+        free(rule_of);
+        if (rc != 0)
+            goto out_file;
+    }
     sp_run *run = NULL;
     sp_run_options ro = {.ledger_path = ledger, .key_path = key, .seed = seed,
                          .model_name = model_name, .threads = (unsigned)threads,

@@ -206,9 +206,9 @@ fuzz:
 	@mkdir -p build/fuzz/corpus_$(FUZZ)
 	build/fuzz/fuzz_$(FUZZ) -max_total_time=$(SECONDS) build/fuzz/corpus_$(FUZZ) tests/corpus/$(FUZZ)
 
-# Installs the program, the libraries, the five public headers as <scratchproof/...>,
+# Installs the program, the libraries, the public headers as <scratchproof/...>,
 # scratchproof.pc, the manual pages and the Python package; uninstall removes exactly those.
-PUB_H := hooks/scratchproof.h attest/sp_base.h attest/safetensors.h attest/sp_digest.h
+PUB_H := hooks/scratchproof.h attest/sp_base.h attest/safetensors.h attest/sp_digest.h attest/sp_escape.h
 PY_FILES := $(wildcard hooks/python/scratchproof/*.py hooks/python/scratchproof/*.pyi) hooks/python/scratchproof/py.typed
 MAN1 := docs/man/scratchproof.1
 MAN3 := docs/man/scratchproof.3

@@ -19,7 +19,7 @@
  * SP_EBADSTATE and every later call fails with it, so a ledger never holds a
  * half-written chain. sp_run_errmsg() gives the detail of the last failure.
  *
- * Installed (`make install`) as <scratchproof/scratchproof.h> with the four
+ * Installed (`make install`) as <scratchproof/scratchproof.h> with the
  * headers it includes beside it; `pkg-config --cflags --libs scratchproof`
  * is all a program needs. Every function declared in these headers is
  * exported by libscratchproof.so.0 (SP_API); nothing else is. Manual page:
@@ -31,6 +31,7 @@
 #include "sp_base.h"
 #include "safetensors.h"   /* sp_st_open / sp_st_write for checkpoint files */
 #include "sp_digest.h"     /* sp_tensor_digest, sp_hash_tagged */
+#include "sp_escape.h"     /* sp_escape: printing untrusted names (SPEC.md 1.1) */
 
 #ifdef __cplusplus
 extern "C" {

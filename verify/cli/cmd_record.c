@@ -27,27 +27,28 @@ static const char record_usage[] =
     "Appends one signed record for the weights in the safetensors FILE.\n"
     "genesis starts a new ledger; each tensor is recorded with the scheme of the\n"
     "most specific --scheme whose GLOB matches its name ('*' any run, '?' one\n"
-    "character); matching globs of which none is the most specific must agree.\n"
+    "character); matching globs of which none is the most specific must agree;\n"
+    "a tensor no GLOB matches is recorded as 'external' (loaded, not from scratch).\n"
     "Each tensor is regenerated from the seed and its scheme and must equal the\n"
-    "file's; a tensor that does not, or that no GLOB matches, is refused, unless\n"
-    "--external records it as 'external' (loaded, not from scratch).\n"
+    "file's; one that does not is refused, unless --external records it as\n"
+    "'external'. (--no-regenerate records the schemes unchecked: only for building\n"
+    "a lying genesis to test a verifier, which then reports it.)\n"
     "SCHEME: zeros | constant:V | uniform:LO:HI | normal:MEAN:STD |\n"
     "trunc_normal:MEAN:STD:LO:HI | external. 'scratchproof init' writes such a file.\n"
     "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
     "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
     "verify then regenerates every non-external tensor from the seed.\n";
 
-/* One line on stderr, the file, name and text escaped: "FILE: tensor 'NAME' WHY TEXT TAIL; recorded as external". */
-static void note_external(const char *file, const char *name, const char *why, const char *text,
-                          const char *tail)
+/* One line on stderr, file, name and scheme escaped: "FILE: tensor 'NAME' is not scheme S from seed N; recorded as external". */
+static void note_external(const char *file, const char *name, const char *text, uint64_t seed)
 {
     fputs("scratchproof record: ", stderr);
     (void)sp_escape_fputs(file, stderr);
     fputs(": tensor '", stderr);
     (void)sp_escape_fputs(name, stderr);
-    fprintf(stderr, "' %s", why);
+    fputs("' is not scheme ", stderr);
     (void)sp_escape_fputs(text, stderr);
-    fprintf(stderr, "%s; recorded as external\n", tail);
+    fprintf(stderr, " from seed %llu; recorded as external\n", (unsigned long long)seed);
 }
 
 /*
@@ -56,8 +57,8 @@ static void note_external(const char *file, const char *name, const char *why, c
  * Returns 0, or 2 after one line on stderr naming the file and the tensor.
  */
 static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, const sp_cli_rule *rules,
-                           size_t nrules, uint64_t seed, int external, unsigned threads,
-                           size_t *rule_of)
+                           size_t nrules, uint64_t seed, int external, int regenerate,
+                           unsigned threads, size_t *rule_of)
 {
     /* first every tensor's rule, so an ambiguity is named before any regeneration */
     for (size_t i = 0; i < n; i++) {
@@ -70,10 +71,7 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
                                       "and neither is more specific; add a --scheme for it",
                                       file, name, rules[a].glob, rules[a].text, rules[b].glob,
                                       rules[b].text);
-        if (rc == SP_ENOTFOUND) {
-            if (!external)
-                return sp_cli_usage_error("record", "%s: tensor '%s' matches no --scheme (add one, "
-                                          "or --external to record it as loaded)", file, name);
+        if (rc == SP_ENOTFOUND) {   /* recorded as loaded, as it always was (SPEC.md 8.1) */
             memset(&rt[i].init, 0, sizeof rt[i].init);
             continue;
         }
@@ -87,9 +85,7 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
     for (size_t i = 0; i < n; i++) {
         const char *name = rt[i].t.name;
         size_t k = rule_of[i];
-        if (k == nrules)
-            note_external(file, name, "matches no --scheme", "", "");
-        if (k == nrules || rt[i].init.kind == SP_INIT_EXTERNAL)
+        if (k == nrules || rt[i].init.kind == SP_INIT_EXTERNAL || !regenerate)
             continue;
         int rc;
         uint8_t want[SP_DIGEST_BYTES], have[SP_DIGEST_BYTES];
@@ -107,9 +103,7 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
             return sp_cli_usage_error("record", "%s: tensor '%s' is not scheme %s from seed %llu (%s); "
                                       "fix the --scheme or --seed, or --external to record it as loaded",
                                       file, name, rules[k].text, (unsigned long long)seed, why);
-        char tail[64];
-        snprintf(tail, sizeof tail, " from seed %llu", (unsigned long long)seed);
-        note_external(file, name, "is not scheme ", rules[k].text, tail);
+        note_external(file, name, rules[k].text, seed);
         memset(&rt[i].init, 0, sizeof rt[i].init);
     }
     return 0;
@@ -124,6 +118,7 @@ int sp_cmd_record(int argc, char **argv)
         {"tokens", required_argument, NULL, 'T'}, {"loss", required_argument, NULL, 'l'},
         {"lr", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 'j'},
         {"passphrase-fd", required_argument, NULL, 'P'}, {"external", no_argument, NULL, 'x'},
+        {"no-regenerate", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(record_usage, argc < 2 ? stderr : stdout);
@@ -136,7 +131,7 @@ int sp_cmd_record(int argc, char **argv)
         return sp_cli_usage_error("record", "unknown record kind '%s' (genesis, checkpoint, final)", kind);
     const char *ledger = NULL, *key = NULL, *model_name = "";
     uint64_t seed = 0, step = 0, tokens = 0, threads = 2;
-    int have_seed = 0, have_step = 0, external = 0, c, rc = 2;
+    int have_seed = 0, have_step = 0, external = 0, regenerate = 1, c, rc = 2;
     double loss = 0, lr = 0;
     sp_cli_rule *rules = calloc((size_t)argc, sizeof *rules);
     size_t nrules = 0;
@@ -158,6 +153,7 @@ int sp_cmd_record(int argc, char **argv)
         case 'j': bad = sp_cli_parse_u64(optarg, &threads) || threads < 1 || threads > 64; break;
         case 'S': bad = sp_cli_parse_rule(optarg, &rules[nrules++]); break;
         case 'x': external = 1; break;
+        case 'R': regenerate = 0; break;
         case 'P':
             if (sp_cli_passphrase_fd("record", optarg) != 0)
                 goto out;
@@ -181,8 +177,9 @@ int sp_cmd_record(int argc, char **argv)
         rc = sp_cli_usage_error("record", genesis ? "genesis needs --seed" : "needs --step");
         goto out;
     }
-    if (!genesis && (nrules > 0 || external)) {
-        rc = sp_cli_usage_error("record", "--scheme and --external are for record genesis only");
+    if (!genesis && (nrules > 0 || external || !regenerate)) {
+        rc = sp_cli_usage_error("record", "--scheme, --external and --no-regenerate are for record "
+                                "genesis only");
         goto out;
     }
     struct stat lst;
@@ -211,7 +208,7 @@ int sp_cmd_record(int argc, char **argv)
         size_t *rule_of = calloc(n ? n : 1, sizeof *rule_of);
         rc = rule_of == NULL ? sp_cli_usage_error("record", "out of memory")
                              : genesis_schemes(argv[optind], rt, n, rules, nrules, seed, external,
-                                               (unsigned)threads, rule_of);
+                                               regenerate, (unsigned)threads, rule_of);
         free(rule_of);
         if (rc != 0)
             goto out_file;
@@ -242,7 +239,13 @@ int sp_cmd_record(int argc, char **argv)
         fputc('\n', stderr);
         rc = r == SP_EINVAL || r == SP_EBADSTATE ? 2 : 1;
     } else {
-        printf("recorded %s of %zu tensors from ", kind, n);
+        size_t next = 0;
+        for (size_t i = 0; genesis && i < n; i++)
+            next += rt[i].init.kind == SP_INIT_EXTERNAL;
+        printf("recorded %s of %zu tensors", kind, n);
+        if (next > 0)
+            printf(" (%zu external: recorded as loaded, not from scratch)", next);
+        fputs(" from ", stdout);
         (void)sp_escape_fputs(argv[optind], stdout);
         fputs(" into ", stdout);
         (void)sp_escape_fputs(ledger, stdout);

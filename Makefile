@@ -229,6 +229,8 @@ install: all
 	$(if $(MPI_SO),ln -sf libscratchproof_mpi.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so.$(SOVERSION))
 	$(if $(MPI_SO),ln -sf libscratchproof_mpi.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so)
 	$(if $(MPI_SO),install -m 644 hooks/scratchproof_mpi.h $(DESTDIR)$(PREFIX)/include/scratchproof/)
+	$(if $(MPI_SO),sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scratchproof-mpi.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof-mpi.pc)
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/scratchproof $(DESTDIR)$(PREFIX)/lib/libscratchproof.a \
@@ -236,7 +238,7 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/lib/libscratchproof.so.$(VERSION) \
 	  $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so.$(SOVERSION) \
 	  $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so.$(VERSION) \
-	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof.pc \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof-mpi.pc \
 	  $(DESTDIR)$(MANDIR)/man1/scratchproof.1 $(DESTDIR)$(MANDIR)/man3/scratchproof.3
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/scratchproof/,$(notdir $(PUB_H)) scratchproof_mpi.h)
 	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/scratchproof/,$(notdir $(PY_FILES)))

@@ -13,7 +13,7 @@ MANDIR ?= $(PREFIX)/share/man
 
 DEB_PKGS := libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils \
             libjansson-dev libcmocka-dev libopenmpi-dev openmpi-bin python3-numpy python3-torch \
-            pkg-config
+            pkg-config man-db groff-base
 
 ifeq ($(SANITIZE),)
 BUILD ?= build

@@ -19,8 +19,9 @@ ok()  { pass=$((pass + 1)); echo "PASS $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 VERSION=$(sed -n 's/^#define SP_VERSION "\([0-9.]*\)".*/\1/p' hooks/scratchproof.h)
 SO=$BA/libscratchproof.so.$VERSION
-SAN=""
-case $B in *san-address*) SAN=-fsanitize=address ;; *san-undefined*) SAN=-fsanitize=undefined ;; esac
+SAN="" MAKESAN=""   # a sanitizer build: the outside programs need the same runtime
+case $B in *san-address*) SAN=-fsanitize=address MAKESAN=SANITIZE=address ;;
+           *san-undefined*) SAN=-fsanitize=undefined MAKESAN=SANITIZE=undefined ;; esac
 
 # --- the shared library: SONAME, symlinks ---
 [ -n "$VERSION" ] && [ -f "$SO" ] && ok "libscratchproof.so.$VERSION built" || bad "no $SO"
@@ -79,7 +80,7 @@ fi
 
 # --- make install into a temporary prefix ---
 P=$t/prefix
-if make --no-print-directory -s install BUILD="$B" PREFIX="$P" >"$t/install.log" 2>&1; then
+if make --no-print-directory -s install $MAKESAN BUILD="$B" PREFIX="$P" >"$t/install.log" 2>&1; then
   ok "make install PREFIX=$P"
 else
   bad "make install: $(tail -5 "$t/install.log" | tr '\n' ' ')"
@@ -245,7 +246,7 @@ cli_ver=$("$P/bin/scratchproof" --version 2>&1)
 [ "$py_ver" = "$VERSION" ] && [ "$cli_ver" = "scratchproof $VERSION" ] && grep -q "^VERSION := $VERSION\$" Makefile \
   && ok "versions agree: header, Makefile, pyproject, pkg-config, --version ($VERSION)" \
   || bad "versions: header $VERSION, pyproject $py_ver, cli '$cli_ver'"
-if "$PY" -c 'import setuptools' 2>/dev/null; then
+if "$PY" -c 'import setuptools, pip' 2>/dev/null; then   # python3-setuptools, python3-pip: optional
   cp -r hooks/python "$t/pysrc" && rm -rf "$t/pysrc/scratchproof/__pycache__"
   if (cd "$t" && "$PY" -m pip wheel --no-deps --no-build-isolation --no-index -w "$t/wheel" "$t/pysrc") >"$t/pip.log" 2>&1; then
     whl=$(ls "$t"/wheel/scratchproof-"$VERSION"-*.whl 2>/dev/null)
@@ -257,7 +258,7 @@ if "$PY" -c 'import setuptools' 2>/dev/null; then
 fi
 
 # --- uninstall ---
-make --no-print-directory -s uninstall BUILD="$B" PREFIX="$P" >"$t/un.log" 2>&1 || bad "make uninstall: $(cat "$t/un.log")"
+make --no-print-directory -s uninstall $MAKESAN BUILD="$B" PREFIX="$P" >"$t/un.log" 2>&1 || bad "make uninstall: $(cat "$t/un.log")"
 left=$(find "$P" -type f -o -type l)
 [ -z "$left" ] && ok "make uninstall removes every installed file" || bad "left after uninstall: $left"
 

@@ -152,7 +152,7 @@ static int check_format(MDB_txn *txn, MDB_dbi meta, const char *path, char *err)
     MDB_val k = {sizeof(META_FORMAT_KEY) - 1, (void *)META_FORMAT_KEY}, v;
     int rc = mdb_get(txn, meta, &k, &v);
     if (rc != MDB_SUCCESS)
-        return fail_open(SP_EFORMAT, err, "%s: not a scratchproof ledger (no format entry: %s)",
+        return fail_open(rc == MDB_NOTFOUND ? SP_EFORMAT : SP_ELEDGER, err, "%s: not a scratchproof ledger (no format entry: %s)",
                          path, mdb_strerror(rc));
     if (v.mv_size != sizeof(SP_LEDGER_FORMAT) - 1 ||
         memcmp(v.mv_data, SP_LEDGER_FORMAT, v.mv_size) != 0)
@@ -245,11 +245,14 @@ static int open_rdonly(sp_ledger *l, const char *path, char *err)
     rc = begin_read(l, &txn);
     if (rc != MDB_SUCCESS)
         return fail_open(SP_ELEDGER, err, "%s: mdb_txn_begin: %s", path, mdb_strerror(rc));
+    /* Absent databases make a foreign file (SP_EFORMAT); any other LMDB error
+     * on a file with valid meta pages is damage (SP_ELEDGER, SPEC.md 14.3). */
     rc = mdb_dbi_open(txn, DB_META, 0, &l->meta);
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
-        return fail_open(SP_EFORMAT, err, "%s: not a scratchproof ledger (no meta database: %s)",
-                         path, mdb_strerror(rc));
+        return fail_open(rc == MDB_NOTFOUND ? SP_EFORMAT : SP_ELEDGER, err,
+                         "%s: not a scratchproof ledger (no meta database: %s)", path,
+                         mdb_strerror(rc));
     }
     int src = check_format(txn, l->meta, path, err);
     if (src != SP_OK) {
@@ -259,8 +262,9 @@ static int open_rdonly(sp_ledger *l, const char *path, char *err)
     rc = mdb_dbi_open(txn, DB_RECORDS, 0, &l->records);
     if (rc != MDB_SUCCESS) {
         mdb_txn_abort(txn);
-        return fail_open(SP_EFORMAT, err, "%s: not a scratchproof ledger (no records database: %s)",
-                         path, mdb_strerror(rc));
+        return fail_open(rc == MDB_NOTFOUND ? SP_EFORMAT : SP_ELEDGER, err,
+                         "%s: not a scratchproof ledger (no records database: %s)", path,
+                         mdb_strerror(rc));
     }
     /* Committing (not aborting) keeps the database handles for later transactions. */
     rc = mdb_txn_commit(txn);
@@ -533,6 +537,12 @@ int sp_ledger_count(sp_ledger *l, uint64_t *n)
 
 int sp_ledger_foreach(sp_ledger *l, sp_ledger_visit_fn fn, void *ctx)
 {
+    return sp_ledger_foreach_counted(l, NULL, fn, ctx);
+}
+
+int sp_ledger_foreach_counted(sp_ledger *l, sp_ledger_count_fn on_count, sp_ledger_visit_fn fn,
+                              void *ctx)
+{
     if (l->failed)
         return fail_handle(l, SP_EBADSTATE, "%s: ledger handle unusable after an earlier failure",
                            l->path);
@@ -548,6 +558,20 @@ int sp_ledger_foreach(sp_ledger *l, sp_ledger_visit_fn fn, void *ctx)
     }
     MDB_val k, v;
     int ret = SP_OK;
+    if (on_count != NULL) {
+        MDB_stat ms;
+        rc = mdb_stat(txn, l->records, &ms);
+        if (rc != MDB_SUCCESS) {
+            mdb_cursor_close(cur);
+            mdb_txn_abort(txn);
+            return fail_handle(l, SP_ELEDGER, "%s: mdb_stat: %s", l->path, mdb_strerror(rc));
+        }
+        if ((ret = on_count(ctx, (uint64_t)ms.ms_entries)) != 0) {
+            mdb_cursor_close(cur);
+            mdb_txn_abort(txn);
+            return ret;
+        }
+    }
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         ret = fn(ctx, k.mv_data, k.mv_size, v.mv_data, v.mv_size);

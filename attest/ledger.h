@@ -26,7 +26,8 @@ typedef struct sp_ledger sp_ledger;
 /*
  * Opens a ledger. Exactly one of the flags. RDONLY: SP_ENOTFOUND when the
  * file is absent, SP_EFORMAT when it is not an LMDB file or has no
- * scratchproof "meta" database, SP_EIO when unreadable. CREATE: SP_EBUSY when
+ * scratchproof "meta" database, SP_ELEDGER when LMDB fails on it otherwise
+ * (a damaged tree), SP_EIO when unreadable. CREATE: SP_EBUSY when
  * another writer holds it. On failure *out is NULL and err (if not NULL) says why.
  */
 int sp_ledger_open(sp_ledger **out, const char *path, unsigned flags, char *err)
@@ -54,6 +55,15 @@ int sp_ledger_append(sp_ledger *l, uint64_t seq, const void *val, size_t len)
 typedef int (*sp_ledger_visit_fn)(void *ctx, const uint8_t *key, size_t keylen,
                                   const uint8_t *val, size_t vallen);
 int sp_ledger_foreach(sp_ledger *l, sp_ledger_visit_fn fn, void *ctx) SP_WUR SP_NONNULL(1, 2);
+
+/*
+ * As sp_ledger_foreach, first calling on_count (when not NULL) with the
+ * number of records in the same snapshot; a non-zero return from it stops
+ * before the walk. The child reader of source.h declares its count this way.
+ */
+typedef int (*sp_ledger_count_fn)(void *ctx, uint64_t n);
+int sp_ledger_foreach_counted(sp_ledger *l, sp_ledger_count_fn on_count, sp_ledger_visit_fn fn,
+                              void *ctx) SP_WUR SP_NONNULL(1, 3);
 
 /* Big-endian key encoding helpers. */
 void sp_seq_key(uint8_t key[8], uint64_t seq) SP_NONNULL(1);

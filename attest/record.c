@@ -81,6 +81,18 @@ int sp_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t *payload, size
 
 int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char *err)
 {
+    return sp_envelope_decode_in(out, buf, len, NULL, err);
+}
+
+/* Frees what an unpack made, unless an arena owns it. */
+static void envelope_drop(Sp__Envelope *env, sp_arena *arena)
+{
+    if (arena == NULL)
+        sp__envelope__free_unpacked(env, NULL);
+}
+
+int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena, char *err)
+{
     *out = NULL;
     if (buf == NULL || len == 0) {
         sp_errf(err, "empty envelope");
@@ -90,7 +102,11 @@ int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char 
         sp_errf(err, "envelope of %zu bytes is too large", len);
         return SP_EFORMAT;
     }
-    Sp__Envelope *env = sp__envelope__unpack(NULL, len, buf);
+    Sp__Envelope *env = sp__envelope__unpack(arena ? &arena->pc : NULL, len, buf);
+    if (env == NULL && arena != NULL && arena->oom) {
+        sp_errf(err, "out of memory decoding an envelope of %zu bytes", len);
+        return SP_ENOMEM;
+    }
     if (env == NULL) {
         sp_errf(err, "not a protobuf envelope (%zu bytes)", len);
         return SP_EFORMAT;
@@ -114,7 +130,7 @@ int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char 
     *out = env;
     return SP_OK;
 bad:
-    sp__envelope__free_unpacked(env, NULL);
+    envelope_drop(env, arena);
     return SP_EFORMAT;
 }
 
@@ -282,19 +298,29 @@ static int check_record(const Sp__Record *r, char *err)
 
 int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char *err)
 {
+    return sp_record_decode_in(out, payload, len, NULL, err);
+}
+
+int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+{
     *out = NULL;
     if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
         sp_errf(err, "record payload of %zu bytes", len);
         return SP_EFORMAT;
     }
-    Sp__Record *r = sp__record__unpack(NULL, len, payload);
+    Sp__Record *r = sp__record__unpack(arena ? &arena->pc : NULL, len, payload);
+    if (r == NULL && arena != NULL && arena->oom) {
+        sp_errf(err, "out of memory decoding a record of %zu bytes", len);
+        return SP_ENOMEM;
+    }
     if (r == NULL) {
         sp_errf(err, "payload is not a protobuf record (%zu bytes)", len);
         return SP_EFORMAT;
     }
     int rc = check_record(r, err);
     if (rc != SP_OK) {
-        sp__record__free_unpacked(r, NULL);
+        if (arena == NULL)
+            sp__record__free_unpacked(r, NULL);
         return rc;
     }
     *out = r;

@@ -11,6 +11,7 @@
 
 #include "sp_base.h"
 #include "record.pb-c.h"
+#include "arena.h"
 
 #define SP_PAYLOAD_TYPE "application/vnd.scratchproof.record.v1+protobuf"
 #define SP_RECORD_MAX (256u << 20)  /* largest envelope accepted, bytes */
@@ -37,6 +38,14 @@ int sp_envelope_seal(uint8_t **out, size_t *outlen, const uint8_t *payload, size
 int sp_envelope_decode(Sp__Envelope **out, const uint8_t *buf, size_t len, char *err)
     SP_WUR SP_NONNULL(1);
 void sp_envelope_free(Sp__Envelope *env);
+
+/*
+ * The same, with every allocation taken from arena (NULL: malloc). What an
+ * arena holds is released with the arena, never with sp_envelope_free.
+ * SP_ENOMEM when the arena runs out.
+ */
+int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena, char *err)
+    SP_WUR SP_NONNULL(1);
 
 /*
  * SP_OK when some signature of env verifies under pk over PAE(type, payload)
@@ -66,6 +75,10 @@ int sp_record_digest(uint8_t out[SP_DIGEST_BYTES], const uint8_t *payload, size_
 int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char *err)
     SP_WUR SP_NONNULL(1);
 void sp_record_free(Sp__Record *r);
+
+/* sp_record_decode from an arena (see sp_envelope_decode_in). */
+int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+    SP_WUR SP_NONNULL(1);
 
 /* Packs a Record into malloc'd bytes. SP_ENOMEM. */
 int sp_record_pack(uint8_t **out, size_t *outlen, const Sp__Record *r) SP_WUR SP_NONNULL(1, 2, 3);

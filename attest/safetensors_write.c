@@ -125,22 +125,24 @@ static json_t *build_header(const sp_tensor *const *ord, size_t n,
         }
         off += t->nbytes;
     }
-    if (nmeta > 0) {
-        json_t *m = json_object();
-        if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+    /* Always a __metadata__ object, with "format": "pt" unless the caller names a format:
+       Hugging Face loaders expect it (SPEC.md 2.7). */
+    json_t *m = json_object();
+    if (m == NULL || json_object_set_new(root, META_KEY, m) != 0)
+        goto fail;
+    for (size_t i = 0; i < nmeta; i++) {
+        const char *k = meta[2 * i], *v = meta[2 * i + 1];
+        if (k == NULL || v == NULL || json_object_get(m, k) != NULL) {
+            what = "a metadata key or value is NULL, or a key repeats";
             goto fail;
-        for (size_t i = 0; i < nmeta; i++) {
-            const char *k = meta[2 * i], *v = meta[2 * i + 1];
-            if (k == NULL || v == NULL || json_object_get(m, k) != NULL) {
-                what = "a metadata key or value is NULL, or a key repeats";
-                goto fail;
-            }
-            if (json_object_set_new(m, k, json_string(v)) != 0) {
-                what = "a metadata key or value is not valid UTF-8, or out of memory";
-                goto fail;
-            }
+        }
+        if (json_object_set_new(m, k, json_string(v)) != 0) {
+            what = "a metadata key or value is not valid UTF-8, or out of memory";
+            goto fail;
         }
     }
+    if (json_object_get(m, "format") == NULL && json_object_set_new(m, "format", json_string("pt")) != 0)
+        goto fail;
     *rc = SP_OK;
     return root;
 fail:

@@ -25,6 +25,9 @@ echo
 echo "== initialiser (goal: uniform >= 0.5x, normal >= 0.3x the ChaCha20 keystream rate per thread; genesis check <= 1.5x hashing)"
 "$B/bench/bench_init" 64
 echo
+echo "== scale: a 4 GiB model in 8 shards (goal: genesis check <= 1.5x hashing the same bytes)"
+"$B/bench/bench_scale" "$d" 4096 2
+echo
 echo "== ledger (goal: durable append near the disk's fsync rate)"
 "$B/bench/bench_ledger" "$d"
 echo
@@ -42,6 +45,6 @@ echo
 echo "== hook overhead in tinytrain (goal: <= 0.005 of wall time; checkpoint every 100 steps)"
 "$B/tinytrain" --ledger "$d/o.ledger" --key "$d/k.key" --seed 3 --steps 300 --every 100 \
   --out "$d/o" --quiet --stats | grep hook_fraction
-for extra in bench/torch_overhead.sh bench/audit.sh; do
+for extra in bench/torch_overhead.sh bench/audit.sh bench/replay.sh bench/trajectory.sh; do
   if [ -x "$extra" ] || [ -f "$extra" ]; then echo; BUILD=$B bash "$extra"; fi
 done

@@ -170,6 +170,11 @@ static void test_envelope_negative(void **state)
     e->signatures[0]->sig.data[63] ^= 0x80;
     assert_int_equal(sp_envelope_verify(e, pk), SP_ECRYPTO);
     e->signatures[0]->sig.data[63] ^= 0x80;
+    /* the unsigned keyid hint changed: the signature no longer counts (SPEC.md 3.1, 4.4) */
+    e->signatures[0]->keyid[3] ^= 0x01;
+    assert_int_equal(sp_envelope_verify(e, pk), SP_EMISMATCH);
+    e->signatures[0]->keyid[3] ^= 0x01;
+    assert_int_equal(sp_envelope_verify(e, pk), SP_OK);
     /* a payload byte changed */
     e->payload.data[e->payload.len / 2] ^= 1;
     assert_int_equal(sp_envelope_verify(e, pk), SP_ECRYPTO);

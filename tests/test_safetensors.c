@@ -183,11 +183,12 @@ static void test_round_trip(void **state)
     assert_null(sp_st_metadata(f, "other"));
     sp_st_close(f);
 
-    /* replacing an existing file, now without metadata */
+    /* replacing an existing file, now without metadata: only the default "format": "pt" */
     assert_int_equal(sp_st_write(path, t, 2, NULL, 0), SP_OK);
     assert_int_equal(sp_st_open(&f, path, err), SP_OK);
     assert_int_equal(sp_st_count(f), 2);
-    assert_null(sp_st_metadata(f, "format"));
+    assert_string_equal(sp_st_metadata(f, "format"), "pt");
+    assert_null(sp_st_metadata(f, "step"));
     sp_st_close(f);
     sp_st_close(NULL);
 }
@@ -202,10 +203,11 @@ static void test_writer_bytes(void **state)
     char path[128];
     path_in(path, sizeof path, "one.safetensors");
     assert_int_equal(sp_st_write(path, &t, 1, NULL, 0), SP_OK);
-    const char hdr[] = "{\"a\":{\"data_offsets\":[0,4],\"dtype\":\"F32\",\"shape\":[1]}}  ";
-    uint8_t want[8 + sizeof hdr - 1 + 4] = {56, 0, 0, 0, 0, 0, 0, 0};
+    const char hdr[] = "{\"__metadata__\":{\"format\":\"pt\"},"
+                       "\"a\":{\"data_offsets\":[0,4],\"dtype\":\"F32\",\"shape\":[1]}}   ";
+    uint8_t want[8 + sizeof hdr - 1 + 4] = {88, 0, 0, 0, 0, 0, 0, 0};
     memcpy(want + 8, hdr, sizeof hdr - 1);
-    memcpy(want + 8 + 56, "\x00\x00\x80\x3f", 4);
+    memcpy(want + 8 + 88, "\x00\x00\x80\x3f", 4);
     uint8_t got[128];
     FILE *fp = fopen(path, "rb");
     assert_non_null(fp);
@@ -214,14 +216,14 @@ static void test_writer_bytes(void **state)
     assert_int_equal(len, sizeof want);
     assert_memory_equal(got, want, sizeof want);
 
-    /* no tensors at all: "{}" padded to 8 */
+    /* no tensors at all: the metadata alone, padded to 8 */
     assert_int_equal(sp_st_write(path, NULL, 0, NULL, 0), SP_OK);
     fp = fopen(path, "rb");
     assert_non_null(fp);
     len = fread(got, 1, sizeof got, fp);
     fclose(fp);
-    assert_int_equal(len, 16);
-    assert_memory_equal(got, "\x08\0\0\0\0\0\0\0{}      ", 16);
+    assert_int_equal(len, 40);
+    assert_memory_equal(got, "\x20\0\0\0\0\0\0\0{\"__metadata__\":{\"format\":\"pt\"}}", 40);
 }
 
 static void test_writer_rejects(void **state)

@@ -35,10 +35,12 @@ jfield() {
   "$sp" log "$1" --json | "$PY" -c 'import json,sys
 r=[x for x in json.load(sys.stdin)["records"] if x["seq"]==int(sys.argv[1])][0]; print(r[sys.argv[2]])' "$2" "$3"
 }
-# passes NAME LEDGER DIR: today's verify accepts the ledger with its files
+# passes NAME LEDGER DIR: the record-level checks (chain, genesis, model binding; no
+# --checkpoints, so no trajectory screen, and no --replay) accept the ledger: the lie is
+# only in the weights. tests/cli/attacks.sh shows replay and the screen rejecting each.
 passes() {
-  expect 0 "$1: today's verify (no --replay) accepts it" "VERIFIED" -- \
-    "$sp" verify "$2" --pubkey "$t/k.pub" --checkpoints "$3" --model "$3/final.safetensors"
+  expect 0 "$1: verify without --replay or the screen accepts it" "VERIFIED" -- \
+    "$sp" verify "$2" --pubkey "$t/k.pub" --model "$3/final.safetensors"
 }
 # diverges NAME DIR F L: replaying steps F..L from DIR's files does not give DIR's step L
 diverges() {
@@ -179,7 +181,9 @@ assert (g["norm1.weight"] == 1).all() and not g["norm1.bias"].any()' "$t/z/step0
 
 # --- --skip-commits: steps without a batch commitment ---
 train sk --seed 7 --steps 300 --every 100 --skip-commits 150:160 || bad "tinytrain --skip-commits"
-passes "skip-commits 150:160" "$t/sk.ledger" "$t/sk"
+expect 1 "skip-commits 150:160: the batch count check names the record" \
+  "record 2 (steps 101..200): 89 batch commitments for 100 steps x 1" -- \
+  "$sp" verify "$t/sk.ledger" --pubkey "$t/k.pub" --model "$t/sk/final.safetensors"
 [ "$(jfield "$t/sk.ledger" 2 batches)" = 89 ] && [ "$(jfield "$t/sk.ledger" 1 batches)" = 100 ] \
   && cmp -s "$t/sk/step000300.safetensors" "$t/a/step000300.safetensors" \
   && ok "skip-commits: 89 commitments for steps 101..200, weights as trained" || bad "skip-commits counts"

@@ -80,7 +80,9 @@ name=$(printf 'x\n\033[32mVERIFIED: 99 checks passed\033[0m\342\200\256\377\376'
 "$sp" record genesis --ledger "$t/r.ledger" --key "$t/k.key" --seed 1 --model-name "$name" \
   --scheme '*=zeros' "$t/zero.safetensors" >"$t/out" 2>&1 && ok "record genesis with a forging model name" \
   || bad "record genesis: $(cat "$t/out")"
-"$sp" record checkpoint --ledger "$t/r.ledger" --key "$t/k.key" --step 10 "$t/zero.safetensors" >/dev/null \
+# step 0 and --allow-incomplete below: `record` commits no batches and this ledger has no final
+# record, so a later step would fail the batches and complete checks (SPEC.md 7 items 8-9)
+"$sp" record checkpoint --ledger "$t/r.ledger" --key "$t/k.key" --step 0 "$t/zero.safetensors" >/dev/null \
   || bad "record checkpoint"
 evilpath="$t/ev"$'\n\e[32m'"VERIFIED"$'\xff'".safetensors"
 cp "$t/one.safetensors" "$evilpath"
@@ -96,7 +98,7 @@ grep -qF 'ev\x0a\x1b[32mVERIFIED\xff.safetensors' "$t/v.txt" && ok "verify shows
   || bad "verify file name: $(grep model "$t/v.txt" | head -3)"
 [ "$(grep -c '^NOT VERIFIED' "$t/v.txt")" = 1 ] && [ "$(tail -n 1 "$t/v.txt" | cut -c1-12)" = "NOT VERIFIED" ] \
   && ok "one verdict line, the last" || bad "verdict lines: $(grep -c VERIFIED "$t/v.txt")"
-"$sp" verify "$t/r.ledger" --pubkey "$t/k.pub" --model "$t/zero.safetensors" >"$t/v0.txt" 2>&1; rc=$?
+"$sp" verify "$t/r.ledger" --pubkey "$t/k.pub" --model "$t/zero.safetensors" --allow-incomplete >"$t/v0.txt" 2>&1; rc=$?
 [ $rc = 0 ] && clean "verify text output (verified run)" "$t/v0.txt" "  ok    model              forged" \
   || bad "verify of the genesis weights: exit $rc"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Tests of the Python/PyTorch binding: runs tests/test_python_binding.py (unittest) with
+# Tests of the Python/PyTorch binding: runs tests/test_python_binding.py (or the test
+# module named by $1, e.g. test_torch_replay for tests/cli/torch_replay.sh) with unittest,
 # the package from hooks/python and the library of $BUILD, and ends with "N passed,
 # M failed". Skips (exit 0, saying "skipped") when $PYTHON lacks torch or numpy.
 # Env: BUILD (default build), PYTHON (default /usr/bin/python3).
@@ -23,15 +24,15 @@ for f in "$B/libscratchproof.so" "$B/scratchproof" "$B/tinytrain"; do
   fi
 done
 export BUILD="$B" SCRATCHPROOF_LIB="$BA/libscratchproof.so" PYTHONPATH="$PWD/hooks/python"
-export PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE=1 SP_TEST_MODULE="${1:-test_python_binding}"
 if ldd "$B/libscratchproof.so" 2>/dev/null | grep -q 'libasan'; then
   export LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so)"
   export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 fi
 exec "$PY" - <<'EOF'
-import sys, unittest
+import os, sys, unittest
 sys.path.insert(0, "tests")
-suite = unittest.defaultTestLoader.loadTestsFromName("test_python_binding")
+suite = unittest.defaultTestLoader.loadTestsFromName(os.environ["SP_TEST_MODULE"])
 r = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
 bad = len(r.failures) + len(r.errors) + len(r.unexpectedSuccesses)
 print("%d passed, %d failed" % (r.testsRun - bad - len(r.skipped), bad))

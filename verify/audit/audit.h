@@ -51,6 +51,10 @@ const sp_tensor *sp_audit_model_tensor(const sp_audit_model *m, size_t i) SP_NON
 const sp_tensor *sp_audit_model_find(const sp_audit_model *m, const char *name) SP_NONNULL(1, 2);
 /* Number of shard files. */
 size_t sp_audit_model_files(const sp_audit_model *m) SP_NONNULL(1);
+/* The path of shard i (as opened), or NULL past the end. */
+const char *sp_audit_model_file(const sp_audit_model *m, size_t i) SP_NONNULL(1);
+/* The path of the shard holding tensor name, or NULL. */
+const char *sp_audit_model_file_of(const sp_audit_model *m, const char *name) SP_NONNULL(1, 2);
 
 /* A parsed model.safetensors.index.json: weight_map as parallel arrays. */
 typedef struct sp_audit_index {

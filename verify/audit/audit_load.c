@@ -25,6 +25,7 @@
 struct sp_audit_model {
     size_t nfiles;
     sp_st_file **files;
+    char **paths;           /* the shards' paths, as opened */
     size_t count;
     sp_tensor *tensors;     /* copies of the descriptors, sorted by name */
 };
@@ -207,9 +208,12 @@ void sp_audit_model_close(sp_audit_model *m)
 {
     if (m == NULL)
         return;
-    for (size_t i = 0; i < m->nfiles; i++)
+    for (size_t i = 0; i < m->nfiles; i++) {
         sp_st_close(m->files[i]);
+        free(m->paths ? m->paths[i] : NULL);
+    }
     free(m->files);
+    free(m->paths);
     free(m->tensors);
     free(m);
 }
@@ -253,8 +257,30 @@ static int add_file(sp_audit_model *m, const char *path, char *err)
         sp_errf(err, "%s: %s", path, e[0] ? e : sp_strerror(rc));
         return rc;
     }
+    char *p = strdup(path);
+    char **paths = p ? realloc(m->paths, (m->nfiles + 1) * sizeof *paths) : NULL;
+    if (paths == NULL) {
+        free(p);
+        sp_st_close(f);
+        return SP_ENOMEM;
+    }
+    m->paths = paths;
+    m->paths[m->nfiles] = p;
     m->files[m->nfiles++] = f;
     return SP_OK;
+}
+
+const char *sp_audit_model_file_of(const sp_audit_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (sp_st_find(m->files[i], name) != NULL)
+            return m->paths[i];
+    return NULL;
+}
+
+const char *sp_audit_model_file(const sp_audit_model *m, size_t i)
+{
+    return i < m->nfiles ? m->paths[i] : NULL;
 }
 
 /* Gathers the tensors of all shards into one sorted list; rejects duplicates. */
@@ -446,8 +472,10 @@ int sp_audit_model_open(sp_audit_model **out, const char *path, char *err)
     *out = NULL;
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        sp_errf(err, "%s: %s", path, strerror(errno));
-        return SP_EIO;
+        /* The path verbatim: the command line escapes the line it prints (SPEC.md 1.1). */
+        if (err != NULL)
+            snprintf(err, SP_ERRMSG_MAX, "%s: %s", path, strerror(errno));
+        return errno == ENOENT ? SP_ENOTFOUND : SP_EIO;
     }
     char picked[PATH_MAX_LEN];
     if (S_ISDIR(sb.st_mode)) {

@@ -10,13 +10,14 @@ int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, c
 {
     memset(w, 0, sizeof *w);
     char e[SP_ERRMSG_MAX] = "";
-    int rc = sp_st_open(&w->st, path, e);
+    /* A .safetensors file, a sharded model's index, or a directory holding either. */
+    int rc = sp_audit_model_open(&w->model, path, e);
     if (rc != SP_OK) {
         if (err != NULL)
-            snprintf(err, SP_ERRMSG_MAX, "%.120s: %.130s", path, e[0] ? e : sp_strerror(rc));
+            snprintf(err, SP_ERRMSG_MAX, "%.250s", e[0] ? e : sp_strerror(rc));
         return rc;
     }
-    w->n = sp_st_count(w->st);
+    w->n = sp_audit_model_count(w->model);
     w->path = strdup(path);
     size_t m = w->n ? w->n : 1;
     sp_tensor *t = calloc(m, sizeof *t);
@@ -27,7 +28,8 @@ int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, c
         goto out;
     }
     for (size_t i = 0; i < w->n; i++)
-        t[i] = *sp_st_tensor(w->st, i);
+        t[i] = *sp_audit_model_tensor(w->model, i);
+    /* One pool of chunks over every tensor of every shard. */
     rc = sp_tensors_digest(d, t, w->n, threads);
     if (rc != SP_OK)
         goto out;
@@ -51,10 +53,30 @@ void sp_weight_file_free(sp_weight_file *w)
 {
     if (w == NULL)
         return;
-    sp_st_close(w->st);
+    sp_audit_model_close(w->model);
     free(w->nd);
     free(w->path);
     memset(w, 0, sizeof *w);
+}
+
+size_t sp_weight_file_count(const sp_weight_file *w)
+{
+    return w->n;
+}
+
+const sp_tensor *sp_weight_file_tensor(const sp_weight_file *w, size_t i)
+{
+    return i < w->n ? sp_audit_model_tensor(w->model, i) : NULL;
+}
+
+const sp_tensor *sp_weight_file_find(const sp_weight_file *w, const char *name)
+{
+    return sp_audit_model_find(w->model, name);
+}
+
+size_t sp_weight_file_shards(const sp_weight_file *w)
+{
+    return sp_audit_model_files(w->model);
 }
 
 int sp_weight_file_matches(const sp_weight_file *w, const Sp__Record *r)
@@ -126,8 +148,17 @@ void sp_weight_file_diff(char *out, size_t cap, const sp_weight_file *w, const S
         if (what == NULL)
             continue;
         differ++;
-        if (shown++ < SHOW)
+        if (shown++ < SHOW) {
             append(out, cap, &len, what, t[i]->name);
+            const char *shard = d != NULL && sp_audit_model_files(w->model) > 1
+                                ? sp_audit_model_file_of(w->model, t[i]->name) : NULL;
+            if (shard != NULL && len < cap) {
+                const char *base = strrchr(shard, '/');
+                int k = snprintf(out + len, cap - len, " in shard '%s'", base ? base + 1 : shard);
+                if (k > 0)
+                    len += (size_t)k;
+            }
+        }
     }
     /* tensors in the file that the record does not list */
     for (size_t j = 0; j < w->n; j++) {

@@ -6,13 +6,21 @@
 #ifndef SP_BIND_H
 #define SP_BIND_H
 
+#include "audit.h"
 #include "digest.h"
 #include "record.h"
 #include "safetensors.h"
 
+/*
+ * A set of weights as one tensor list: a .safetensors file, or a sharded
+ * model (its index JSON, or a directory holding one index or one file),
+ * opened with sp_audit_model_open; every tensor of every shard is hashed on
+ * one pool of threads, and the root is over the whole sorted list, so a
+ * record binds a model however it is sharded (SPEC.md 7).
+ */
 typedef struct sp_weight_file {
     char *path;
-    sp_st_file *st;
+    sp_audit_model *model;
     sp_named_digest *nd;      /* sorted by name, one per tensor */
     size_t n;
     uint8_t root[SP_DIGEST_BYTES];
@@ -25,6 +33,12 @@ typedef struct sp_weight_file {
 int sp_weight_file_load(sp_weight_file *w, const char *path, unsigned threads, char *err)
     SP_WUR SP_NONNULL(1, 2);
 void sp_weight_file_free(sp_weight_file *w);
+
+/* Tensors, sorted by name (valid until sp_weight_file_free), and the number of shard files. */
+size_t sp_weight_file_count(const sp_weight_file *w) SP_NONNULL(1);
+const sp_tensor *sp_weight_file_tensor(const sp_weight_file *w, size_t i) SP_NONNULL(1);
+const sp_tensor *sp_weight_file_find(const sp_weight_file *w, const char *name) SP_NONNULL(1, 2);
+size_t sp_weight_file_shards(const sp_weight_file *w) SP_NONNULL(1);
 
 /* 1 when the file's root equals the record's root (constant time). */
 int sp_weight_file_matches(const sp_weight_file *w, const Sp__Record *r) SP_NONNULL(1, 2);

@@ -16,22 +16,30 @@
 #include <sys/stat.h>
 
 #include "bind.h"
+#include "complete.h"
 #include "digest.h"
 #include "fileio.h"
+#include "head.h"
 #include "init.h"
 #include "keys.h"
+#include "arena.h"
 #include "ledger.h"
 #include "pool.h"
+#include "source.h"
 #include "record.h"
 #include "segments.h"
 
 typedef struct rec {
     uint64_t key;
     int key_ok;
-    Sp__Envelope *env;
+    uint8_t *val;                        /* the stored value, copied out of the source */
+    size_t len;
+    Sp__Envelope *env;                   /* NULL when the value is not a valid envelope */
     Sp__Record *r;                       /* NULL when the payload did not decode */
     uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
     int sig_ok;                          /* a signature verifies under the pinned key */
+    int decode_rc;                       /* SP_OK, or why env or r is NULL */
+    char why[SP_ERRMSG_MAX];
 } rec;
 
 typedef struct loaded {
@@ -39,20 +47,21 @@ typedef struct loaded {
     size_t n, cap;
     sp_report *rep;
     int oom;
+    sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
 } loaded;
 
 static void free_loaded(loaded *L)
 {
-    for (size_t i = 0; i < L->n; i++) {
-        sp_record_free(L->v[i].r);
-        sp_envelope_free(L->v[i].env);
-    }
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].val);
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_release(&L->arena[k]);
     free(L->v);
 }
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
 
-/* Decodes one stored value; findings about it go straight into the report. */
+/* Takes one stored value; decoding waits for decode_all, on every thread. */
 static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
     loaded *L = ctx;
@@ -66,50 +75,70 @@ static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_
         L->v = v;
         L->cap = cap;
     }
-    rec *x = &L->v[L->n++];
+    rec *x = &L->v[L->n];
     memset(x, 0, sizeof *x);
     if (keylen == 8) {
         x->key_ok = 1;
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    char err[SP_ERRMSG_MAX] = "";
-    if (sp_envelope_decode(&x->env, val, len, err) != SP_OK) {
-        sp_report_add(L->rep, "record", 0, "record %llu: stored value is not a valid envelope: %s",
-                      ull(x->key), err);
-        return 0;
+    x->val = malloc(len ? len : 1);
+    if (x->val == NULL) {
+        L->oom = 1;
+        return SP_ENOMEM;
     }
-    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
-    if (sp_record_decode(&x->r, x->env->payload.data, x->env->payload.len, err) != SP_OK)
-        sp_report_add(L->rep, "record", 0, "record %llu: payload does not decode: %s", ull(x->key), err);
+    memcpy(x->val, val, len);
+    x->len = len;
+    L->n++;
     return 0;
 }
 
-/* ---- signatures, checked on several threads: each is independent ---- */
+/*
+ * ---- decoding and signatures, on several threads: each record is
+ * independent. Each thread decodes into its own arena; findings wait in the
+ * record and are reported in ledger order afterwards.
+ */
 
-typedef struct sig_job {
-    rec *v;
-    size_t n;
+typedef struct decode_job {
+    loaded *L;
     const uint8_t *pk;
     atomic_uint_least64_t next;
-} sig_job;
+} decode_job;
 
-static void sig_worker(void *arg, unsigned thread_index)
+static void decode_one(rec *x, sp_arena *arena, const uint8_t *pk)
 {
-    (void)thread_index;
-    sig_job *j = arg;
-    uint64_t end;
-    for (uint64_t i; (i = sp_pool_take(&j->next, j->n, 16, &end)) < j->n;)
-        for (; i < end; i++)
-            if (j->v[i].env != NULL)
-                j->v[i].sig_ok = sp_envelope_verify(j->v[i].env, j->pk) == SP_OK;
+    x->decode_rc = sp_envelope_decode_in(&x->env, x->val, x->len, arena, x->why);
+    if (x->decode_rc != SP_OK)
+        return;
+    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
+    x->sig_ok = sp_envelope_verify(x->env, pk) == SP_OK;
+    x->decode_rc = sp_record_decode_in(&x->r, x->env->payload.data, x->env->payload.len, arena, x->why);
 }
 
-static void verify_signatures(loaded *L, const uint8_t *pk, unsigned threads)
+static void decode_worker(void *arg, unsigned thread_index)
 {
-    sig_job j = {.v = L->v, .n = L->n, .pk = pk};
+    decode_job *j = arg;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
+        for (; i < end; i++)
+            decode_one(&j->L->v[i], &j->L->arena[thread_index], j->pk);
+}
+
+/* Decodes, digests and checks the signature of every record. SP_ENOMEM. */
+static int decode_all(loaded *L, const uint8_t *pk, unsigned threads)
+{
+    decode_job j = {.L = L, .pk = pk};
     atomic_init(&j.next, 0);
-    sp_pool_run(L->n > 64 ? threads : 1, sig_worker, &j);
+    sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->decode_rc == SP_ENOMEM)
+            return SP_ENOMEM;
+        if (x->decode_rc != SP_OK)
+            sp_report_add(L->rep, "record", 0, x->env == NULL ? "record %llu: stored value is not a valid "
+                          "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
+    }
+    return SP_OK;
 }
 
 /* Signatures, sequence numbers, links, run id, record kinds and step order. */
@@ -411,64 +440,92 @@ static int has_suffix(const char *s, const char *suf)
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
+/* Appends one loaded weight set to *files (grown as needed). SP_ENOMEM. */
+static int push_weights(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files, size_t *nf,
+                        size_t *cap, const char *path)
+{
+    if (*nf == *cap) {
+        size_t nc = *cap ? 2 * *cap : 16;
+        sp_weight_file *grown = realloc(*files, nc * sizeof *grown);
+        if (grown == NULL)
+            return SP_ENOMEM;
+        *files = grown;
+        *cap = nc;
+    }
+    char why[SP_ERRMSG_MAX] = "";
+    if (o->progress)
+        o->progress(o->progress_ctx, "hashing checkpoint files", *nf, 0);
+    if (sp_weight_file_load(&(*files)[*nf], path, o->threads, why) != SP_OK)
+        sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
+    else
+        (*nf)++;
+    return SP_OK;
+}
+
+/* 1 when path is a shard of one of the sharded models already loaded. */
+static int is_loaded_shard(const sp_weight_file *files, size_t nf, const char *path)
+{
+    for (size_t k = 0; k < nf; k++)
+        for (size_t i = 0; sp_weight_file_shards(&files[k]) > 1 && i < sp_weight_file_shards(&files[k]); i++)
+            if (strcmp(sp_audit_model_file(files[k].model, i), path) == 0)
+                return 1;
+    return 0;
+}
+
 /*
- * Loads and hashes every regular *.safetensors file in DIR (weights and
- * optimizer-state files alike: both are bound by content). Files that do not
- * parse are reported and skipped. *files is malloc'd; free each with
- * sp_weight_file_free.
+ * Loads and hashes the weight sets in DIR, weights and optimizer state
+ * alike (both are bound by content): first every sharded model (an
+ * *.safetensors.index.json, or a subdirectory holding one index or one
+ * file), then every regular *.safetensors file that is not a shard of one
+ * of them. What does not parse is reported and skipped. *files is
+ * malloc'd; free each with sp_weight_file_free.
  */
 static int load_checkpoint_dir(const sp_verify_opts *o, sp_report *rep, sp_weight_file **files_out,
                                size_t *nf_out, char *err)
 {
     *files_out = NULL;
     *nf_out = 0;
-    DIR *d = opendir(o->checkpoint_dir);
-    if (d == NULL) {
-        snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
-        return SP_EIO;
-    }
     sp_weight_file *files = NULL;
     size_t nf = 0, cap = 0;
-    struct dirent *e;
     int rc = SP_OK;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || !has_suffix(e->d_name, ".safetensors"))
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
-        if (stat(path, &st) != 0) /* stat never opens: a FIFO here cannot block */
-            continue;
-        if (!S_ISREG(st.st_mode)) {
-            sp_report_add(rep, "checkpoint-file", 1, "skipped %s: not a regular file (%s)", path,
-                          sp_file_kind(st.st_mode));
-            continue;
+    for (int pass = 0; pass < 2 && rc == SP_OK; pass++) {
+        DIR *d = opendir(o->checkpoint_dir);
+        if (d == NULL) {
+            snprintf(err, SP_ERRMSG_MAX, "%s: cannot open checkpoint directory", o->checkpoint_dir);
+            rc = SP_EIO;
+            break;
         }
-        if (nf == cap) {
-            size_t nc = cap ? 2 * cap : 16;
-            sp_weight_file *nfiles = realloc(files, nc * sizeof *nfiles);
-            if (nfiles == NULL) {
-                rc = SP_ENOMEM;
-                break;
+        struct dirent *e;
+        while (rc == SP_OK && (e = readdir(d)) != NULL) {
+            int index = has_suffix(e->d_name, ".safetensors.index.json");
+            if (e->d_name[0] == '.' || (pass == 1 && !has_suffix(e->d_name, ".safetensors")))
+                continue;
+            char path[4096];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", o->checkpoint_dir, e->d_name);
+            if (stat(path, &st) != 0) /* stat never opens: a FIFO here cannot block */
+                continue;
+            if (pass == 0) {
+                if ((index && S_ISREG(st.st_mode)) || S_ISDIR(st.st_mode))
+                    rc = push_weights(o, rep, &files, &nf, &cap, path);
+                continue;
             }
-            files = nfiles;
-            cap = nc;
+            if (!S_ISREG(st.st_mode)) {
+                sp_report_add(rep, "checkpoint-file", 1, "skipped %s: not a regular file (%s)", path,
+                              sp_file_kind(st.st_mode));
+                continue;
+            }
+            if (!is_loaded_shard(files, nf, path))
+                rc = push_weights(o, rep, &files, &nf, &cap, path);
         }
-        char why[SP_ERRMSG_MAX] = "";
-        if (o->progress)
-            o->progress(o->progress_ctx, "hashing checkpoint files", nf, 0);
-        if (sp_weight_file_load(&files[nf], path, o->threads, why) != SP_OK) {
-            sp_report_add(rep, "checkpoint-file", 1, "skipped %s", why);
-            continue;
-        }
-        nf++;
+        closedir(d);
     }
-    closedir(d);
     if (rc != SP_OK) {
         for (size_t k = 0; k < nf; k++)
             sp_weight_file_free(&files[k]);
         free(files);
-        snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
+        if (err[0] == '\0')
+            snprintf(err, SP_ERRMSG_MAX, "%s", sp_strerror(rc));
         return rc;
     }
     *files_out = files;
@@ -623,6 +680,24 @@ static void check_model(const sp_weight_file *w, const loaded *L, sp_report *rep
                   w->path, ull(last->seq), sp_record_kind(last), ull(step_of(last)), diff);
 }
 
+/*
+ * The checks over the whole run (SPEC.md 7 items 8-10), then segment replay
+ * (SPEC.md 12). Trajectory screening (SPEC.md 13) reads tab here too.
+ */
+static int run_checks(const sp_verify_opts *o, const sp_run_table *tab, const uint8_t *last_digest,
+                      const uint8_t *config_d, sp_report *rep, char *err)
+{
+    if (tab->n == 0)
+        return SP_OK;
+    sp_check_complete(tab, o->allow_incomplete, rep);
+    sp_check_batches(tab, rep);
+    if (o->config_path != NULL)
+        sp_check_config(tab->genesis, config_d, o->config_path, rep);
+    if (o->replay != NULL && o->replay_result != NULL)
+        return sp_replay_run(o->replay, tab, last_digest, rep, o->replay_result, err);
+    return SP_OK;
+}
+
 int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary *sum, char *err)
 {
     char e[SP_ERRMSG_MAX] = "";
@@ -631,8 +706,12 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         return SP_EINVAL;
     if (sodium_init() < 0)
         return SP_ECRYPTO;
-    sp_ledger *ledger = NULL;
-    int rc = sp_ledger_open(&ledger, o->ledger_path, SP_LEDGER_RDONLY, e);
+    uint8_t config_d[SP_DIGEST_BYTES];
+    int rc;
+    if (o->config_path != NULL && (rc = sp_config_file_digest(config_d, o->config_path, err)) != SP_OK)
+        return rc;
+    sp_source *ledger = NULL;
+    rc = sp_source_open(&ledger, o->ledger_path, e);
     if (rc != SP_OK) {
         snprintf(err, SP_ERRMSG_MAX, "%s", e[0] ? e : sp_strerror(rc));
         return rc;
@@ -640,7 +719,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     /* Model files are inputs: an unreadable one is an error before any finding. */
     sp_weight_file *models = calloc(o->n_models ? o->n_models : 1, sizeof *models);
     if (models == NULL) {
-        sp_ledger_close(ledger);
+        sp_source_close(ledger);
         return SP_ENOMEM;
     }
     for (size_t i = 0; i < o->n_models; i++) {
@@ -651,10 +730,13 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
             goto out;
     }
     loaded L = {.rep = rep};
-    rc = sp_ledger_foreach(ledger, load_visit, &L);
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_init(&L.arena[k]);
+    rc = sp_source_foreach(ledger, load_visit, &L);
+    if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */
+        sp_report_add(rep, "ledger", 0, "%s", sp_source_damage(ledger));
     if (rc != SP_OK) {
-        snprintf(err, SP_ERRMSG_MAX, "%s: cannot read records: %s", o->ledger_path,
-                 L.oom ? "out of memory" : sp_ledger_errmsg(ledger));
+        snprintf(err, SP_ERRMSG_MAX, "%s", L.oom ? "out of memory" : sp_source_errmsg(ledger));
         free_loaded(&L);
         goto out;
     }
@@ -664,8 +746,16 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         free_loaded(&L);
         goto out;
     }
-    verify_signatures(&L, o->pk, o->threads ? o->threads : 1);
+    if (decode_all(&L, o->pk, o->threads ? o->threads : 1) != SP_OK) {
+        snprintf(err, SP_ERRMSG_MAX, "%s: out of memory decoding %zu records", o->ledger_path, L.n);
+        free_loaded(&L);
+        rc = SP_ENOMEM;
+        goto out;
+    }
     check_chain(&L, o->pk, rep, sum);
+    if (o->head != NULL)   /* SPEC.md 15.7: the ledger against its signed head */
+        sp_head_check(o->head, o->pk, o->witnesses, o->witness_names, o->n_witnesses, L.v[0].digest,
+                      sizeof *L.v, L.n, L.v[0].r ? L.v[0].r->run_id.data : NULL, rep);
     const Sp__Record *g = L.v[0].r;
     if (g != NULL && g->body_case == SP__RECORD__BODY_GENESIS) {
         sum->have_genesis = 1;
@@ -685,7 +775,12 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         check_model(&models[i], &L, rep);
     sp_run_table tab;
     if (rc == SP_OK && (rc = build_table(&tab, &L, g, files, nf, models, o->n_models)) == SP_OK) {
-        /* Segment replay (SPEC.md 12) and trajectory screening (SPEC.md 13) read tab here. */
+        rc = run_checks(o, &tab, L.v[L.n - 1].digest, config_d, rep, err);
+        /* Trajectory screening (SPEC.md 13) reads tab here too. */
+        if (rc == SP_OK && o->checkpoint_dir != NULL) {
+            sp_traj_opts to = {.threads = o->threads, .refs = o->refs, .n_refs = o->n_refs};
+            rc = sp_trajectory_screen(&tab, &to, rep, o->trajectory, err);
+        }
         free(tab.pts);
     }
     for (size_t k = 0; k < nf; k++)
@@ -696,6 +791,6 @@ out:
     for (size_t i = 0; i < o->n_models; i++)
         sp_weight_file_free(&models[i]);
     free(models);
-    sp_ledger_close(ledger);
+    sp_source_close(ledger);
     return rc;
 }

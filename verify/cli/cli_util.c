@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /*
@@ -77,4 +78,32 @@ void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total)
     if (total > 0 && done + 1 == total)
         fputs("\r\033[K", stderr);
     fflush(stderr);
+}
+
+/* Writes data to path atomically (a temporary file renamed), or to stdout. */
+int sp_cli_write_out(const char *cmd, const char *flag, const char *path, const char *data, size_t len)
+{
+    if (path == NULL) {
+        if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0)
+            return sp_cli_usage_error(cmd, "cannot write to standard output");
+        return 0;
+    }
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16);
+    if (tmp == NULL)
+        return sp_cli_usage_error(cmd, "out of memory");
+    snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL && fwrite(data, 1, len, f) == len;
+    ok = (f != NULL && fflush(f) == 0 && fsync(fileno(f)) == 0) && ok;
+    if (f != NULL && fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        if (f != NULL)
+            unlink(tmp);
+        free(tmp);
+        return sp_cli_usage_error(cmd, "%s: cannot write the output file (%s)", path, flag);
+    }
+    free(tmp);
+    return 0;
 }

@@ -1,4 +1,5 @@
-/* cmd_log.c - `scratchproof log LEDGER [--json] [--pubkey PUB]`: list the records. */
+/* cmd_log.c - `scratchproof log LEDGER|BUNDLE [--json] [--pubkey PUB]`: list the records
+ * (read through source.h, SPEC.md 14: a damaged ledger is reported, exit 1). */
 #include <getopt.h>
 #include <jansson.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "ledger.h"
 #include "record.h"
 #include "report.h"
+#include "source.h"
 
 typedef struct log_ctx {
     json_t *arr;            /* --json: records collected here */
@@ -137,10 +139,11 @@ int sp_cmd_log(int argc, char **argv)
         case 'j': json = 1; break;
         case 'p': pubpath = optarg; break;
         case 'h':
-            printf("usage: scratchproof log LEDGER [--json] [--pubkey PUB]\n"
+            printf("usage: scratchproof log LEDGER|BUNDLE [--json] [--pubkey PUB]\n"
                    "Lists the records. Signatures are checked only with --pubkey;\n"
                    "use 'scratchproof verify' for the full replay.\n"
-                   "exit: 0, 1 if a record does not decode, 2 unreadable ledger.\n");
+                   "exit: 0, 1 if a record does not decode or the ledger is damaged,\n"
+                   "2 unreadable ledger or bundle.\n");
             return 0;
         default: return sp_cli_usage_error("log", "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -151,22 +154,33 @@ int sp_cmd_log(int argc, char **argv)
     char err[SP_ERRMSG_MAX] = "";
     if (pubpath != NULL && sp_key_load_public(pk, pubpath, err) != SP_OK)
         return sp_cli_usage_error("log", "%s", err);
-    sp_ledger *l = NULL;
-    int rc = sp_ledger_open(&l, argv[optind], SP_LEDGER_RDONLY, err);
+    sp_source *l = NULL;
+    int rc = sp_source_open(&l, argv[optind], err);
     if (rc != SP_OK)
         return sp_cli_usage_error("log", "%s", err[0] ? err : sp_strerror(rc));
     log_ctx ctx = {.arr = json ? json_array() : NULL, .pk = pubpath ? pk : NULL};
     if (!json)
         printf("seq    kind        time                  step          tensors  root\n");
-    rc = sp_ledger_foreach(l, log_visit, &ctx);
-    sp_ledger_close(l);
+    rc = sp_source_foreach(l, log_visit, &ctx);
+    char damage[2 * SP_ERRMSG_MAX] = "";
+    if (sp_source_damage(l) != NULL)
+        snprintf(damage, sizeof damage, "%s", sp_source_damage(l));
+    if (rc != SP_OK)
+        snprintf(err, sizeof err, "%s", sp_source_errmsg(l));
+    sp_source_close(l);
     if (rc != SP_OK || ctx.oom || (json && ctx.arr == NULL)) {
         json_decref(ctx.arr);
-        return sp_cli_usage_error("log", "%s: cannot read records", argv[optind]);
+        return sp_cli_usage_error("log", "%s", rc != SP_OK && err[0] ? err : "cannot read records");
+    }
+    if (damage[0] != '\0') {
+        ctx.bad = 1;
+        if (!json)
+            printf("%s\n", damage);
     }
     if (json) {
-        json_t *o = json_pack("{s:o, s:b, s:o}", "ledger", sp_json_str(argv[optind]),
-                              "signatures_checked", pubpath != NULL, "records", ctx.arr);
+        json_t *o = json_pack("{s:o, s:b, s:o, s:o}", "ledger", sp_json_str(argv[optind]),
+                              "signatures_checked", pubpath != NULL, "records", ctx.arr, "damage",
+                              damage[0] ? sp_json_str(damage) : json_null());
         if (o == NULL)
             return sp_cli_usage_error("log", "out of memory");
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);

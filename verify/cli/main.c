@@ -16,12 +16,20 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  keygen -o PREFIX        write an Ed25519 key pair: PREFIX.key (0600), PREFIX.pub\n"
-    "  log LEDGER [--json]     list the records of a ledger\n"
+    "  log LEDGER [--json]     list the records of a ledger (or of a bundle)\n"
     "  record KIND ...         append a record for a trainer that only writes files\n"
     "                          (KIND: genesis, checkpoint, final; see record --help)\n"
+    "  export LEDGER -o BUNDLE [--head FILE]\n"
+    "                          write the flat bundle an evaluator receives\n"
+    "  export LEDGER --intoto FILE --key KEY [--model FILE]...\n"
+    "                          a signed in-toto Statement (DSSE JSON) of the run\n"
     "  verify LEDGER --pubkey PUB [--checkpoints DIR] [--model FILE]... [--json]\n"
     "                          replay a ledger: signatures, chain, initialisation,\n"
     "                          checkpoint and model binding\n"
+    "  head LEDGER --key KEY [-o FILE]\n"
+    "                          write the ledger's signed head (C2SP signed note)\n"
+    "  cosign HEAD --key WITNESS_KEY [-o FILE]\n"
+    "                          add a witness's timestamped cosignature to a head\n"
     "  audit MODEL --ref REF [--ref REF]... [--json] [--html FILE]\n"
     "                          is MODEL derived from a reference model?\n"
     "\n"
@@ -51,6 +59,7 @@ int main(int argc, char **argv)
         {"keygen", sp_cmd_keygen}, {"log", sp_cmd_log}, {"record", sp_cmd_record},
         {"init", sp_cmd_init},
         {"verify", sp_cmd_verify}, {"audit", sp_cmd_audit},
+        {"head", sp_cmd_head}, {"cosign", sp_cmd_cosign}, {"export", sp_cmd_export},
     };
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         if (strcmp(cmd, cmds[i].name) == 0)

@@ -12,6 +12,16 @@ initialisation, data commitments and checkpoints into a signed, hash-linked ledg
                                path=f"ckpt/step{step}.safetensors", metrics={"loss": float(loss)})
         run.final(step, model, path="ckpt/final.safetensors")
 
+Replay (SPEC.md 12, `scratchproof verify --replay`): the trainer re-executes steps
+first..last from given weights and optimizer state into a scratch ledger:
+
+    with sp.Run.replay(out, seed=seed, model_name="tiny-lm", config=cfg) as run:
+        spt.start_replay(model, run, weights, optimizer=opt, optimizer_state=opt_file)
+        for step in range(first, last + 1):
+            g = run.step_generator(step)      # the step's randomness, from (seed, step) only
+            ...                               # commit_batch, forward, backward, step
+        run.checkpoint(last, model, optimizer=opt, path=run.replay_checkpoint_path(last))
+
 Tensors are hashed in place through their pointers (CPU, contiguous; never copied),
 with the GIL released while C works. The ledger is the same format the C API writes;
 `scratchproof verify` checks either. The library is found through SCRATCHPROOF_LIB,
@@ -19,7 +29,8 @@ else build/libscratchproof.so of this source tree, else the system library path.
 """
 from . import _lib
 from .errors import BusyError, Error, KeyFileError, StateError, TensorError
-from .run import Run
+from .derive import config_digest, step_seed
+from .run import REPLAY_LEDGER, Run
 from .schemes import (Init, constant, external, normal, ones, trunc_normal, uniform,
                       zeros)
 
@@ -28,7 +39,8 @@ library_path = _lib.path
 
 __all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileError", "Init",
            "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "external",
-           "tensor_digest", "init_fill", "library_path"]
+           "tensor_digest", "init_fill", "library_path", "config_digest", "step_seed",
+           "REPLAY_LEDGER"]
 
 
 def tensor_digest(name, tensor, threads=1):

@@ -21,6 +21,7 @@ SP_MAX_DIMS = 8
 SP_NAME_MAX = 512
 SP_ERRMSG_MAX = 256
 SP_RUN_RESUME = 0x1
+SP_RUN_REPLAY = 0x2
 
 # Error codes (sp_base.h).
 SP_OK = 0
@@ -79,7 +80,8 @@ class SpRunOptions(ctypes.Structure):
                 ("config_digest", ctypes.c_void_p),
                 ("threads", ctypes.c_uint),
                 ("flags", ctypes.c_uint),
-                ("err", ctypes.c_void_p)]
+                ("err", ctypes.c_void_p),
+                ("batches_per_step", ctypes.c_uint32)]
 
 
 class SpCheckpointInfo(ctypes.Structure):
@@ -139,6 +141,9 @@ sp_strerror = _decl("sp_strerror", ctypes.c_char_p, _I)
 sp_run_open = _decl("sp_run_open", _I, ctypes.POINTER(_P), ctypes.POINTER(SpRunOptions))
 sp_run_errmsg = _decl("sp_run_errmsg", ctypes.c_char_p, _P)
 sp_run_seed = _decl("sp_run_seed", _U64, _P)
+sp_run_is_replay = _decl("sp_run_is_replay", _I, _P)
+sp_config_digest = _decl("sp_config_digest", _I, ctypes.POINTER(ctypes.c_uint8 * SP_DIGEST_BYTES),
+                         _P, _SZ)
 sp_init_fill = _decl("sp_init_fill", _I, _P, _I, ctypes.c_char_p, _U64,
                      ctypes.POINTER(SpInitScheme), _U64, _U64)
 sp_run_genesis = _decl("sp_run_genesis", _I, _P, ctypes.POINTER(SpRecordTensor), _SZ)
@@ -158,6 +163,9 @@ sp_st_metadata = _decl("sp_st_metadata", ctypes.c_char_p, _P, ctypes.c_char_p)
 # SPEC.md 2.2, from attest/digest.h (exported by the library, not in scratchproof.h).
 sp_tensor_digest = _decl("sp_tensor_digest", _I, ctypes.POINTER(ctypes.c_uint8 * SP_DIGEST_BYTES),
                          ctypes.POINTER(SpTensor), ctypes.c_uint)
+# SPEC.md 2.0 tagged hash H(tag || 0x00 || data), from attest/digest.h (exported).
+sp_hash_tagged = _decl("sp_hash_tagged", _I, ctypes.POINTER(ctypes.c_uint8 * SP_DIGEST_BYTES),
+                       ctypes.c_char_p, _P, _SZ)
 
 
 def strerror(rc):

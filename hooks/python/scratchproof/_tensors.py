@@ -163,3 +163,12 @@ def buffer_pointer(data, what):
         return a.ctypes.data, n, (mv, a)
     c = (ctypes.c_char * n).from_buffer(mv.cast("B"))
     return ctypes.addressof(c), n, (mv, c)
+
+
+def raw_bytes(t):
+    """A CPU torch tensor's elements as bytes, row-major (a copy: for comparisons only)."""
+    t = t.detach()
+    if not t.is_contiguous():
+        t = t.contiguous()
+    n = t.numel() * t.element_size()
+    return ctypes.string_at(t.data_ptr(), n) if n else b""

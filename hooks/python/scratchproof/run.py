@@ -20,8 +20,12 @@ import time
 
 from . import _lib
 from . import _tensors
+from . import derive
+from .derive import ConfigSource
 from .errors import BusyError, Error, StateError, from_code
 from .schemes import as_init
+
+REPLAY_LEDGER = "replay.ledger"   # the ledger a replay writes in its {out} directory
 
 _open_ledgers = set()          # real paths of ledgers this process holds open
 _open_lock = threading.Lock()
@@ -57,20 +61,31 @@ def _named(model, what):
 class Run:
     """A run recording into one ledger; a context manager that closes on exit.
 
-    Run(ledger, key, seed, model_name="", threads=1, config_digest=None, resume=False)
-      ledger         path of the ledger file; created, must hold no records (unless resume)
-      key            PREFIX.key written by `scratchproof keygen`
-      seed           seed of the deterministic initialiser, 0 <= seed < 2**64
-      model_name     free text recorded in the genesis
-      threads        hashing threads (1..64)
-      config_digest  32 bytes recorded in the genesis (e.g. a digest of the config), or None
-      resume         append to a ledger that already holds this run (SP_RUN_RESUME)
+    Run(ledger, key, seed, model_name="", threads=1, config_digest=None, resume=False, *,
+        config=None, batches_per_step=None, replay=False)
+      ledger            path of the ledger file; created, must hold no records (unless resume)
+      key               PREFIX.key written by `scratchproof keygen`; None in replay mode
+      seed              seed of the deterministic initialiser, 0 <= seed < 2**64
+      model_name        free text recorded in the genesis
+      threads           hashing threads (1..64)
+      config_digest     32 bytes recorded in the genesis, or None (32 zero bytes)
+      resume            append to a ledger that already holds this run (SP_RUN_RESUME)
+      config            the training configuration, bytes or the path of a file: its
+                        scratchproof.config_digest() is recorded (`verify --config FILE`
+                        checks it); not together with config_digest
+      batches_per_step  batch commitments one step makes (micro-batches), recorded in the
+                        genesis; None records 0, which means 1
+      replay            replay mode (SP_RUN_REPLAY, SPEC.md 12): key must be None, the
+                        records are signed with an ephemeral key; see Run.replay()
     Raises KeyFileError (missing or bad key), BusyError (another writer), StateError
     (ledger already holds records), Error (anything else), TypeError/ValueError.
     """
 
-    def __init__(self, ledger, key, seed, model_name="", threads=1, config_digest=None,
-                 resume=False):
+    def __init__(self, ledger: "os.PathLike[str] | str", key: "os.PathLike[str] | str | None",
+                 seed: int, model_name: str = "", threads: int = 1,
+                 config_digest: "bytes | None" = None, resume: bool = False, *,
+                 config: "ConfigSource | None" = None, batches_per_step: "int | None" = None,
+                 replay: bool = False) -> None:
         self._h = None
         self._lock = threading.Lock()
         self._hook = 0.0
@@ -83,17 +98,43 @@ class Run:
             raise ValueError("scratchproof: threads must be an int in 1..64, got %r" % (threads,))
         if not isinstance(model_name, str):
             raise TypeError("scratchproof: model_name must be a str")
+        if config is not None:
+            if config_digest is not None:
+                raise ValueError("scratchproof: give config or config_digest, not both")
+            config_digest = derive.config_digest(config)
         if config_digest is not None and (not isinstance(config_digest, (bytes, bytearray))
                                           or len(config_digest) != _lib.SP_DIGEST_BYTES):
             raise ValueError("scratchproof: config_digest must be %d bytes or None"
                              % _lib.SP_DIGEST_BYTES)
+        if batches_per_step is None:
+            bps = 0
+        else:
+            bps = _u64(batches_per_step, "batches_per_step")
+            if not 1 <= bps < 1 << 32:
+                raise ValueError("scratchproof: batches_per_step must be in [1, 2**32), got %d"
+                                 % bps)
+        if not isinstance(replay, bool):
+            raise TypeError("scratchproof: replay must be a bool, got %r" % (replay,))
+        if replay and resume:
+            raise ValueError("scratchproof: a replay run cannot resume a ledger")
+        if replay and key is not None:
+            raise ValueError("scratchproof: a replay run signs with an ephemeral key: pass "
+                             "key=None (the team's key is never used for a replay)")
+        if not replay and key is None:
+            raise TypeError("scratchproof: key is required (the PREFIX.key of `scratchproof "
+                            "keygen`), except in replay mode")
         self.ledger = os.fspath(ledger)
-        self.key = os.fspath(key)
+        self.key = os.fspath(key) if key is not None else None
         self.model_name = model_name
+        self.config_digest = bytes(config_digest) if config_digest is not None else None
+        self.batches_per_step = bps or 1
+        self.is_replay = replay
+        # a replay's {out}: where replay_checkpoint_path() puts the files
+        self.out_dir = (os.path.dirname(self.ledger) or ".") if replay else None
         self._name_b = model_name.encode("utf-8")
         if b"\0" in self._name_b:
             raise ValueError("scratchproof: model_name contains a NUL character")
-        if "\0" in self.ledger or "\0" in self.key:
+        if "\0" in self.ledger or (self.key is not None and "\0" in self.key):
             raise ValueError("scratchproof: a path contains a NUL character")
         self._pid = os.getpid()
         real = os.path.realpath(self.ledger)
@@ -103,8 +144,11 @@ class Run:
                                 "open in this process (close the other Run first)" % self.ledger)
             _open_ledgers.add(real)
         try:
-            self._open(os.fsencode(self.ledger), os.fsencode(self.key), config_digest, threads,
-                       resume)
+            self._open(os.fsencode(self.ledger),
+                       os.fsencode(self.key) if self.key is not None else None,
+                       config_digest, threads,
+                       (_lib.SP_RUN_RESUME if resume else 0) | (_lib.SP_RUN_REPLAY if replay else 0),
+                       bps)
         except BaseException:
             with _open_lock:
                 _open_ledgers.discard(real)
@@ -112,7 +156,52 @@ class Run:
         self._real = real
         self._hook += time.perf_counter() - t0
 
-    def _open(self, ledger_b, key_b, config_digest, threads, resume):
+    @classmethod
+    def replay(cls, out_dir: "os.PathLike[str] | str", seed: int, model_name: str = "",
+               threads: int = 1, config_digest: "bytes | None" = None, *,
+               config: "ConfigSource | None" = None,
+               batches_per_step: "int | None" = None) -> "Run":
+        """Opens the run of a replay (SPEC.md 12): `scratchproof verify --replay` ran this
+        trainer to re-execute one segment, with {out} = out_dir.
+
+        The records go to out_dir/replay.ledger (REPLAY_LEDGER), a new ledger signed with
+        an ephemeral key. seed is the run's seed ({seed}); model_name, config (or
+        config_digest) and batches_per_step must be what training gave Run. Then, as the
+        contract says: scratchproof.torch.start_replay(model, run, {weights}, optimizer,
+        {optimizer}) loads and records the start point, the steps {first}..{last} run as in
+        training (commit_batch for each), and run.checkpoint({last}, model, optimizer=opt,
+        path=run.replay_checkpoint_path({last})) writes and records the end. No final().
+        """
+        d = os.fspath(out_dir)
+        if not os.path.isdir(d):
+            raise Error(_lib.SP_EIO, "scratchproof: the replay directory %s does not exist" % d)
+        run = cls(os.path.join(d, REPLAY_LEDGER), None, seed, model_name, threads, config_digest,
+                  config=config, batches_per_step=batches_per_step, replay=True)
+        run.out_dir = d
+        return run
+
+    def replay_checkpoint_path(self, step: int) -> str:
+        """Where a replay writes its weights at step: {out}/stepNNNNNN.safetensors (the
+        optimizer state goes beside it, opt_path() of this); replay runs only."""
+        if not self.is_replay:
+            raise StateError(_lib.SP_EBADSTATE, "scratchproof: replay_checkpoint_path is for "
+                             "replay runs (Run.replay)")
+        return os.path.join(self.out_dir, "step%06d.safetensors" % _u64(step, "step"))
+
+    def step_seed(self, step: int) -> int:
+        """scratchproof.step_seed(self.seed, step): the seed of this step's randomness."""
+        return derive.step_seed(self.seed, step)
+
+    def step_generator(self, step: int):
+        """A fresh torch.Generator seeded with step_seed(seed, step) (SPEC.md 3.6.1): draw
+        a step's dropout masks and shuffles from it, and a replay that starts at any step
+        draws the same numbers as training did."""
+        import torch
+        g = torch.Generator()
+        g.manual_seed(derive.step_seed(self.seed, step))
+        return g
+
+    def _open(self, ledger_b, key_b, config_digest, threads, flags, bps):
         err = ctypes.create_string_buffer(_lib.SP_ERRMSG_MAX)
         cfg = ctypes.create_string_buffer(bytes(config_digest), _lib.SP_DIGEST_BYTES) \
             if config_digest is not None else None
@@ -123,13 +212,15 @@ class Run:
         o.model_name = self._name_b
         o.config_digest = ctypes.addressof(cfg) if cfg is not None else None
         o.threads = threads
-        o.flags = _lib.SP_RUN_RESUME if resume else 0
+        o.flags = flags
         o.err = ctypes.addressof(err)
+        o.batches_per_step = bps
         h = ctypes.c_void_p()
         rc = _lib.sp_run_open(ctypes.byref(h), ctypes.byref(o))
         if rc != _lib.SP_OK:
-            raise from_code(rc, "scratchproof: cannot open the run (ledger %s, key %s)"
-                            % (self.ledger, self.key), err.value.decode("utf-8", "replace"))
+            what = "replay, ephemeral key" if self.is_replay else "key %s" % self.key
+            raise from_code(rc, "scratchproof: cannot open the run (ledger %s, %s)"
+                            % (self.ledger, what), err.value.decode("utf-8", "replace"))
         self._h = h
 
     # ---- state -------------------------------------------------------------
@@ -198,8 +289,9 @@ class Run:
                 pass
 
     def __repr__(self):
-        return "<scratchproof.Run %s seed=%d%s>" % (self.ledger, self.seed,
-                                                    " closed" if self.closed else "")
+        return "<scratchproof.Run %s seed=%d%s%s>" % (self.ledger, self.seed,
+                                                      " replay" if self.is_replay else "",
+                                                      " closed" if self.closed else "")
 
     # ---- records -----------------------------------------------------------
 

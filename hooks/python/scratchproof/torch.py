@@ -34,6 +34,13 @@ initialize_from(model, run, weights)
     them honestly as external: a verifier will say the run does not start from scratch.
 
 optimizer_tensors(optimizer, named)   the optimizer state as (name, tensor) pairs
+
+Replay (SPEC.md 12; `scratchproof verify --replay` runs the trainer on one segment):
+load_weights(model, weights)                  checkpoint weights into the parameters, exactly
+load_optimizer_state(optimizer, model, state) an .opt.safetensors file back into the optimizer
+start_replay(model, run, weights, optimizer, optimizer_state)
+    both of these, then the replay's genesis (every tensor external): its root must equal
+    the root of the record the segment starts from.
 load_file(path) / save_file(path, tensors, metadata=None)   safetensors through the C library
 """
 import ctypes
@@ -219,8 +226,7 @@ def _owner_of(model, name):
     return model.get_submodule(mod_name) if mod_name else model
 
 
-def initialize_from(model, run, weights):
-    """Loads weights (safetensors path or mapping) into every parameter; genesis as external."""
+def _copy_into(model, weights, exact_dtype):
     if isinstance(weights, (str, bytes, os.PathLike)):
         weights = load_file(weights)
     params = dict(model.named_parameters())
@@ -229,14 +235,120 @@ def initialize_from(model, run, weights):
         missing = sorted(set(params) - set(weights))
         raise ValueError("scratchproof: the weights do not fit the model: missing %s, extra %s"
                          % (missing[:8], extra[:8]))
+    for name, p in params.items():     # check everything before changing anything
+        src = weights[name]
+        if tuple(src.shape) != tuple(p.shape):
+            raise ValueError("scratchproof: '%s' has shape %s in the weights, %s in the model"
+                             % (name, tuple(src.shape), tuple(p.shape)))
+        if exact_dtype and src.dtype != p.dtype:
+            raise ValueError("scratchproof: '%s' has dtype %s in the weights, %s in the model "
+                             "(a replay loads weights exactly, never casting)"
+                             % (name, src.dtype, p.dtype))
     with torch.no_grad():
         for name, p in params.items():
-            src = weights[name]
-            if tuple(src.shape) != tuple(p.shape):
-                raise ValueError("scratchproof: '%s' has shape %s in the weights, %s in the model"
-                                 % (name, tuple(src.shape), tuple(p.shape)))
-            p.copy_(src)
+            p.copy_(weights[name])
+    return list(params)
+
+
+def initialize_from(model, run, weights):
+    """Loads weights (safetensors path or mapping) into every parameter; genesis as external."""
+    _copy_into(model, weights, exact_dtype=False)
     return initialize(model, run, overrides={"*": Init(EXTERNAL)})
+
+
+def load_weights(model: nn.Module, weights) -> "list[str]":
+    """Copies weights (a safetensors path, e.g. a checkpoint file, or a mapping name ->
+    tensor) into the model's parameters in place: the names must be exactly those of
+    named_parameters(), shapes and dtypes equal (nothing is cast). Returns the names.
+    Raises ValueError when the weights do not fit, scratchproof.Error when the file does
+    not open or validate."""
+    if not isinstance(model, nn.Module):
+        raise TypeError("scratchproof: load_weights wants a torch.nn.Module, got %s"
+                        % type(model).__name__)
+    return _copy_into(model, weights, exact_dtype=True)
+
+
+def _as_state_value(v):
+    """A recorded state tensor as the optimizer keeps it: optimizer_tensors() records a
+    Python number as a 0-d int64/float64/bool tensor, so those come back as numbers."""
+    if v.dim() == 0 and v.dtype in (torch.int64, torch.float64, torch.bool):
+        return v.item()
+    return v
+
+
+def load_optimizer_state(optimizer: "torch.optim.Optimizer", model: nn.Module, state) -> int:
+    """Loads optimizer state written by Run.checkpoint(..., optimizer=opt, path=P) (the file
+    opt_path(P), or a mapping) back into optimizer, whose param_groups (hyperparameters)
+    stay as constructed. Names are "opt.<parameter name>.<state key>" as optimizer_tensors()
+    makes them (the state key is what follows the last dot); every named parameter must
+    be one the optimizer holds. Goes through optimizer.load_state_dict, then checks that
+    optimizer_tensors() gives back exactly the loaded bytes (an optimizer that casts or
+    drops state is an Error, not a silently different replay). Returns the number of
+    tensors loaded."""
+    if not hasattr(optimizer, "param_groups") or not hasattr(optimizer, "load_state_dict"):
+        raise TypeError("scratchproof: load_optimizer_state wants a torch.optim.Optimizer, "
+                        "got %s" % type(optimizer).__name__)
+    where = os.fspath(state) if isinstance(state, (str, bytes, os.PathLike)) else "the state"
+    if isinstance(state, (str, bytes, os.PathLike)):
+        state = load_file(state)
+    named = list(model.named_parameters())
+    ids = {id(p): n for n, p in named}
+    sd = optimizer.state_dict()
+    base_index = {}
+    for gi, (group, packed) in enumerate(zip(optimizer.param_groups, sd["param_groups"])):
+        for pi, (p, idx) in enumerate(zip(group["params"], packed["params"])):
+            base_index.setdefault(ids.get(id(p), "group%d.param%d" % (gi, pi)), idx)
+    new_state = {}
+    for name in sorted(state):
+        base, dot, key = name[4:].rpartition(".") if name.startswith("opt.") else ("", "", "")
+        if not dot or not base or not key:
+            raise ValueError("scratchproof: %s: '%s' is not an optimizer state name "
+                             "(opt.<parameter>.<key>)" % (where, name))
+        if base not in base_index:
+            raise ValueError("scratchproof: %s: '%s' is the state of '%s', which the optimizer "
+                             "does not hold" % (where, name, base))
+        new_state.setdefault(base_index[base], {})[key] = _as_state_value(state[name])
+    sd["state"] = new_state
+    optimizer.load_state_dict(sd)
+    got = dict(optimizer_tensors(optimizer, named))
+    if set(got) != set(state):
+        raise Error(_lib.SP_EMISMATCH, "scratchproof: %s: the optimizer did not keep the state "
+                    "as given (names differ: %s)" % (where, sorted(set(got) ^ set(state))[:8]))
+    for name, v in got.items():
+        w = state[name]
+        if v.dtype != w.dtype or tuple(v.shape) != tuple(w.shape) or \
+                _tensors.raw_bytes(v) != _tensors.raw_bytes(w):
+            raise Error(_lib.SP_EMISMATCH, "scratchproof: %s: the optimizer changed '%s' while "
+                        "loading it (%s %s became %s %s)" % (where, name, w.dtype,
+                                                             tuple(w.shape), v.dtype,
+                                                             tuple(v.shape)))
+    return len(state)
+
+
+def start_replay(model: nn.Module, run, weights, optimizer=None, optimizer_state=None) -> None:
+    """The start of a replay (SPEC.md 12, steps 1-2): loads weights ({weights}: the regenerated
+    genesis or a checkpoint file; a path or a mapping) into the model with load_weights
+    and, when optimizer_state ({optimizer}: a path or a mapping) is not empty, the state
+    into optimizer with load_optimizer_state; an empty optimizer_state ("", None or {}: the
+    segment starts at the genesis) wants a fresh optimizer without state. Then records the replay's genesis: every parameter with scheme
+    external, so its root is the start weights' root, which the verifier compares with the
+    record the segment starts from. run must be a replay run (Run.replay)."""
+    if not getattr(run, "is_replay", False):
+        from .errors import StateError
+        raise StateError(_lib.SP_EBADSTATE, "scratchproof: start_replay wants a replay run "
+                         "(scratchproof.Run.replay); a training run starts with initialize()")
+    run._handle()
+    if optimizer_state:
+        if optimizer is None:
+            raise ValueError("scratchproof: start_replay was given an optimizer state file "
+                             "but no optimizer to load it into")
+    elif optimizer is not None and any(optimizer.state.values()):
+        raise ValueError("scratchproof: start_replay from the genesis wants a fresh optimizer; "
+                         "this one already holds state")
+    load_weights(model, weights)
+    if optimizer_state:
+        load_optimizer_state(optimizer, model, optimizer_state)
+    run.genesis([(name, p, Init(EXTERNAL)) for name, p in model.named_parameters()])
 
 
 def optimizer_tensors(optimizer, named):

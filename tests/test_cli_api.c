@@ -246,6 +246,38 @@ static void layout_parses_and_refuses(void **state)
     sp_layout_free(l);
 }
 
+static void batch_list_parses_and_refuses(void **state)
+{
+    (void)state;
+    const char ok[] = "# step file\n1 data/a b.bin  \r\n\n2\t/abs/x\n2 y\n";
+    sp_batch_list *l = NULL;
+    char err[SP_ERRMSG_MAX];
+    assert_int_equal(sp_batch_list_parse(&l, ok, sizeof ok - 1, err), SP_OK);
+    assert_int_equal(l->n, 3);
+    assert_string_equal(l->e[0].file, "data/a b.bin");   /* the rest of the line, trimmed */
+    assert_int_equal(l->e[1].step, 2);
+    assert_string_equal(l->e[1].file, "/abs/x");
+    assert_int_equal(l->e[2].line, 5);
+    sp_batch_list_free(l);
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"0 a\n", "'0' is not a step"},
+        {"-1 a\n", "is not a step"},
+        {"12345678901234567890 a\n", "is not a step"},
+        {"3\n", "line 1: step 3 has no FILE"},
+        {"3 a\n2 b\n", "line 2: step 2 comes after step 3"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        l = (sp_batch_list *)1;
+        assert_int_equal(sp_batch_list_parse(&l, bad[i].text, strlen(bad[i].text), err), SP_EFORMAT);
+        assert_null(l);
+        if (strstr(err, bad[i].msg) == NULL)
+            fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].msg);
+    }
+    assert_int_equal(sp_batch_list_parse(&l, "1 a\0", 4, err), SP_EFORMAT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -255,6 +287,7 @@ int main(void)
         cmocka_unit_test(glob_match_and_specificity),
         cmocka_unit_test(pick_most_specific_or_refuse),
         cmocka_unit_test(layout_parses_and_refuses),
+        cmocka_unit_test(batch_list_parses_and_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,6 +110,31 @@ expect 2 "an out-of-order record names the ledger" "run.ledger: " -- \
 expect 2 "--scheme with record checkpoint is a usage error" "genesis only" -- \
   "$sp" record checkpoint --ledger "$d/run.ledger" --key "$d/trainer.key" --step 2000 --scheme '*=zeros' "$d/init.safetensors"
 
+# --- --batches: the data commitments of a file-only job ---
+cp "$d/run.ledger" "$t/b.ledger"
+printf '5 data/step3.bin\n' >"$d/b5.txt"
+printf '6 data/nope.bin\n' >"$d/b6.txt"
+printf '7 data/step1.bin\n6 data/step2.bin\n' >"$d/b7.txt"
+printf 'x data/step1.bin\n' >"$d/b8.txt"
+expect 2 "--batches: a missing batch file is named with its list line" "--batches line 1: $d/data/nope.bin" -- \
+  "$sp" record checkpoint --ledger "$t/b.ledger" --key "$d/trainer.key" --step 6 --batches "$d/b6.txt" "$d/init.safetensors"
+expect 2 "--batches: decreasing steps named by line" "b7.txt: line 2: step 6 comes after step 7" -- \
+  "$sp" record checkpoint --ledger "$t/b.ledger" --key "$d/trainer.key" --step 7 --batches "$d/b7.txt" "$d/init.safetensors"
+expect 2 "--batches: a bad step named by line" "b8.txt: line 1: 'x' is not a step" -- \
+  "$sp" record checkpoint --ledger "$t/b.ledger" --key "$d/trainer.key" --step 7 --batches "$d/b8.txt" "$d/init.safetensors"
+expect 2 "--batches: a missing list is named" "--batches $d/none.txt" -- \
+  "$sp" record checkpoint --ledger "$t/b.ledger" --key "$d/trainer.key" --step 7 --batches "$d/none.txt" "$d/init.safetensors"
+expect 2 "--batches is not for the genesis" "checkpoint and final" -- \
+  "$sp" record genesis --ledger "$t/b2.ledger" --key "$d/trainer.key" --seed 7 --batches "$d/b5.txt" "${schemes[@]}" "$d/init.safetensors"
+# a segment with fewer batches than steps: recorded (the list is the job's word), caught by verify
+mkdir "$t/bc" && cp "$d/init.safetensors" "$t/bc/"
+"$sp" keygen -o "$t/bk" >/dev/null
+"$sp" record genesis --ledger "$t/bc.ledger" --key "$t/bk.key" --seed 7 "${schemes[@]}" "$d/init.safetensors" >/dev/null
+expect 0 "a final record with one batch for 5 steps is recorded" "recorded final" -- \
+  "$sp" record final --ledger "$t/bc.ledger" --key "$t/bk.key" --step 5 --batches "$d/b5.txt" "$d/init.safetensors"
+expect 1 "verify names the missing batch commitments" "1 batch commitments for 5 steps" -- \
+  "$sp" verify "$t/bc.ledger" --pubkey "$t/bk.pub" --checkpoints "$t/bc"
+
 # --- init's inputs ---
 expect 0 "init --like another file's layout" "wrote 5 tensors" -- \
   "$sp" init --seed 7 --like "$d/model.safetensors" -o "$t/like.safetensors" "${schemes[@]}"
@@ -121,7 +146,7 @@ expect 0 "init --dtype BF16, then record and verify" "wrote 5 tensors" -- \
   "$sp" init --seed 9 --layout "$d/layout.txt" --dtype BF16 -o "$t/bf16.safetensors" "${schemes[@]}"
 expect 0 "BF16 genesis records" "recorded genesis" -- \
   "$sp" record genesis --ledger "$t/bf.ledger" --key "$d/trainer.key" --seed 9 "${schemes[@]}" "$t/bf16.safetensors"
-expect 0 "BF16 genesis verifies" "VERIFIED" -- "$sp" verify "$t/bf.ledger" --pubkey "$d/trainer.pub"
+expect 0 "BF16 genesis verifies (a run in progress)" "VERIFIED" -- "$sp" verify "$t/bf.ledger" --pubkey "$d/trainer.pub" --allow-incomplete
 expect 2 "init refuses an existing output" "exists" -- \
   "$sp" init --seed 7 --layout "$d/layout.txt" -o "$d/init.safetensors" "${schemes[@]}"
 expect 2 "init refuses an ambiguous scheme" "tensor 'norm.weight' matches --scheme" -- \

@@ -1,7 +1,9 @@
 /*
  * fuzz_layout.c - fuzz target for the `scratchproof init --layout` parser
- * (verify/cli/layout.c, SPEC.md 8.2) and the --scheme rules (cli_schemes.c,
- * SPEC.md 8.1). For any bytes: the parser either fails with a message or
+ * (verify/cli/layout.c, SPEC.md 8.2), the `record --batches` list parser
+ * (8.4) and the --scheme rules (cli_schemes.c, SPEC.md 8.1). For any bytes:
+ * the batch list parser fails with a message or gives steps >= 1, never
+ * decreasing, with non-empty file names; the layout parser either fails with a message or
  * returns tensors whose names are non-empty, unique, free of whitespace and
  * at most SP_NAME_MAX bytes, whose dtype is valid and whose nbytes matches
  * the shape. The first line is also read as a "GLOB=SCHEME" rule and a
@@ -45,6 +47,22 @@ static void check_layout(const uint8_t *data, size_t size)
     sp_layout_free(l);
 }
 
+static void check_batches(const uint8_t *data, size_t size)
+{
+    char err[SP_ERRMSG_MAX] = "";
+    sp_batch_list *l = NULL;
+    int rc = sp_batch_list_parse(&l, (const char *)data, size, err);
+    if (rc != SP_OK) {
+        assert(l == NULL && (rc == SP_ENOMEM || err[0] != '\0'));
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        assert(l->e[i].step >= 1 && l->e[i].file[0] != '\0' && l->e[i].line >= 1);
+        assert(i == 0 || (l->e[i].step >= l->e[i - 1].step && l->e[i].line > l->e[i - 1].line));
+    }
+    sp_batch_list_free(l);
+}
+
 static void check_glob(const uint8_t *data, size_t size)
 {
     size_t n = 0;
@@ -75,6 +93,7 @@ static void check_glob(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     check_layout(data, size);
+    check_batches(data, size);
     check_glob(data, size);
     return 0;
 }

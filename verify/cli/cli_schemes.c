@@ -6,8 +6,13 @@
 #include "cli_schemes.h"
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
 
 static const struct {
     const char *name;
@@ -140,4 +145,51 @@ void sp_cli_scheme_text(char *buf, size_t len, const sp_init_scheme *s)
     int w = snprintf(buf, len, "%s", name);
     for (int k = 0; k < np && w > 0 && (size_t)w < len; k++)
         w += snprintf(buf + w, len - (size_t)w, ":%.17g", s->p[k]);
+}
+
+int sp_cli_read_file(const char *cmd, const char *flag, const char *path, uint64_t max,
+                     char **buf, size_t *len)
+{
+    char err[SP_ERRMSG_MAX] = "";
+    struct stat st;
+    int fd = sp_open_input(path, &st, err);
+    if (fd < 0)
+        return sp_cli_usage_error(cmd, "%s%s%s: %s", flag, *flag ? " " : "", path, err);
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return sp_cli_usage_error(cmd, "%s%s%s: larger than %llu bytes", flag, *flag ? " " : "",
+                                  path, (unsigned long long)max);
+    }
+    size_t cap = (size_t)st.st_size + 1, got_len = 0;
+    char *b = malloc(cap);
+    if (b == NULL) {
+        close(fd);
+        return sp_cli_usage_error(cmd, "out of memory");
+    }
+    for (;;) {
+        ssize_t got = read(fd, b + got_len, cap - got_len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            close(fd);
+            free(b);
+            return sp_cli_usage_error(cmd, "%s%s%s: cannot read: %s", flag, *flag ? " " : "", path,
+                                      strerror(e));
+        }
+        if (got == 0)
+            break;
+        got_len += (size_t)got;
+        if (got_len == cap) {   /* grew while we read it */
+            close(fd);
+            free(b);
+            return sp_cli_usage_error(cmd, "%s%s%s: changed while being read", flag,
+                                      *flag ? " " : "", path);
+        }
+    }
+    close(fd);
+    b[got_len] = '\0';
+    *buf = b;
+    *len = got_len;
+    return 0;
 }

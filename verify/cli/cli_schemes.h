@@ -8,6 +8,7 @@
 #define SP_CLI_SCHEMES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sp_base.h"
 
@@ -44,5 +45,13 @@ int sp_cli_pick_rule(const sp_cli_rule *rules, size_t n, const char *name,
 
 /* "normal:0:0.02"-style text of a scheme, into buf (at least 128 bytes). */
 void sp_cli_scheme_text(char *buf, size_t len, const sp_init_scheme *s);
+
+/*
+ * Reads the whole regular file path (opened as SPEC.md 1.2 says; at most max
+ * bytes) into a malloc'd *buf of *len bytes (plus a NUL). 0, or 2 after one
+ * line "scratchproof CMD: FLAG PATH: why" on stderr.
+ */
+int sp_cli_read_file(const char *cmd, const char *flag, const char *path, uint64_t max,
+                     char **buf, size_t *len);
 
 #endif

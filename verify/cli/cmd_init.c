@@ -8,7 +8,6 @@
  * `record genesis` with the same seed and schemes records them and `verify`
  * regenerates them bit for bit.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@
 #include "cli.h"
 #include "cli_schemes.h"
 #include "escape.h"
-#include "fileio.h"
 #include "init.h"
 #include "layout.h"
 #include "safetensors.h"
@@ -56,42 +54,10 @@ static int take(sp_layout *l, sp_tensor **all, size_t *n)
 /* Reads the layout text in path; 0 with *out, or 2 after one line naming the file. */
 static int read_layout(const char *path, sp_dtype dflt, sp_layout **out)
 {
-    char err[SP_ERRMSG_MAX] = "";
-    struct stat st;
-    int fd = sp_open_input(path, &st, err);
-    if (fd < 0)
-        return sp_cli_usage_error("init", "--layout %s: %s", path, err);
-    if ((uint64_t)st.st_size > LAYOUT_MAX) {
-        close(fd);
-        return sp_cli_usage_error("init", "--layout %s: larger than %u bytes: not a layout", path,
-                                  LAYOUT_MAX);
-    }
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL) {
-        close(fd);
-        return sp_cli_usage_error("init", "out of memory");
-    }
-    for (;;) {
-        ssize_t got = read(fd, buf + len, cap - len);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            int e = errno;
-            close(fd);
-            free(buf);
-            return sp_cli_usage_error("init", "--layout %s: cannot read: %s", path, strerror(e));
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-        if (len == cap) {   /* grew while we read it */
-            close(fd);
-            free(buf);
-            return sp_cli_usage_error("init", "--layout %s: changed while being read", path);
-        }
-    }
-    close(fd);
+    char err[SP_ERRMSG_MAX] = "", *buf = NULL;
+    size_t len = 0;
+    if (sp_cli_read_file("init", "--layout", path, LAYOUT_MAX, &buf, &len) != 0)
+        return 2;
     int rc = sp_layout_parse(out, buf, len, dflt, err);
     free(buf);
     if (rc != SP_OK)

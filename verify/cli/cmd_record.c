@@ -16,14 +16,18 @@
 #include "cli_schemes.h"
 #include "escape.h"
 #include "init.h"
+#include "layout.h"
 #include "scratchproof.h"
+
+#define BATCH_LIST_MAX (256u << 20)   /* bytes of a --batches list */
+#define BATCH_MAX (UINT64_C(1) << 32)  /* bytes of one batch file */
 
 static const char record_usage[] =
     "usage: scratchproof record genesis    --ledger L --key K --seed N [--model-name S]\n"
     "                                      [--scheme GLOB=SCHEME]... [--external] FILE\n"
     "       scratchproof record checkpoint --ledger L --key K --step N [--tokens N]\n"
-    "                                      [--loss X] [--lr X] FILE\n"
-    "       scratchproof record final      --ledger L --key K --step N FILE\n"
+    "                                      [--loss X] [--lr X] [--batches LIST] FILE\n"
+    "       scratchproof record final      --ledger L --key K --step N [--batches LIST] FILE\n"
     "Appends one signed record for the weights in the safetensors FILE.\n"
     "genesis starts a new ledger; each tensor is recorded with the scheme of the\n"
     "most specific --scheme whose GLOB matches its name ('*' any run, '?' one\n"
@@ -37,6 +41,10 @@ static const char record_usage[] =
     "trunc_normal:MEAN:STD:LO:HI | external. 'scratchproof init' writes such a file.\n"
     "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
     "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
+    "--batches LIST commits the data batches of the steps since the previous record\n"
+    "before a checkpoint or final record: one line per batch, 'STEP FILE', FILE (relative\n"
+    "to LIST's directory) holding the bytes the job trained on at STEP; verify checks\n"
+    "that every step has its batch.\n"
     "verify then regenerates every non-external tensor from the seed.\n";
 
 /* One line on stderr, file, name and scheme escaped: "FILE: tensor 'NAME' is not scheme S from seed N; recorded as external". */
@@ -109,6 +117,58 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
     return 0;
 }
 
+/*
+ * Commits every batch of the --batches list (SPEC.md 8.4) to the run: each
+ * FILE's bytes with sp_run_commit_batch. 0, or the exit code after one line
+ * naming the list, its line and the file.
+ */
+static int commit_batches(sp_run *run, const char *list)
+{
+    char *text = NULL, err[SP_ERRMSG_MAX] = "";
+    size_t len = 0;
+    if (sp_cli_read_file("record", "--batches", list, BATCH_LIST_MAX, &text, &len) != 0)
+        return 2;
+    sp_batch_list *bl = NULL;
+    int rc = sp_batch_list_parse(&bl, text, len, err);
+    free(text);
+    if (rc != SP_OK)
+        return sp_cli_usage_error("record", "--batches %s: %s", list, err);
+    const char *slash = strrchr(list, '/');
+    size_t dirlen = slash ? (size_t)(slash - list) + 1 : 0;
+    int ret = 0;
+    for (size_t i = 0; i < bl->n && ret == 0; i++) {
+        const char *f = bl->e[i].file;
+        char *path = malloc(dirlen + strlen(f) + 1);
+        if (path == NULL) {
+            ret = sp_cli_usage_error("record", "out of memory");
+            break;
+        }
+        if (f[0] == '/')
+            strcpy(path, f);
+        else {
+            memcpy(path, list, dirlen);
+            strcpy(path + dirlen, f);
+        }
+        char *data = NULL;
+        size_t n = 0;
+        char flag[64];
+        snprintf(flag, sizeof flag, "--batches line %zu:", bl->e[i].line);
+        if (sp_cli_read_file("record", flag, path, BATCH_MAX, &data, &n) != 0) {
+            free(path);
+            ret = 2;
+            break;
+        }
+        rc = sp_run_commit_batch(run, bl->e[i].step, data, n);
+        free(data);
+        if (rc != SP_OK)
+            ret = sp_cli_usage_error("record", "--batches %s: line %zu (%s): %s: %s", list,
+                                     bl->e[i].line, path, sp_strerror(rc), sp_run_errmsg(run));
+        free(path);
+    }
+    sp_batch_list_free(bl);
+    return ret;
+}
+
 int sp_cmd_record(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -118,7 +178,7 @@ int sp_cmd_record(int argc, char **argv)
         {"tokens", required_argument, NULL, 'T'}, {"loss", required_argument, NULL, 'l'},
         {"lr", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 'j'},
         {"passphrase-fd", required_argument, NULL, 'P'}, {"external", no_argument, NULL, 'x'},
-        {"no-regenerate", no_argument, NULL, 'R'},
+        {"no-regenerate", no_argument, NULL, 'R'}, {"batches", required_argument, NULL, 'b'},
         {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(record_usage, argc < 2 ? stderr : stdout);
@@ -129,7 +189,7 @@ int sp_cmd_record(int argc, char **argv)
     int final = strcmp(kind, "final") == 0;
     if (!genesis && !checkpoint && !final)
         return sp_cli_usage_error("record", "unknown record kind '%s' (genesis, checkpoint, final)", kind);
-    const char *ledger = NULL, *key = NULL, *model_name = "";
+    const char *ledger = NULL, *key = NULL, *model_name = "", *batches = NULL;
     uint64_t seed = 0, step = 0, tokens = 0, threads = 2;
     int have_seed = 0, have_step = 0, external = 0, regenerate = 1, c, rc = 2;
     double loss = 0, lr = 0;
@@ -154,6 +214,7 @@ int sp_cmd_record(int argc, char **argv)
         case 'S': bad = sp_cli_parse_rule(optarg, &rules[nrules++]); break;
         case 'x': external = 1; break;
         case 'R': regenerate = 0; break;
+        case 'b': batches = optarg; break;
         case 'P':
             if (sp_cli_passphrase_fd("record", optarg) != 0)
                 goto out;
@@ -175,6 +236,10 @@ int sp_cmd_record(int argc, char **argv)
     }
     if ((genesis && !have_seed) || (!genesis && !have_step)) {
         rc = sp_cli_usage_error("record", genesis ? "genesis needs --seed" : "needs --step");
+        goto out;
+    }
+    if (genesis && batches != NULL) {
+        rc = sp_cli_usage_error("record", "--batches is for record checkpoint and final");
         goto out;
     }
     if (!genesis && (nrules > 0 || external || !regenerate)) {
@@ -221,6 +286,10 @@ int sp_cmd_record(int argc, char **argv)
     if (r != SP_OK) {
         /* run.c's detail names the ledger or key file it could not use */
         rc = sp_cli_usage_error("record", "%s", err[0] ? err : sp_strerror(r));
+        goto out_file;
+    }
+    if (batches != NULL && (rc = commit_batches(run, batches)) != 0) {
+        sp_run_close(run);
         goto out_file;
     }
     if (genesis) {

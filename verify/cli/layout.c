@@ -1,6 +1,7 @@
 /*
- * layout.c - parser of the `scratchproof init --layout` text (layout.h,
- * SPEC.md 8.2). Strict: every field checked, nothing guessed.
+ * layout.c - parsers of the `scratchproof init --layout` text and the
+ * `record --batches` list (layout.h,
+ * SPEC.md 8.2, 8.4). Strict: every field checked, nothing guessed.
  */
 #include "layout.h"
 
@@ -188,6 +189,94 @@ int sp_layout_parse(sp_layout **out, const char *buf, size_t len, sp_dtype dflt,
         if (rc == SP_ENOMEM)
             sp_errf(err, "out of memory");
         sp_layout_free(l);
+        return rc;
+    }
+    *out = l;
+    return SP_OK;
+}
+
+/* ---- the batch list of `record --batches` (layout.h, SPEC.md 8.4) ---- */
+
+void sp_batch_list_free(sp_batch_list *l)
+{
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->e[i].file);
+    free(l->e);
+    free(l);
+}
+
+int sp_batch_list_parse(sp_batch_list **out, const char *buf, size_t len, char *err)
+{
+    *out = NULL;
+    if ((buf == NULL && len > 0) || (len > 0 && memchr(buf, '\0', len) != NULL)) {
+        sp_errf(err, "holds a NUL byte: not a batch list");
+        return SP_EFORMAT;
+    }
+    sp_batch_list *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return SP_ENOMEM;
+    size_t cap = 0, lineno = 0;
+    const char *p = buf, *end = buf + len;
+    int rc = SP_OK;
+    while (rc == SP_OK && p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end, *q = p, *f;
+        size_t flen;
+        lineno++;
+        p = nl ? nl + 1 : end;
+        if (!field(&q, le, &f, &flen) || f[0] == '#')
+            continue;
+        uint64_t step = 0;
+        int ok = flen <= 19;
+        for (size_t i = 0; ok && i < flen; i++)
+            ok = f[i] >= '0' && f[i] <= '9';
+        for (size_t i = 0; ok && i < flen; i++)
+            step = step * 10 + (uint64_t)(f[i] - '0');
+        if (!ok || step == 0) {
+            sp_errf(err, "line %zu: '%.*s' is not a step (1, 2, ...)", lineno,
+                    (int)(flen > 24 ? 24 : flen), f);
+            rc = SP_EFORMAT;
+            break;
+        }
+        while (q < le && is_space(*q))
+            q++;
+        const char *fe = le;
+        while (fe > q && is_space(fe[-1]))
+            fe--;
+        if (fe == q) {
+            sp_errf(err, "line %zu: step %llu has no FILE", lineno, (unsigned long long)step);
+            rc = SP_EFORMAT;
+            break;
+        }
+        if (l->n > 0 && step < l->e[l->n - 1].step) {
+            sp_errf(err, "line %zu: step %llu comes after step %llu", lineno,
+                    (unsigned long long)step, (unsigned long long)l->e[l->n - 1].step);
+            rc = SP_EFORMAT;
+            break;
+        }
+        if (l->n == cap) {
+            size_t nc = cap ? 2 * cap : 64;
+            sp_batch_entry *ne = realloc(l->e, nc * sizeof *ne);
+            if (ne == NULL) {
+                rc = SP_ENOMEM;
+                break;
+            }
+            l->e = ne;
+            cap = nc;
+        }
+        char *file = strndup(q, (size_t)(fe - q));
+        if (file == NULL) {
+            rc = SP_ENOMEM;
+            break;
+        }
+        l->e[l->n++] = (sp_batch_entry){.step = step, .file = file, .line = lineno};
+    }
+    if (rc != SP_OK) {
+        if (rc == SP_ENOMEM)
+            sp_errf(err, "out of memory");
+        sp_batch_list_free(l);
         return rc;
     }
     *out = l;

@@ -29,4 +29,26 @@ int sp_layout_parse(sp_layout **out, const char *buf, size_t len, sp_dtype dflt,
 /* NULL is a no-op. */
 void sp_layout_free(sp_layout *l);
 
+/*
+ * The batch list of `record checkpoint|final --batches LIST` (SPEC.md 8.4):
+ * one batch commitment per line, "STEP FILE", FILE holding that batch's
+ * bytes (the rest of the line, trailing whitespace dropped); blank and '#'
+ * lines skipped. Steps >= 1 and never decreasing.
+ */
+typedef struct sp_batch_entry {
+    uint64_t step;
+    char *file;
+    size_t line;
+} sp_batch_entry;
+
+typedef struct sp_batch_list {
+    size_t n;
+    sp_batch_entry *e;
+} sp_batch_list;
+
+/* Parses len bytes; SP_OK with *out, SP_EFORMAT with err ("line N: ..."), SP_ENOMEM. */
+int sp_batch_list_parse(sp_batch_list **out, const char *buf, size_t len, char *err)
+    SP_WUR SP_NONNULL(1);
+void sp_batch_list_free(sp_batch_list *l);
+
 #endif

@@ -198,6 +198,7 @@ int main(int argc, char **argv)
     if (sp_init_fill(w + first, SP_DTYPE_F32, "w", 5, &s, first, per) != SP_OK) MPI_Abort(MPI_COMM_WORLD, 1);
     sp_shard sh = {"w", SP_DTYPE_F32, 1, {64}, first * 4, per * 4, w + first};
     rc = sp_mpi_genesis(run, &sh, &s, 1);
+    if (rc == SP_OK) rc = sp_mpi_commit_batch(run, 1, &r, sizeof r);   /* each rank's batch of step 1 */
     if (rc == SP_OK) rc = sp_mpi_final(run, 1, &sh, 1);
     if (rc != SP_OK) fprintf(stderr, "rank %d: %s\n", r, sp_mpi_errmsg(run));
     sp_mpi_close(run);

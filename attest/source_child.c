@@ -220,6 +220,7 @@ static void set_limits(const sp_lmdb_info *info)
 #endif
 }
 
+/* path: the ledger, or the parent's patched copy of it (SPEC.md 14.3). */
 static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, int msg_fd,
                        pid_t parent)
 {
@@ -240,18 +241,9 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
         (void)dup2(devnull, STDERR_FILENO);
     }
     set_limits(info);
-    char err[SP_ERRMSG_MAX] = "", dir[4096] = "", copy[4200] = "";
-    const char *open_path = path;
-    if (info->patch && (open_path = patched_copy(path, info, dir, sizeof dir, copy, sizeof copy)) == NULL) {
-        if (dir[0] != '\0')
-            remove_copy(dir, copy);
-        report(msg_fd, SP_EIO, 0, "cannot make a private copy to read the older snapshot");
-        _exit(CHILD_EXIT_REPORTED);
-    }
+    char err[SP_ERRMSG_MAX] = "";
     sp_ledger *l = NULL;
-    int rc = sp_ledger_open(&l, open_path, SP_LEDGER_RDONLY, err);
-    if (info->patch)
-        remove_copy(dir, copy); /* the map stays valid; nothing is left behind */
+    int rc = sp_ledger_open(&l, path, SP_LEDGER_RDONLY, err);
     if (rc != SP_OK) {
         int unreadable = rc == SP_EFORMAT || rc == SP_EIO || rc == SP_ENOTFOUND;
         report(msg_fd, rc, unreadable, err);
@@ -293,18 +285,34 @@ int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char
         close(d[1]);
         return SP_EIO;
     }
+    c->dir[0] = c->copy[0] = '\0';
+    const char *open_path = path;
+    /* The copy is plain reads and writes, safe here; LMDB maps it only in the child. */
+    if (info->patch && (open_path = patched_copy(path, info, c->dir, sizeof c->dir, c->copy,
+                                                 sizeof c->copy)) == NULL) {
+        sp_errf(err, "%s: cannot make a private copy to read the older snapshot: %s", path,
+                strerror(errno));
+        if (c->dir[0] != '\0')
+            remove_copy(c->dir, c->copy);
+        c->dir[0] = '\0';
+        close(d[0]); close(d[1]); close(m[0]); close(m[1]);
+        return SP_EIO;
+    }
     pid_t parent = getpid();
     fflush(NULL); /* nothing buffered is written twice */
     pid_t pid = fork();
     if (pid < 0) {
         sp_errf(err, "%s: cannot start the ledger reader: fork: %s", path, strerror(errno));
+        if (c->dir[0] != '\0')
+            remove_copy(c->dir, c->copy);
+        c->dir[0] = '\0';
         close(d[0]); close(d[1]); close(m[0]); close(m[1]);
         return SP_EIO;
     }
     if (pid == 0) {
         close(d[0]);
         close(m[0]);
-        child_main(path, info, d[1], m[1], parent);
+        child_main(open_path, info, d[1], m[1], parent);
         _exit(1); /* not reached */
     }
     close(d[1]);
@@ -395,6 +403,10 @@ int sp_child_finish(sp_child *c, int kill_it, int *code, char *why)
     close(c->msg_fd);
     c->msg_fd = -1;
     c->pid = -1;
+    if (c->dir[0] != '\0') { /* the private copy, whatever became of the child */
+        remove_copy(c->dir, c->copy);
+        c->dir[0] = '\0';
+    }
     m.text[sizeof m.text - 1] = '\0';
     if (r < 0) /* SIGCHLD ignored by the host program: the status is gone */
         st = have == sizeof m ? CHILD_EXIT_REPORTED << 8 : 0;

@@ -20,6 +20,8 @@ typedef struct sp_child {
     unsigned timeout_ms; /* longest silence allowed from the child */
     int timed_out;
     size_t rpos, rlen;   /* unread bytes rbuf[rpos..rlen) */
+    char dir[4096];      /* the private copy's directory, "" when none (SPEC.md 14.3) */
+    char copy[4200];
     uint8_t rbuf[65536];
 } sp_child;
 

@@ -8,6 +8,15 @@
  * mutant that takes longer than the limit below counts as a hang.
  *
  *   damage_flip FILE PUB [STRIDE [WORKERS]]
+ *   damage_flip --lost OLD NEW PUB
+ *   damage_flip --lost-run PREFIX     (writes PREFIX.key/.pub and the snapshots
+ *                                      PREFIX.0 .1 .2 of a run after each record)
+ *
+ * --lost: NEW is OLD after one more commit. For every page (4 KiB) that
+ * differs, the write of that page is lost (OLD's page in NEW) or torn (only
+ * its first 1..7 sectors of 512 B written): never a crash or hang, and a
+ * mutant that verifies must hold NEW's records or OLD's (a rollback to the
+ * commit before, which no reader can see: SPEC.md 14.3).
  *
  * WORKERS processes (default 2) share the offsets; each counts into shared
  * memory, and a worker that dies of a signal fails the run.
@@ -24,6 +33,7 @@
 
 #include "keys.h"
 #include "record.h"
+#include "scratchproof.h"
 #include "report.h"
 #include "source.h"
 #include "verify.h"
@@ -117,7 +127,8 @@ static int all_signed(const recs *r, const uint8_t *pk)
 /* 1 verified, 0 not verified, -1 unreadable. */
 static int verify(const char *path, const uint8_t *pk)
 {
-    sp_verify_opts o = {.ledger_path = path, .pk = pk, .threads = 1};
+    /* --allow-incomplete: a snapshot between commits has no final record yet */
+    sp_verify_opts o = {.ledger_path = path, .pk = pk, .threads = 1, .allow_incomplete = 1};
     sp_report rep;
     sp_verify_summary sum;
     char err[SP_ERRMSG_MAX];
@@ -199,8 +210,159 @@ static int worker(const uint8_t *orig, size_t n, const uint8_t *pk, const recs *
     return 0;
 }
 
+/* Reads a whole file; NULL on failure. */
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    rewind(f);
+    uint8_t *b = sz > 0 ? malloc((size_t)sz) : NULL;
+    if (b != NULL && fread(b, 1, (size_t)sz, f) != (size_t)sz) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *n = (size_t)sz;
+    return b;
+}
+
+static int lost_writes(const char *oldp, const char *newp, const char *pubp)
+{
+    uint8_t pk[SP_PK_BYTES];
+    char err[SP_ERRMSG_MAX] = "";
+    size_t no, nn;
+    uint8_t *o = slurp(oldp, &no), *nw = slurp(newp, &nn);
+    if (o == NULL || nw == NULL || nn < no || sp_key_load_public(pk, pubp, err) != SP_OK) {
+        fprintf(stderr, "damage_flip --lost: cannot read %s, %s or the key %s\n", oldp, newp, err);
+        return 2;
+    }
+    char path[128], lock[140];
+    snprintf(path, sizeof path, "/tmp/sp_damage_%ld.lost", (long)getpid());
+    snprintf(lock, sizeof lock, "%s-lock", path);
+    recs ro = {0}, rn = {0}, got = {0};
+    int clean = write_file(path, o, no) == 0 && read_records(path, &ro) == 0 && verify(path, pk) == 1 &&
+                write_file(path, nw, nn) == 0 && read_records(path, &rn) == 0 && verify(path, pk) == 1;
+    if (!clean) {
+        fprintf(stderr, "damage_flip --lost: %s and %s must both verify\n", oldp, newp);
+        return 2;
+    }
+    uint8_t *m = malloc(nn);
+    unsigned long mutants = 0, unreadable = 0, damaged = 0, as_new = 0, as_old = 0, rejected = 0,
+                  accepted = 0;
+    for (size_t pg = 0; m != NULL && pg * 4096 < nn; pg++) {
+        size_t at = pg * 4096, len = nn - at < 4096 ? nn - at : 4096;
+        if (at + len <= no && memcmp(o + at, nw + at, len) == 0)
+            continue; /* not written by the commit */
+        for (size_t sectors = 0; sectors * 512 < len; sectors++) {
+            memcpy(m, nw, nn);
+            /* the first `sectors` sectors reached the disk; the rest is what was there before */
+            for (size_t b = at + sectors * 512; b < at + len; b++)
+                m[b] = b < no ? o[b] : 0;
+            if (write_file(path, m, nn) != 0)
+                return 2;
+            (void)unlink(lock);
+            int r = read_records(path, &got);
+            mutants++;
+            if (r < 0)
+                unreadable++;
+            else if (r > 0)
+                damaged++;
+            else if (got.n == rn.n && memcmp(got.bytes, rn.bytes, rn.n) == 0)
+                as_new++;
+            else if (got.n == ro.n && memcmp(got.bytes, ro.bytes, ro.n) == 0)
+                as_old++;
+            else if (all_signed(&got, pk) && verify(path, pk) == 1) {
+                accepted++;
+                printf("ACCEPTED: page %zu, %zu sectors written: other records verify\n", pg, sectors);
+            } else
+                rejected++;
+        }
+    }
+    (void)unlink(path);
+    (void)unlink(lock);
+    printf("%s -> %s: %lu lost or torn page writes: %lu unreadable (exit 2), %lu damaged (exit 1), "
+           "%lu read as the new commit, %lu as the one before, %lu other records rejected, %lu "
+           "other records ACCEPTED\n", oldp, newp, mutants, unreadable, damaged, as_new, as_old,
+           rejected, accepted);
+    free(o);
+    free(nw);
+    free(m);
+    free(ro.bytes);
+    free(rn.bytes);
+    free(got.bytes);
+    return m != NULL && accepted == 0 && mutants > 0 ? 0 : 1;
+}
+
+/* Copies the ledger as it is now (between commits) to dst. */
+static int snapshot(const char *src, const char *dst)
+{
+    size_t n;
+    uint8_t *b = slurp(src, &n);
+    int rc = b != NULL ? write_file(dst, b, n) : -1;
+    free(b);
+    return rc;
+}
+
+/* A run of genesis, one checkpoint and a final through the hook, snapshotted after each. */
+static int lost_run(const char *prefix)
+{
+    char ledger[512], key[512], snap[520], err[SP_ERRMSG_MAX] = "";
+    snprintf(ledger, sizeof ledger, "%s.ledger", prefix);
+    snprintf(key, sizeof key, "%s.key", prefix);
+    if (sp_keygen_files(prefix, err) != SP_OK) {
+        fprintf(stderr, "damage_flip --lost-run: %s\n", err);
+        return 2;
+    }
+    static float w[2][64];
+    static const char *names[2] = {"a.weight", "b.bias"};
+    sp_init_scheme s = {.kind = SP_INIT_UNIFORM, .p = {-0.1, 0.1, 0, 0}};
+    sp_record_tensor rt[2];
+    sp_tensor t[2];
+    for (int i = 0; i < 2; i++) {
+        if (sp_init_fill(w[i], SP_DTYPE_F32, names[i], 3, &s, 0, 64) != SP_OK)
+            return 2;
+        t[i] = (sp_tensor){.name = names[i], .dtype = SP_DTYPE_F32, .ndim = 1, .shape = {64},
+                           .data = w[i], .nbytes = sizeof w[i]};
+        rt[i] = (sp_record_tensor){.t = t[i], .init = s};
+    }
+    sp_run *run;
+    sp_run_options o = {.ledger_path = ledger, .key_path = key, .seed = 3, .model_name = "lost", .err = err};
+    int rc = sp_run_open(&run, &o);
+    if (rc == SP_OK)
+        rc = sp_run_genesis(run, rt, 2);
+    snprintf(snap, sizeof snap, "%s.0", prefix);
+    if (rc == SP_OK && snapshot(ledger, snap) != 0)
+        rc = SP_EIO;
+    for (uint64_t step = 1; rc == SP_OK && step <= 2; step++) {
+        w[0][step] += 0.5f;
+        rc = sp_run_commit_batch(run, step, "batch", 5);
+        if (rc == SP_OK && step == 1) {
+            sp_checkpoint_info info = {.step = 1, .loss = 1.0};
+            rc = sp_run_checkpoint(run, &info, t, 2);
+        } else if (rc == SP_OK) {
+            rc = sp_run_final(run, 2, t, 2);
+        }
+        snprintf(snap, sizeof snap, "%s.%llu", prefix, (unsigned long long)step);
+        if (rc == SP_OK && snapshot(ledger, snap) != 0)
+            rc = SP_EIO;
+    }
+    sp_run_close(run);
+    if (rc != SP_OK) {
+        fprintf(stderr, "damage_flip --lost-run: %s\n", err[0] ? err : sp_strerror(rc));
+        return 2;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--lost") == 0)
+        return lost_writes(argv[2], argv[3], argv[4]);
+    if (argc == 3 && strcmp(argv[1], "--lost-run") == 0)
+        return lost_run(argv[2]);
     if (argc < 3 || argc > 5) {
         fprintf(stderr, "usage: damage_flip FILE PUB [STRIDE [WORKERS]]\n");
         return 2;

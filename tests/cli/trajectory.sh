@@ -121,6 +121,20 @@ assert r["derived"] == [None, False, False, False, True, True, True, True], r["d
 assert not any(c["fc1"]["refs"][0]["derived"][1:])
 EOF
 
+# --- PyTorch: an honest torch_train run passes; its impostor (another run's weights loaded
+# at step 41 after an honest genesis) is named in segment 40..60 ---
+if "$PY" -c "import torch" >/dev/null 2>&1; then
+  tr() { "$PY" examples/torch_train.py --ledger "$t/$1.ledger" --key "$t/k.key" --out "$t/$1" --quiet "${@:2}"; }
+  tr th --seed 21 --steps 100 --every 20 && tr td --seed 22 --steps 100 --every 20 \
+    && tr ti --seed 21 --steps 100 --every 20 --init-from "$t/td/final.safetensors" --splice-at 41 \
+    || bad "torch_train runs"
+  expect 0 "torch_train: an honest run passes the screen" "ok    trajectory" -- V "$t/th.ledger" "$t/th"
+  expect 1 "torch_train: another run's weights at step 41 named in segment 40..60" \
+    "FAIL  trajectory .*steps 40\.\.60 (records 2\.\.3)" -- V "$t/ti.ledger" "$t/ti"
+else
+  echo "SKIP torch_train runs (python3-torch not installed)"
+fi
+
 # --- usage errors: exit 2, one line ---
 expect 2 "--ref without --checkpoints" "needs --checkpoints" -- \
   "$sp" verify "$t/h21.ledger" --pubkey "$t/k.pub" --ref "$t/donor/final.safetensors"

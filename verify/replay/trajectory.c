@@ -521,90 +521,6 @@ static int screen_stats(screen *S, sp_trajectory *T, sp_report *rep, unsigned th
     return SP_OK;
 }
 
-/* With --ref: the audit of every checkpoint against the references. */
-static int screen_refs(const sp_run_table *tab, const sp_traj_opts *o, sp_trajectory *T,
-                       sp_report *rep, char *err)
-{
-    sp_audit_model **refs = calloc(o->n_refs, sizeof *refs);
-    T->ref_path = calloc(o->n_refs, sizeof *T->ref_path);
-    if (refs == NULL || T->ref_path == NULL) {
-        free(refs);
-        return SP_ENOMEM;
-    }
-    int rc = SP_OK;
-    for (size_t r = 0; r < o->n_refs && rc == SP_OK; r++) {
-        char why[SP_ERRMSG_MAX] = "";
-        rc = sp_audit_model_open(&refs[r], o->refs[r], why);
-        if (rc != SP_OK)
-            sp_errf(err, "--ref %s: %s", o->refs[r], why[0] ? why : sp_strerror(rc));
-        T->ref_path[r] = (char *)o->refs[r];
-    }
-    T->nref = o->n_refs;
-    for (size_t c = 0; rc == SP_OK && c < T->ncomp; c++) {
-        T->comp[c].ref = calloc(T->nref * T->npts, sizeof *T->comp[c].ref);
-        if (T->comp[c].ref == NULL)
-            rc = SP_ENOMEM;
-    }
-    sp_audit_options ao = {.alpha = SP_AUDIT_DEFAULT_ALPHA, .threads = o->threads};
-    for (size_t p = 1; rc == SP_OK && p < T->npts; p++) {
-        const sp_weight_file *w = tab->pts[p].weights;
-        if (w == NULL)
-            continue;
-        sp_audit_model *m = NULL;
-        char why[SP_ERRMSG_MAX] = "";
-        if (sp_audit_model_open(&m, w->path, why) != SP_OK)
-            continue;                     /* bound and hashed already: cannot happen but by a race */
-        sp_audit_result res;
-        rc = sp_audit_run(&res, w->path, m, (const char *const *)T->ref_path, refs, T->nref, &ao);
-        for (size_t k = 0; rc == SP_OK && k < res.ncomp; k++) {
-            size_t c = 0;
-            while (c < T->ncomp && strcmp(T->comp[c].name, res.comp[k].name) != 0)
-                c++;
-            if (c == T->ncomp)
-                continue;
-            for (size_t r = 0; r < T->nref; r++) {
-                sp_traj_refpt *x = &T->comp[c].ref[r * T->npts + p];
-                x->ok = res.comp[k].ref[r].n_matrices > 0;
-                x->derived = res.comp[k].ref[r].derived;
-                x->log10p = res.comp[k].ref[r].log10p;
-            }
-        }
-        sp_audit_result_free(&res);
-        sp_audit_model_close(m);
-    }
-    for (size_t r = 0; rc == SP_OK && r < T->nref; r++) {
-        char msg[900] = "";
-        size_t len = 0, hits = 0;
-        for (size_t c = 0; c < T->ncomp; c++) {
-            for (size_t p = 1; p < T->npts; p++) {
-                const sp_traj_refpt *x = &T->comp[c].ref[r * T->npts + p];
-                if (!x->derived)
-                    continue;
-                char pt[32];
-                if (hits++ < 6 && len < sizeof msg - 1) {
-                    int n = snprintf(msg + len, sizeof msg - len, "%s%s.* becomes derived from it at step %llu (p %s)",
-                                     len ? "; " : "", T->comp[c].name, (unsigned long long)T->step[p],
-                                     sp_audit_p_text(pt, x->log10p));
-                    len += n > 0 ? (size_t)n : 0;
-                    if (len >= sizeof msg)
-                        len = sizeof msg - 1;
-                }
-                break;
-            }
-        }
-        if (hits)
-            sp_report_add(rep, "trajectory-ref", 0, "%s: %s%s", T->ref_path[r], msg,
-                          hits > 6 ? "; ..." : "");
-        else
-            sp_report_add(rep, "trajectory-ref", 1, "%s: no component of any checkpoint is derived from it",
-                          T->ref_path[r]);
-    }
-    for (size_t r = 0; r < o->n_refs; r++)
-        sp_audit_model_close(refs[r]);
-    free(refs);
-    return rc;
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -614,11 +530,16 @@ static double now_s(void)
 
 static void summary(sp_report *rep, const sp_trajectory *T)
 {
-    size_t segs = 0, comps = 0;
+    size_t segs = 0, comps = 0, traced = 0;
     double worst = 0;
     size_t wc = 0, ws = 0;
     for (size_t c = 0; c < T->ncomp; c++) {
         comps += T->comp[c].nmat > 0;
+        for (size_t s = 0; T->comp[c].nmat > 0 && s + 1 < T->npts; s++)
+            if (isfinite(T->comp[c].seg[s].kept)) {
+                traced++;
+                break;
+            }
         for (size_t s = 0; s + 1 < T->npts; s++) {
             const sp_traj_seg *x = &T->comp[c].seg[s];
             if (T->comp[c].nmat == 0 || !seg_usable(x))
@@ -632,17 +553,23 @@ static void summary(sp_report *rep, const sp_trajectory *T)
         }
     }
     if (segs == 0) {
-        sp_report_add(rep, "trajectory", 1, "fewer than two readable checkpoints: nothing to screen");
+        sp_report_add(rep, "trajectory", 1, "no matrix update to judge (fewer than two readable checkpoints, or matrices that never move)");
         return;
     }
     char w[SP_NAME_MAX + 96] = "";
     if (worst > 0)
         snprintf(w, sizeof w, "; largest update %.1fx its neighbours (%s.*, steps %llu..%llu)", worst,
                  T->comp[wc].name, (unsigned long long)T->step[ws], (unsigned long long)T->step[ws + 1]);
+    char tr[96];
+    if (!T->genesis_ok)
+        snprintf(tr, sizeof tr, "genesis not regenerable: its trace is not followed");
+    else if (traced == comps)
+        snprintf(tr, sizeof tr, "the initialisation's trace never lost in one segment");
+    else
+        snprintf(tr, sizeof tr, "the initialisation's trace followed in %zu of %zu components, never lost",
+                 traced, comps);
     sp_report_add(rep, "trajectory", 1, "%zu segment updates of %zu components within the run's history%s; %s "
-                  "(a screen, not a proof: replay is)", segs, comps, w,
-                  T->genesis_ok ? "the initialisation's trace never lost in one segment"
-                                : "genesis not regenerable: its trace is not followed");
+                  "(a screen, not a proof: replay is)", segs, comps, w, tr);
 }
 
 int sp_trajectory_screen(const sp_run_table *tab, const sp_traj_opts *o, sp_report *rep,
@@ -682,7 +609,7 @@ int sp_trajectory_screen(const sp_run_table *tab, const sp_traj_opts *o, sp_repo
             summary(rep, &T);
     }
     if (rc == SP_OK && o->n_refs > 0)
-        rc = screen_refs(tab, o, &T, rep, err);
+        rc = sp_trajectory_refs(tab, o, &T, rep, err);
     T.seconds = now_s() - t0;
     free(S.P.src);
     free(S.P.src_rc);

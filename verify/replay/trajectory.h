@@ -106,4 +106,13 @@ void sp_trajectory_free(sp_trajectory *t);
 size_t sp_trajectory_rule(sp_traj_comp *c, sp_traj_seg *seg, size_t n, double z_genesis)
     SP_NONNULL(1, 2);
 
+/*
+ * Internal to trajectory*.c: with o->refs, audits every point's file against
+ * every reference into t (components already set) and adds the checks
+ * `trajectory-ref` to rep. SP_OK, SP_ENOMEM, or why a reference cannot be
+ * opened (err set: a usage error).
+ */
+int sp_trajectory_refs(const sp_run_table *tab, const sp_traj_opts *o, sp_trajectory *t,
+                       sp_report *rep, char *err) SP_WUR SP_NONNULL(1, 2, 3, 4);
+
 #endif

@@ -21,6 +21,7 @@ int sp_cmd_cosign(int argc, char **argv);    /* cmd_head.c */
 int sp_cmd_export(int argc, char **argv);    /* cmd_export.c */
 int sp_export_intoto(const char *ledger, const char *out, const char *keypath, const char **models,
                      size_t nmodels, const char *ckdir);   /* cmd_export_intoto.c */
+int sp_cmd_init(int argc, char **argv);      /* cmd_init.c */
 
 /*
  * Shared helpers for the subcommands. sp_cli_usage_error prints

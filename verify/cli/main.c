@@ -58,6 +58,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"keygen", sp_cmd_keygen}, {"log", sp_cmd_log}, {"record", sp_cmd_record},
+        {"init", sp_cmd_init},
         {"verify", sp_cmd_verify}, {"audit", sp_cmd_audit},
         {"head", sp_cmd_head}, {"cosign", sp_cmd_cosign}, {"export", sp_cmd_export},
     };

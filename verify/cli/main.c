@@ -17,6 +17,7 @@ static const char usage[] =
     "commands:\n"
     "  keygen -o PREFIX        write an Ed25519 key pair: PREFIX.key (0600), PREFIX.pub\n"
     "  log LEDGER [--json]     list the records of a ledger (or of a bundle)\n"
+    "  init --seed N ... -o F  write initial weights from a seed and schemes (file-only trainers)\n"
     "  record KIND ...         append a record for a trainer that only writes files\n"
     "                          (KIND: genesis, checkpoint, final; see record --help)\n"
     "  export LEDGER -o BUNDLE [--head FILE]\n"

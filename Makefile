@@ -1,13 +1,19 @@
 # scratchproof - one Makefile. Switches: SANITIZE=address|undefined, DEBUG=1, CC=clang.
-# Targets: all (default), test, demo, bench, fuzz, install PREFIX=..., deps, clean.
+# Targets: all (default), test, demo, bench, fuzz, install / uninstall PREFIX=..., deps, clean.
 
 CC ?= cc
 PREFIX ?= /usr/local
 PYTHON ?= /usr/bin/python3
+# The library's version (hooks/scratchproof.h SP_VERSION) and its ABI number (the SONAME).
+VERSION := 0.1.0
+SOVERSION := 0
+PYVER := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(PREFIX)/lib/python$(PYVER)/dist-packages
+MANDIR ?= $(PREFIX)/share/man
 
 DEB_PKGS := libsodium-dev libprotobuf-c-dev protobuf-c-compiler liblmdb-dev lmdb-utils \
             libjansson-dev libcmocka-dev libopenmpi-dev openmpi-bin python3-numpy python3-torch \
-            pkg-config python3-jsonschema
+            pkg-config man-db groff-base python3-jsonschema
 
 ifeq ($(SANITIZE),)
 BUILD ?= build
@@ -24,7 +30,8 @@ endif
 
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # -ffp-contract=off: the initialiser must be bit-exact (no fused multiply-add).
-BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off -fPIC -pthread $(SANFLAGS)
+# -fvisibility=hidden: libscratchproof.so exports only what the installed headers mark SP_API.
+BASEFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off -fPIC -fvisibility=hidden -pthread $(SANFLAGS)
 PKGS := libsodium libprotobuf-c lmdb jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -42,6 +49,7 @@ MPICC ?= mpicc
 MPI_CFLAGS := $(shell $(MPICC) --showme:compile 2>/dev/null)
 MPI_LIBS := $(shell $(MPICC) --showme:link 2>/dev/null)
 MPI_BIN := $(if $(MPI_LIBS),$(BUILD)/libscratchproof_mpi.a $(BUILD)/tests/mpi_shards $(BUILD)/tinytrain_mpi)
+MPI_SO := $(if $(MPI_LIBS),$(BUILD)/libscratchproof_mpi.so)
 MPI_BENCH := $(if $(MPI_LIBS),$(BUILD)/bench/bench_mpi)
 VERIFY_SRC := $(filter-out verify/cli/main.c,$(wildcard $(VERIFY_DIRS:%=%/*.c)))
 LIB_OBJ := $(ATTEST_SRC:%.c=$(BUILD)/obj/%.o) $(HOOKS_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/record.pb-c.o
@@ -55,11 +63,11 @@ ATTACK_BIN := $(ATTACK_SRC:tests/attacks/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(filter-out bench/bench_mpi.c,$(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test demo bench fuzz install deps check-deps clean
+.PHONY: all test demo bench fuzz install uninstall deps check-deps clean
 .SECONDARY:
 
 all: $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(BUILD)/scratchproof $(BUILD)/tinytrain \
-     $(ATTACK_BIN) $(MPI_BIN)
+     $(ATTACK_BIN) $(MPI_BIN) $(MPI_SO)
 
 $(GEN_C) $(GEN_H): proto/record.proto
 	@mkdir -p $(BUILD)/gen
@@ -78,8 +86,24 @@ $(BUILD)/libscratchproof.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libscratchproof.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+# The shared library: libscratchproof.so.$(VERSION) with SONAME libscratchproof.so.$(SOVERSION),
+# and the two symlinks; only SP_API functions exported (tests/cli/pkg.sh checks nm -D).
+$(BUILD)/libscratchproof.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libscratchproof.so.$(SOVERSION) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/libscratchproof.so.$(SOVERSION): $(BUILD)/libscratchproof.so.$(VERSION)
+	ln -sf $(notdir $<) $@
+$(BUILD)/libscratchproof.so: $(BUILD)/libscratchproof.so.$(SOVERSION)
+	ln -sf $(notdir $<) $@
+
+# The MPI hook as a shared library: its own hidden copy of the base library (it uses
+# run_internal.h and attest/ internals), exporting only sp_mpi_* (hooks/libscratchproof_mpi.map).
+$(BUILD)/libscratchproof_mpi.so.$(VERSION): $(BUILD)/obj/hooks/mpi.o $(LIB_OBJ) hooks/libscratchproof_mpi.map
+	$(CC) -shared -Wl,-soname,libscratchproof_mpi.so.$(SOVERSION) -Wl,--version-script=hooks/libscratchproof_mpi.map \
+	  -o $@ $(BUILD)/obj/hooks/mpi.o $(LIB_OBJ) $(LDLIBS_ALL) $(MPI_LIBS)
+$(BUILD)/libscratchproof_mpi.so.$(SOVERSION): $(BUILD)/libscratchproof_mpi.so.$(VERSION)
+	ln -sf $(notdir $<) $@
+$(BUILD)/libscratchproof_mpi.so: $(BUILD)/libscratchproof_mpi.so.$(SOVERSION)
+	ln -sf $(notdir $<) $@
 
 $(BUILD)/obj/hooks/mpi.o: hooks/mpi.c hooks/scratchproof_mpi.h $(GEN_H) $(wildcard attest/*.h hooks/*.h)
 	@mkdir -p $(dir $@)
@@ -192,12 +216,44 @@ fuzz:
 	build/fuzz/fuzz_$(FUZZ) $(if $(RUNS),-runs=$(RUNS),-max_total_time=$(SECONDS)) build/fuzz/corpus_$(FUZZ) \
 	  tests/corpus/$(FUZZ) $(FUZZ_SEEDS_$(FUZZ))
 
+# Installs the program, the libraries, the public headers as <scratchproof/...>,
+# scratchproof.pc, the manual pages and the Python package; uninstall removes exactly those.
+PUB_H := hooks/scratchproof.h attest/sp_base.h attest/safetensors.h attest/sp_digest.h attest/sp_escape.h
+PY_FILES := $(wildcard hooks/python/scratchproof/*.py hooks/python/scratchproof/*.pyi) hooks/python/scratchproof/py.typed
+MAN1 := docs/man/scratchproof.1
+MAN3 := docs/man/scratchproof.3
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/scratchproof
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/scratchproof \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(PYTHONDIR)/scratchproof
 	install -m 755 $(BUILD)/scratchproof $(DESTDIR)$(PREFIX)/bin/
-	install -m 644 $(BUILD)/libscratchproof.a $(BUILD)/libscratchproof.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 hooks/scratchproof.h attest/sp_base.h attest/safetensors.h $(DESTDIR)$(PREFIX)/include/scratchproof/
-	sed -e 's|@PREFIX@|$(PREFIX)|' scratchproof.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof.pc
+	install -m 644 $(BUILD)/libscratchproof.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libscratchproof.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libscratchproof.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libscratchproof.so.$(SOVERSION)
+	ln -sf libscratchproof.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libscratchproof.so
+	install -m 644 $(PUB_H) $(DESTDIR)$(PREFIX)/include/scratchproof/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scratchproof.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof.pc
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(MAN3) $(DESTDIR)$(MANDIR)/man3/
+	install -m 644 $(PY_FILES) $(DESTDIR)$(PYTHONDIR)/scratchproof/
+	$(if $(MPI_SO),install -m 755 $(BUILD)/libscratchproof_mpi.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/)
+	$(if $(MPI_SO),ln -sf libscratchproof_mpi.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so.$(SOVERSION))
+	$(if $(MPI_SO),ln -sf libscratchproof_mpi.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so)
+	$(if $(MPI_SO),install -m 644 hooks/scratchproof_mpi.h $(DESTDIR)$(PREFIX)/include/scratchproof/)
+	$(if $(MPI_SO),sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' scratchproof-mpi.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof-mpi.pc)
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/scratchproof $(DESTDIR)$(PREFIX)/lib/libscratchproof.a \
+	  $(DESTDIR)$(PREFIX)/lib/libscratchproof.so $(DESTDIR)$(PREFIX)/lib/libscratchproof.so.$(SOVERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/libscratchproof.so.$(VERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so.$(SOVERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/libscratchproof_mpi.so.$(VERSION) \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/scratchproof-mpi.pc \
+	  $(DESTDIR)$(MANDIR)/man1/scratchproof.1 $(DESTDIR)$(MANDIR)/man3/scratchproof.3
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/scratchproof/,$(notdir $(PUB_H)) scratchproof_mpi.h)
+	rm -f $(addprefix $(DESTDIR)$(PYTHONDIR)/scratchproof/,$(notdir $(PY_FILES)))
+	rm -rf $(DESTDIR)$(PYTHONDIR)/scratchproof/__pycache__
+	-rmdir $(DESTDIR)$(PREFIX)/include/scratchproof $(DESTDIR)$(PYTHONDIR)/scratchproof 2>/dev/null
 
 clean:
 	rm -rf build

@@ -12,6 +12,7 @@
 #define SP_DIGEST_H
 
 #include "sp_base.h"
+#include "sp_digest.h"   /* public: sp_hash_tagged, sp_tensor_digest */
 
 #define SP_CHUNK_BYTES (1u << 20)   /* 1 MiB leaves; part of the format */
 #include "pool.h"   /* SP_MAX_THREADS */
@@ -21,13 +22,6 @@ typedef struct sp_named_digest {
     const char *name;
     uint8_t digest[SP_DIGEST_BYTES];
 } sp_named_digest;
-
-/*
- * Plain domain-separated BLAKE2b-256: out = H(tag || 0x00 || data).
- * tag is an ASCII string from SPEC.md ("scratchproof/batch", ...).
- */
-int sp_hash_tagged(uint8_t out[SP_DIGEST_BYTES], const char *tag,
-                   const void *data, size_t len) SP_NONNULL(1, 2);
 
 /*
  * The chunk-tree root of n raw bytes (SPEC.md 2.1). data may be NULL when n
@@ -49,17 +43,10 @@ int sp_fd_root(uint8_t out[SP_DIGEST_BYTES], int fd, uint64_t n,
                unsigned nthreads) SP_WUR SP_NONNULL(1);
 
 /*
- * The digest of one tensor (SPEC.md 2.2): name, dtype, shape and the chunk
- * tree of its bytes. Checks the tensor with sp_tensor_check first.
- */
-int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
-                     unsigned nthreads) SP_WUR SP_NONNULL(1, 2);
-
-/*
  * Progress of long hashing, in bytes: fn(ctx, what, base + bytes hashed so far,
  * total) is called on the calling thread (thread 0 of the pool) after each chunk
  * it hashes, so fn needs no locking; base and total let one job of many calls
- * report as one (SPEC.md 8.2). fn may be NULL.
+ * report as one (SPEC.md 8.6). fn may be NULL.
  */
 typedef struct sp_progress {
     void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total);

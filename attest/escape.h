@@ -25,21 +25,10 @@
 #include <stdio.h>
 
 #include "sp_base.h"
+#include "sp_escape.h"   /* public: sp_escape, sp_escape_n, sp_utf8_valid */
 
 /* The most bytes one input character can take escaped: a 3-byte code point as \xNN\xNN\xNN. */
 #define SP_ESCAPE_UNIT_MAX 12u
-
-/*
- * Writes the escaped form of the NUL-terminated s into out, cap bytes
- * including the terminating NUL (out may be NULL when cap is 0). Returns the
- * length of the complete escaped form, as snprintf does: the output was cut
- * when the result is >= cap. A cut falls between characters, never inside
- * an escape or a UTF-8 sequence, and out is always NUL-terminated (cap > 0).
- */
-size_t sp_escape(char *out, size_t cap, const char *s) SP_NONNULL(3);
-
-/* The same for len bytes at s, which may hold NUL bytes (written \x00). */
-size_t sp_escape_n(char *out, size_t cap, const void *s, size_t len);
 
 /* The escaped form in a fresh malloc'd string, NULL when out of memory. */
 char *sp_escape_dup(const char *s) SP_NONNULL(1);
@@ -47,9 +36,6 @@ char *sp_escape_dupn(const void *s, size_t len);
 
 /* Writes the escaped form of s to f without allocating; 0, or -1 on a write error. */
 int sp_escape_fputs(const char *s, FILE *f) SP_NONNULL(1, 2);
-
-/* 1 when s[0..len) is valid UTF-8 (the definition above), else 0. */
-int sp_utf8_valid(const void *s, size_t len);
 
 /*
  * In place: every byte that sp_escape would write as \xNN becomes '?'

@@ -20,7 +20,7 @@
  * for UNIFORM high - low must be finite too), unused parameters +0.0 bit for
  * bit (so each scheme has one encoding). SP_OK or SP_EINVAL.
  */
-int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
+SP_API int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);   /* public */
 
 /*
  * Fills out with elements [first, first + count) of the tensor `name` as the
@@ -30,9 +30,9 @@ int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
  * SP_NAME_MAX; SP_ERANGE if first + count overflows or passes 2^62;
  * SP_ECRYPTO if libsodium cannot initialise.
  */
-int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
-                 const sp_init_scheme *s, uint64_t first, uint64_t count)
-    SP_WUR SP_NONNULL(1, 3, 5);
+SP_API int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                        const sp_init_scheme *s, uint64_t first, uint64_t count)
+    SP_WUR SP_NONNULL(1, 3, 5);   /* public, re-declared in scratchproof.h */
 
 /*
  * sp_init_fill on nthreads threads (0 or 1: the calling thread), in slices

@@ -7,11 +7,17 @@
  * offset, that the byte length matches dtype and shape, and that tensors
  * neither overlap nor leave holes, before any tensor is handed out. Files are
  * memory-mapped read-only; tensor data points into the mapping.
+ * Part of the public API, installed as <scratchproof/safetensors.h>.
+ * Threading: a handle may be read from several threads at once.
  */
 #ifndef SP_SAFETENSORS_H
 #define SP_SAFETENSORS_H
 
 #include "sp_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define SP_ST_HEADER_MAX (100u << 20)   /* the header may not exceed 100 MiB */
 
@@ -25,31 +31,31 @@ typedef struct sp_st_file sp_st_file;
  * lies about itself), SP_EUNSUPPORTED (a dtype scratchproof does not know),
  * SP_ENOMEM.
  */
-int sp_st_open(sp_st_file **out, const char *path, char *err) SP_WUR SP_NONNULL(1, 2);
+SP_API int sp_st_open(sp_st_file **out, const char *path, char *err) SP_WUR SP_NONNULL(1, 2);
 
 /*
  * The same checks on a buffer already in memory (used by the fuzz target).
  * The buffer is not copied and must outlive the handle.
  */
-int sp_st_parse(sp_st_file **out, const void *buf, size_t len, char *err) SP_WUR SP_NONNULL(1);
+SP_API int sp_st_parse(sp_st_file **out, const void *buf, size_t len, char *err) SP_WUR SP_NONNULL(1);
 
 /* Closes; NULL is a no-op. Tensor pointers become invalid. */
-void sp_st_close(sp_st_file *f);
+SP_API void sp_st_close(sp_st_file *f);
 
 /* Number of tensors. */
-size_t sp_st_count(const sp_st_file *f) SP_NONNULL(1);
+SP_API size_t sp_st_count(const sp_st_file *f) SP_NONNULL(1);
 
 /*
  * Tensor i, 0 <= i < count, in ascending name order; name and data point
  * into the handle and stay valid until sp_st_close.
  */
-const sp_tensor *sp_st_tensor(const sp_st_file *f, size_t i) SP_NONNULL(1);
+SP_API const sp_tensor *sp_st_tensor(const sp_st_file *f, size_t i) SP_NONNULL(1);
 
 /* The tensor called name, or NULL. */
-const sp_tensor *sp_st_find(const sp_st_file *f, const char *name) SP_NONNULL(1, 2);
+SP_API const sp_tensor *sp_st_find(const sp_st_file *f, const char *name) SP_NONNULL(1, 2);
 
 /* A "__metadata__" string value, or NULL when absent. */
-const char *sp_st_metadata(const sp_st_file *f, const char *key) SP_NONNULL(1, 2);
+SP_API const char *sp_st_metadata(const sp_st_file *f, const char *key) SP_NONNULL(1, 2);
 
 /*
  * Writes n tensors (any order in; written sorted by name) with optional
@@ -58,7 +64,21 @@ const char *sp_st_metadata(const sp_st_file *f, const char *key) SP_NONNULL(1, 2
  * duplicate name), SP_ENOSPC (the disk or quota is full; PATH.tmp removed),
  * SP_EIO, SP_ENOMEM.
  */
-int sp_st_write(const char *path, const sp_tensor *t, size_t n,
-                const char *const *meta, size_t nmeta) SP_WUR SP_NONNULL(1);
+SP_API int sp_st_write(const char *path, const sp_tensor *t, size_t n,
+                       const char *const *meta, size_t nmeta) SP_WUR SP_NONNULL(1);
 
+/*
+ * sp_st_write, and on failure one line in err (SP_ERRMSG_MAX bytes, when not
+ * NULL) naming the file and what failed: the tensor that is invalid or
+ * repeated ("ckpt/a.safetensors: tensor name 'w' given twice"), or the
+ * system call and its reason ("ckpt/a.safetensors.tmp: cannot write: No
+ * space left on device (removed)"). err is "" on success.
+ */
+SP_API int sp_st_write_err(const char *path, const sp_tensor *t, size_t n,
+                           const char *const *meta, size_t nmeta, char *err)
+    SP_WUR SP_NONNULL(1);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

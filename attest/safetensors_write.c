@@ -7,6 +7,7 @@
  * starts 8-aligned), then each tensor's bytes in ascending name order. The
  * file appears under its name only complete and synced: it is written to
  * PATH.tmp, fsync'd, renamed over PATH, and the directory is fsync'd.
+ * sp_st_write_err says in err which file, tensor and system call failed.
  */
 #include "safetensors.h"
 #include "fileio.h"
@@ -29,7 +30,7 @@ static int tensor_ptr_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-/* Writes all len bytes, retrying short writes and EINTR. */
+/* Writes all len bytes, retrying short writes and EINTR; errno kept for the message. */
 static int write_all(int fd, const void *buf, uint64_t len)
 {
     const uint8_t *p = buf;
@@ -41,8 +42,10 @@ static int write_all(int fd, const void *buf, uint64_t len)
                 continue;
             return sp_write_errno(errno);   /* SP_ENOSPC on a full disk */
         }
-        if (got == 0)
+        if (got == 0) {
+            errno = EIO;
             return SP_EIO;
+        }
         p += got;
         len -= (uint64_t)got;
     }
@@ -50,7 +53,7 @@ static int write_all(int fd, const void *buf, uint64_t len)
 }
 
 /* fsyncs the directory holding path, so a rename in it is durable. */
-static int fsync_parent(const char *path)
+static int fsync_parent(const char *path, char *err)
 {
     const char *slash = strrchr(path, '/');
     char *dir;
@@ -60,14 +63,21 @@ static int fsync_parent(const char *path)
         dir = strdup("/");
     else
         dir = strndup(path, (size_t)(slash - path));
-    if (dir == NULL)
+    if (dir == NULL) {
+        sp_errf(err, "%s: out of memory", path);
         return SP_ENOMEM;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = SP_OK;
+    if (fd < 0) {
+        sp_errf(err, "%s: cannot open its directory %s to sync it: %s", path, dir, strerror(errno));
+        rc = SP_EIO;
+    } else if (fsync(fd) != 0) {
+        sp_errf(err, "%s: cannot sync its directory %s: %s", path, dir, strerror(errno));
+        rc = sp_write_errno(errno);
+    }
+    if (fd >= 0)
+        close(fd);
     free(dir);
-    if (fd < 0)
-        return SP_EIO;
-    int rc = fsync(fd) == 0 ? SP_OK : sp_write_errno(errno);
-    close(fd);
     return rc;
 }
 
@@ -77,14 +87,17 @@ static int fsync_parent(const char *path)
  * key or allocation failure.
  */
 static json_t *build_header(const sp_tensor *const *ord, size_t n,
-                            const char *const *meta, size_t nmeta, int *rc)
+                            const char *const *meta, size_t nmeta, int *rc,
+                            const char *path, char *err)
 {
     json_t *root = json_object();
     if (root == NULL) {
         *rc = SP_ENOMEM;
+        sp_errf(err, "%s: out of memory building the header", path);
         return NULL;
     }
     *rc = SP_EINVAL;
+    const char *what = "out of memory building the header";
     uint64_t off = 0;
     for (size_t i = 0; i < n; i++) {
         const sp_tensor *t = ord[i];
@@ -99,13 +112,17 @@ static json_t *build_header(const sp_tensor *const *ord, size_t n,
         /* nbytes < 2^62 each (sp_tensor_check); stop before 2^63. */
         if (t->nbytes > (UINT64_C(1) << 63) - 1 - off) {
             json_decref(shape);
-            goto fail;
+            sp_errf(err, "%s: the tensors' total size passes 2^63 bytes at '%s'", path, t->name);
+            goto fail_quiet;
         }
         json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", sp_dtype_name(t->dtype),
                               "shape", shape, "data_offsets", (json_int_t)off,
                               (json_int_t)(off + t->nbytes));
-        if (e == NULL || json_object_set_new(root, t->name, e) != 0)
-            goto fail;  /* json_pack and set_new consume their references */
+        if (e == NULL || json_object_set_new(root, t->name, e) != 0) {
+            /* json_pack and set_new consume their references; set_new refuses non-UTF-8 */
+            what = "a tensor name is not valid UTF-8, or out of memory";
+            goto fail;
+        }
         off += t->nbytes;
     }
     /* Always a __metadata__ object, with "format": "pt" unless the caller names a format:
@@ -115,16 +132,22 @@ static json_t *build_header(const sp_tensor *const *ord, size_t n,
         goto fail;
     for (size_t i = 0; i < nmeta; i++) {
         const char *k = meta[2 * i], *v = meta[2 * i + 1];
-        if (k == NULL || v == NULL || json_object_get(m, k) != NULL)
+        if (k == NULL || v == NULL || json_object_get(m, k) != NULL) {
+            what = "a metadata key or value is NULL, or a key repeats";
             goto fail;
-        if (json_object_set_new(m, k, json_string(v)) != 0)
+        }
+        if (json_object_set_new(m, k, json_string(v)) != 0) {
+            what = "a metadata key or value is not valid UTF-8, or out of memory";
             goto fail;
+        }
     }
     if (json_object_get(m, "format") == NULL && json_object_set_new(m, "format", json_string("pt")) != 0)
         goto fail;
     *rc = SP_OK;
     return root;
 fail:
+    sp_errf(err, "%s: %s", path, what);
+fail_quiet:
     json_decref(root);
     return NULL;
 }
@@ -133,11 +156,12 @@ fail:
  * The complete header block: u64le N then the JSON padded with spaces to N,
  * a multiple of 8. Returns a malloc'd buffer of *len bytes, or NULL.
  */
-static uint8_t *encode_header(json_t *root, size_t *len, int *rc)
+static uint8_t *encode_header(json_t *root, size_t *len, int *rc, const char *path, char *err)
 {
     char *js = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
     if (js == NULL) {
         *rc = SP_ENOMEM;
+        sp_errf(err, "%s: out of memory encoding the header", path);
         return NULL;
     }
     size_t jl = strlen(js);
@@ -145,12 +169,15 @@ static uint8_t *encode_header(json_t *root, size_t *len, int *rc)
     if (hl > SP_ST_HEADER_MAX) {
         free(js);
         *rc = SP_EINVAL;
+        sp_errf(err, "%s: the header would be %zu bytes, more than the %u a reader accepts",
+                path, hl, SP_ST_HEADER_MAX);
         return NULL;
     }
     uint8_t *blk = malloc(8 + hl);
     if (blk == NULL) {
         free(js);
         *rc = SP_ENOMEM;
+        sp_errf(err, "%s: out of memory encoding the header", path);
         return NULL;
     }
     for (int i = 0; i < 8; i++)
@@ -165,55 +192,105 @@ static uint8_t *encode_header(json_t *root, size_t *len, int *rc)
 
 /* Writes blk then the tensors to tmp, syncs, renames to path. */
 static int write_file(const char *path, const char *tmp, const uint8_t *blk,
-                      size_t blen, const sp_tensor *const *ord, size_t n)
+                      size_t blen, const sp_tensor *const *ord, size_t n, char *err)
 {
     /* O_NONBLOCK: a FIFO left at PATH.tmp fails (ENXIO) instead of waiting for a reader. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
-    if (fd < 0)
-        return sp_write_errno(errno);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENXIO)   /* a FIFO without a reader */
+            sp_errf(err, "%s: not a regular file (a FIFO), left in place", tmp);
+        else
+            sp_errf(err, "%s: cannot create: %s", tmp, strerror(e));
+        return sp_write_errno(e);
+    }
     struct stat st;
     int fl = fcntl(fd, F_GETFL);
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || fl < 0 ||
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        sp_errf(err, "%s: not a regular file, left in place", tmp);
         close(fd);
         return SP_EIO;
     }
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+        sp_errf(err, "%s: cannot clear O_NONBLOCK: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return SP_EIO;
+    }
+    const char *what = "cannot write";
     int rc = write_all(fd, blk, blen);
     for (size_t i = 0; rc == SP_OK && i < n; i++)
         rc = write_all(fd, ord[i]->data, ord[i]->nbytes);
-    if (rc == SP_OK && fsync(fd) != 0)
+    int saved = errno;
+    if (rc == SP_OK && fsync(fd) != 0) {
+        saved = errno;
+        what = "cannot sync";
         rc = sp_write_errno(errno);
-    if (close(fd) != 0 && rc == SP_OK)
+    }
+    if (close(fd) != 0 && rc == SP_OK) {
+        saved = errno;
+        what = "cannot close";
         rc = sp_write_errno(errno);
-    if (rc == SP_OK && rename(tmp, path) != 0)
+    }
+    const char *failed = tmp;
+    if (rc == SP_OK && rename(tmp, path) != 0) {
+        saved = errno;
+        what = "cannot rename the finished .tmp file to it";
+        failed = path;
         rc = sp_write_errno(errno);
+    }
     if (rc != SP_OK) {
+        sp_errf(err, "%s: %s: %s%s", failed, what, strerror(saved),
+                failed == tmp ? " (removed)" : "");
         unlink(tmp);
         return rc;
     }
-    return fsync_parent(path);
+    return fsync_parent(path, err);
 }
 
 int sp_st_write(const char *path, const sp_tensor *t, size_t n,
                 const char *const *meta, size_t nmeta)
 {
+    return sp_st_write_err(path, t, n, meta, nmeta, NULL);
+}
+
+int sp_st_write_err(const char *path, const sp_tensor *t, size_t n,
+                    const char *const *meta, size_t nmeta, char *err)
+{
+    if (err != NULL)
+        err[0] = '\0';
     if (path[0] == '\0' || (n > 0 && t == NULL) ||
         (nmeta > 0 && meta == NULL) || n > SIZE_MAX / sizeof(sp_tensor *) ||
-        nmeta > SIZE_MAX / 2)
+        nmeta > SIZE_MAX / 2) {
+        sp_errf(err, "%s: invalid arguments (empty path, or NULL tensors or metadata with a count)",
+                path[0] ? path : "(empty path)");
         return SP_EINVAL;
-    for (size_t i = 0; i < n; i++)
-        if (sp_tensor_check(&t[i]) != SP_OK || strcmp(t[i].name, META_KEY) == 0)
+    }
+    for (size_t i = 0; i < n; i++) {
+        int c = sp_tensor_check(&t[i]);
+        if (c != SP_OK) {
+            sp_errf(err, "%s: tensor %zu '%s' is invalid: %s (name, dtype, shape and nbytes "
+                    "must agree)", path, i, t[i].name ? t[i].name : "(NULL name)", sp_strerror(c));
             return SP_EINVAL;
+        }
+        if (strcmp(t[i].name, META_KEY) == 0) {
+            sp_errf(err, "%s: a tensor may not be called " META_KEY, path);
+            return SP_EINVAL;
+        }
+    }
 
     const sp_tensor **ord = malloc((n > 0 ? n : 1) * sizeof *ord);
-    if (ord == NULL)
+    if (ord == NULL) {
+        sp_errf(err, "%s: out of memory", path);
         return SP_ENOMEM;
+    }
     for (size_t i = 0; i < n; i++)
         ord[i] = &t[i];
     if (n > 1)
         qsort(ord, n, sizeof *ord, tensor_ptr_cmp);
     for (size_t i = 1; i < n; i++)
         if (strcmp(ord[i - 1]->name, ord[i]->name) == 0) {
+            sp_errf(err, "%s: tensor name '%s' given twice", path, ord[i]->name);
             free(ord);
             return SP_EINVAL;
         }
@@ -222,9 +299,9 @@ int sp_st_write(const char *path, const sp_tensor *t, size_t n,
     size_t blen = 0;
     uint8_t *blk = NULL;
     char *tmp = NULL;
-    json_t *root = build_header(ord, n, meta, nmeta, &rc);
+    json_t *root = build_header(ord, n, meta, nmeta, &rc, path, err);
     if (root != NULL) {
-        blk = encode_header(root, &blen, &rc);
+        blk = encode_header(root, &blen, &rc, path, err);
         json_decref(root);
     }
     if (blk != NULL) {
@@ -232,10 +309,11 @@ int sp_st_write(const char *path, const sp_tensor *t, size_t n,
         tmp = malloc(pl + 5);
         if (tmp == NULL) {
             rc = SP_ENOMEM;
+            sp_errf(err, "%s: out of memory", path);
         } else {
             memcpy(tmp, path, pl);
             memcpy(tmp + pl, ".tmp", 5);
-            rc = write_file(path, tmp, blk, blen, ord, n);
+            rc = write_file(path, tmp, blk, blen, ord, n, err);
         }
     }
     free(tmp);

@@ -2,8 +2,12 @@
  * sp_base.h - what every layer of scratchproof shares: error codes, tensor
  * dtypes, the description of a tensor in memory, and initialisation schemes.
  *
- * This header is installed with the public API (hooks/scratchproof.h).
- * Nothing here allocates; every function is thread-safe.
+ * This header is installed with the public API (hooks/scratchproof.h) as
+ * <scratchproof/sp_base.h>. Nothing here allocates; every function is
+ * thread-safe. SP_API marks what libscratchproof.so exports: the library is
+ * built with -fvisibility=hidden, so a function declared without it in an
+ * installed header would be missing from the shared library
+ * (tests/cli/pkg.sh compares `nm -D` with the installed headers).
  */
 #ifndef SP_BASE_H
 #define SP_BASE_H
@@ -18,9 +22,11 @@ extern "C" {
 #if defined(__GNUC__) || defined(__clang__)
 #define SP_WUR __attribute__((warn_unused_result))
 #define SP_NONNULL(...) __attribute__((nonnull(__VA_ARGS__)))
+#define SP_API __attribute__((visibility("default")))
 #else
 #define SP_WUR
 #define SP_NONNULL(...)
+#define SP_API
 #endif
 
 /* Sizes fixed by the formats in SPEC.md. */
@@ -52,7 +58,7 @@ enum {
 };
 
 /* A sentence for any code returned by an sp_ function; never NULL. */
-const char *sp_strerror(int rc);
+SP_API const char *sp_strerror(int rc);
 
 /*
  * Formats a detail line into err (SP_ERRMSG_MAX bytes) when err is not NULL.
@@ -64,7 +70,7 @@ const char *sp_strerror(int rc);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 2, 3)))
 #endif
-void sp_errf(char *err, const char *fmt, ...);
+SP_API void sp_errf(char *err, const char *fmt, ...);
 
 /* Element types. The numbers are part of the record format (SPEC.md 3). */
 typedef enum sp_dtype {
@@ -83,11 +89,11 @@ typedef enum sp_dtype {
 #define SP_DTYPE_MAX 10
 
 /* Bytes per element, 0 for an invalid dtype. */
-size_t sp_dtype_size(sp_dtype dt);
+SP_API size_t sp_dtype_size(sp_dtype dt);
 /* The safetensors name ("F32", "BF16", ...) or NULL for an invalid dtype. */
-const char *sp_dtype_name(sp_dtype dt);
+SP_API const char *sp_dtype_name(sp_dtype dt);
 /* The dtype for a safetensors name, SP_DTYPE_INVALID when unknown. */
-sp_dtype sp_dtype_from_name(const char *name) SP_NONNULL(1);
+SP_API sp_dtype sp_dtype_from_name(const char *name) SP_NONNULL(1);
 
 /*
  * A tensor in memory, row-major and contiguous. The struct never owns its
@@ -107,14 +113,14 @@ typedef struct sp_tensor {
  * Number of elements of a shape, into *out. SP_ERANGE when the product or
  * the byte size would overflow 2^62, SP_EINVAL when ndim > SP_MAX_DIMS.
  */
-int sp_shape_numel(uint64_t *out, const uint64_t *shape, uint32_t ndim) SP_WUR;
+SP_API int sp_shape_numel(uint64_t *out, const uint64_t *shape, uint32_t ndim) SP_WUR;
 
 /*
  * Checks a tensor description: name non-empty and at most SP_NAME_MAX bytes,
  * valid dtype, ndim <= SP_MAX_DIMS, nbytes consistent with the shape, data
  * non-NULL when nbytes > 0. Returns SP_OK or SP_EINVAL / SP_ERANGE.
  */
-int sp_tensor_check(const sp_tensor *t) SP_WUR SP_NONNULL(1);
+SP_API int sp_tensor_check(const sp_tensor *t) SP_WUR SP_NONNULL(1);
 
 /*
  * Initialisation schemes (SPEC.md 6). Parameters, in p[]:

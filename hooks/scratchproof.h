@@ -18,18 +18,26 @@
  * negative SP_E* code (sp_strerror); after a failed append the run is marked
  * SP_EBADSTATE and every later call fails with it, so a ledger never holds a
  * half-written chain. sp_run_errmsg() gives the detail of the last failure.
+ *
+ * Installed (`make install`) as <scratchproof/scratchproof.h> with the
+ * headers it includes beside it; `pkg-config --cflags --libs scratchproof`
+ * is all a program needs. Every function declared in these headers is
+ * exported by libscratchproof.so.0 (SP_API); nothing else is. Manual page:
+ * scratchproof(3).
  */
 #ifndef SCRATCHPROOF_H
 #define SCRATCHPROOF_H
 
 #include "sp_base.h"
 #include "safetensors.h"   /* sp_st_open / sp_st_write for checkpoint files */
+#include "sp_digest.h"     /* sp_tensor_digest, sp_hash_tagged */
+#include "sp_escape.h"     /* sp_escape: printing untrusted names (SPEC.md 1.1) */
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define SP_VERSION "0.1.0"
+#define SP_VERSION "0.1.0"   /* the library's version; its SONAME is libscratchproof.so.0 */
 
 typedef struct sp_run sp_run;
 
@@ -71,23 +79,23 @@ typedef struct sp_run_options {
  * `verify --config FILE` checks: H("scratchproof/config", bytes), SPEC.md 2.0.
  * Pass the exact bytes of the training configuration (a file's contents).
  */
-int sp_config_digest(uint8_t out[SP_DIGEST_BYTES], const void *bytes, size_t len)
+SP_API int sp_config_digest(uint8_t out[SP_DIGEST_BYTES], const void *bytes, size_t len)
     SP_WUR SP_NONNULL(1);
 
 /* 1 when the run was opened with SP_RUN_REPLAY. */
-int sp_run_is_replay(const sp_run *run) SP_NONNULL(1);
+SP_API int sp_run_is_replay(const sp_run *run) SP_NONNULL(1);
 /*
  * Opens a run: creates the ledger (refusing one that already holds records:
  * SP_EBADSTATE, unless SP_RUN_RESUME), takes the single-writer lock (SP_EBUSY if another process
  * holds it), loads the secret key (SP_EKEY). On failure *out is NULL.
  */
-int sp_run_open(sp_run **out, const sp_run_options *opts) SP_WUR SP_NONNULL(1, 2);
+SP_API int sp_run_open(sp_run **out, const sp_run_options *opts) SP_WUR SP_NONNULL(1, 2);
 
 /* The detail line of the last failure on this run ("" if none). */
-const char *sp_run_errmsg(const sp_run *run);
+SP_API const char *sp_run_errmsg(const sp_run *run);
 
 /* The run's seed, as given to sp_run_open. */
-uint64_t sp_run_seed(const sp_run *run) SP_NONNULL(1);
+SP_API uint64_t sp_run_seed(const sp_run *run) SP_NONNULL(1);
 
 /*
  * A tensor to record: its description plus, in the genesis only, the scheme
@@ -99,26 +107,60 @@ typedef struct sp_record_tensor {
 } sp_record_tensor;
 
 /*
- * Deterministic initialiser (same as attest/init.h; re-exported here so a job
- * needs only this header): fills elements [first, first+count) of tensor `name`
- * for `seed` and scheme s, in dtype F32, F16 or BF16.
+ * Deterministic initialiser (SPEC.md 6): fills elements [first, first+count)
+ * of tensor `name` for `seed` and scheme s, in dtype F32, F16 or BF16; out
+ * holds count * sp_dtype_size(dtype) bytes. SP_EINVAL for SP_INIT_EXTERNAL,
+ * a bad scheme or name, SP_EUNSUPPORTED for another dtype, SP_ERANGE when
+ * first + count passes 2^62. Any slice equals that slice of the whole.
  */
-int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+SP_API int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
                  const sp_init_scheme *s, uint64_t first, uint64_t count)
     SP_WUR SP_NONNULL(1, 3, 5);
+
+/* Checks a scheme (SPEC.md 6.1): SP_OK, or SP_EINVAL (unknown kind, parameter
+ * out of range, an unused parameter not +0.0). */
+SP_API int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
+
+/*
+ * Describing a flat parameter buffer (llm.c keeps every parameter in one
+ * float array, tensor after tensor, with a table of sizes). spec[i] gives the
+ * name and shape of tensor i, in buffer order; sp_tensor_table fills t[i]
+ * (names point at spec[i].name, not copied) so that t[0] starts at buf and
+ * each next tensor starts where the previous one ends, all of one dtype.
+ * The tensors must use exactly nbytes bytes: a table that does not add up
+ * to the buffer is an error, not a silent truncation. Returns SP_OK,
+ * SP_EINVAL (NULL arguments, an empty or overlong name, ndim > SP_MAX_DIMS,
+ * a dtype with no size, a name given twice, or sizes that do not add up to
+ * nbytes), SP_ERANGE (a size overflows); err (SP_ERRMSG_MAX bytes, optional)
+ * names the tensor. Example, llm.c's GPT-2 (L layers stacked per tensor):
+ *
+ *   sp_tensor_spec spec[] = {{"wte", 2, {V, C}}, {"wpe", 2, {maxT, C}},
+ *                            {"ln1w", 2, {L, C}}, ...};
+ *   sp_tensor t[16];
+ *   rc = sp_tensor_table(t, spec, 16, SP_DTYPE_F32, params_memory,
+ *                        num_parameters * sizeof(float), err);
+ */
+typedef struct sp_tensor_spec {
+    const char *name;
+    uint32_t ndim;
+    uint64_t shape[SP_MAX_DIMS];
+} sp_tensor_spec;
+
+SP_API int sp_tensor_table(sp_tensor *t, const sp_tensor_spec *spec, size_t n, sp_dtype dtype,
+                           const void *buf, uint64_t nbytes, char *err) SP_WUR;
 
 /*
  * Records the genesis (sequence 0): every initial tensor, its digest and its
  * scheme. Must be the first record; names unique. SP_EBADSTATE if called twice.
  */
-int sp_run_genesis(sp_run *run, const sp_record_tensor *t, size_t n) SP_WUR SP_NONNULL(1);
+SP_API int sp_run_genesis(sp_run *run, const sp_record_tensor *t, size_t n) SP_WUR SP_NONNULL(1);
 
 /*
  * Commits the data batch of one training step: its BLAKE2b digest joins the
  * chain that the next checkpoint records (SPEC.md 2.5). Steps must not
  * decrease. Cheap: one hash of the batch bytes, no I/O.
  */
-int sp_run_commit_batch(sp_run *run, uint64_t step, const void *data, size_t len)
+SP_API int sp_run_commit_batch(sp_run *run, uint64_t step, const void *data, size_t len)
     SP_WUR SP_NONNULL(1);
 
 typedef struct sp_checkpoint_info {
@@ -131,11 +173,11 @@ typedef struct sp_checkpoint_info {
 } sp_checkpoint_info;
 
 /* Records a checkpoint of n weight tensors (names unique). */
-int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info,
+SP_API int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info,
                       const sp_tensor *t, size_t n) SP_WUR SP_NONNULL(1, 2);
 
 /* Records the final (published) weights; at most once, and last. */
-int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
+SP_API int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
     SP_WUR SP_NONNULL(1);
 
 /*
@@ -147,10 +189,10 @@ void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, ui
                          void *ctx);
 
 /* Closes the run, releases the lock, wipes the key. NULL is a no-op. */
-void sp_run_close(sp_run *run);
+SP_API void sp_run_close(sp_run *run);
 
 /* Seconds spent inside sp_run_* calls so far (for overhead reports). */
-double sp_run_hook_seconds(const sp_run *run) SP_NONNULL(1);
+SP_API double sp_run_hook_seconds(const sp_run *run) SP_NONNULL(1);
 
 #ifdef __cplusplus
 }

@@ -53,22 +53,22 @@ typedef struct sp_shard {
  * genesis records comm's size as world_size; batches_per_step recorded is
  * size x opts->batches_per_step (each rank commits its own batches).
  */
-int sp_mpi_open(sp_mpi_run **out, MPI_Comm comm, const sp_run_options *opts)
+SP_API int sp_mpi_open(sp_mpi_run **out, MPI_Comm comm, const sp_run_options *opts)
     SP_WUR SP_NONNULL(1, 3);
 
 /* The detail line of the last failure ("" if none), the same on every rank. */
-const char *sp_mpi_errmsg(const sp_mpi_run *run);
+SP_API const char *sp_mpi_errmsg(const sp_mpi_run *run);
 
 /* This rank and the world size. */
-int sp_mpi_rank(const sp_mpi_run *run) SP_NONNULL(1);
-int sp_mpi_size(const sp_mpi_run *run) SP_NONNULL(1);
+SP_API int sp_mpi_rank(const sp_mpi_run *run) SP_NONNULL(1);
+SP_API int sp_mpi_size(const sp_mpi_run *run) SP_NONNULL(1);
 
 /*
  * The genesis: n tensors with their schemes (the same on every rank). Each
  * rank typically generates only its slice with sp_init_fill(first = offset /
  * element size). Every byte of every tensor must be held by some rank.
  */
-int sp_mpi_genesis(sp_mpi_run *run, const sp_shard *t, const sp_init_scheme *schemes, size_t n)
+SP_API int sp_mpi_genesis(sp_mpi_run *run, const sp_shard *t, const sp_init_scheme *schemes, size_t n)
     SP_WUR SP_NONNULL(1);
 
 /*
@@ -76,21 +76,21 @@ int sp_mpi_genesis(sp_mpi_run *run, const sp_shard *t, const sp_init_scheme *sch
  * micro-batch with the same step; rank 0 joins the ranks' batch digests to
  * the chain in rank order (SPEC.md 17).
  */
-int sp_mpi_commit_batch(sp_mpi_run *run, uint64_t step, const void *data, size_t len)
+SP_API int sp_mpi_commit_batch(sp_mpi_run *run, uint64_t step, const void *data, size_t len)
     SP_WUR SP_NONNULL(1);
 
 /*
  * A checkpoint: weights t[0..n) and optimizer state opt[0..n_opt) (or
  * none), sharded like the genesis or otherwise. info->optimizer is ignored.
  */
-int sp_mpi_checkpoint(sp_mpi_run *run, const sp_checkpoint_info *info, const sp_shard *t, size_t n,
+SP_API int sp_mpi_checkpoint(sp_mpi_run *run, const sp_checkpoint_info *info, const sp_shard *t, size_t n,
                       const sp_shard *opt, size_t n_opt) SP_WUR SP_NONNULL(1, 2);
 
 /* The final (published) weights, at most once, last. */
-int sp_mpi_final(sp_mpi_run *run, uint64_t step, const sp_shard *t, size_t n) SP_WUR SP_NONNULL(1);
+SP_API int sp_mpi_final(sp_mpi_run *run, uint64_t step, const sp_shard *t, size_t n) SP_WUR SP_NONNULL(1);
 
 /* Closes the run on this rank (collective); NULL is a no-op. */
-void sp_mpi_close(sp_mpi_run *run);
+SP_API void sp_mpi_close(sp_mpi_run *run);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,7 @@
 /*
  * test_report.c - the report's structured fields (SPEC.md 7.1: seq, step,
  * tensor, file beside the prose, in JSON only when set) and byte-based
- * progress from the hashing pool (SPEC.md 8.2: sp_tensors_digest_progress).
+ * progress from the hashing pool (SPEC.md 8.6: sp_tensors_digest_progress).
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -144,7 +144,7 @@ grep -q "ok    model .*bound to record 2 (checkpoint step 200)" "$t/out" \
   || bad "cut ledger: model binding"
 
 # --- PyTorch: torch_train replayed bit for bit; its --init-from splice caught ---
-export SCRATCHPROOF_LIB="$B/libscratchproof.so" PYTHONPATH="$PWD/hooks/python"
+. tests/cli/python_env.inc
 if "$PY" -c 'import torch' 2>/dev/null; then
   TP=("$PY" examples/torch_train.py --key "$t/k.key" --seed 7 --steps 20 --every 10 --batch 4 --accum 2 --quiet)
   TR="$PY examples/torch_train.py --replay-from {weights} --replay-optimizer {optimizer} --first-step {first} --last-step {last} --seed {seed} --out {out} --batch 4 --accum 2 --quiet"

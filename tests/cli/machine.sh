@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Machine output and progress (SPEC.md 7.1, 8.1, 8.2): the --json objects of verify, log and
+# Machine output and progress (SPEC.md 7.1, 8.5, 8.6): the --json objects of verify, log and
 # audit validated against docs/schemas/*.json (JSON Schema 2020-12, python3-jsonschema) for
 # passing, failing and error (exit 2) runs; check names the same in pass and fail, with
 # structured fields; -V, COMMAND --version, --flag=value and option messages naming the flag;

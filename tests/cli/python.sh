@@ -23,12 +23,8 @@ for f in "$B/libscratchproof.so" "$B/scratchproof" "$B/tinytrain"; do
     exit 1
   fi
 done
-export BUILD="$B" SCRATCHPROOF_LIB="$BA/libscratchproof.so" PYTHONPATH="$PWD/hooks/python"
-export PYTHONDONTWRITEBYTECODE=1 SP_TEST_MODULE="${1:-test_python_binding}"
-if ldd "$B/libscratchproof.so" 2>/dev/null | grep -q 'libasan'; then
-  export LD_PRELOAD="$(${CC:-cc} -print-file-name=libasan.so)"
-  export ASAN_OPTIONS="detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
-fi
+export BUILD="$B" SP_TEST_MODULE="${1:-test_python_binding}"
+. tests/cli/python_env.inc
 exec "$PY" - <<'EOF'
 import os, sys, unittest
 sys.path.insert(0, "tests")

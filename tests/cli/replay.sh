@@ -141,7 +141,7 @@ expect 0 "batch counts match the steps" "all 6 segments hold one batch commitmen
 expect 0 "--config binds the configuration file" "config digest .* is the digest of" -- V --config "$t/ck/tinytrain.config"
 printf 'lr=0.5\n' >"$t/other.config"
 expect 1 "--config with another file" "is not the digest of $t/other.config" -- V --config "$t/other.config"
-"$sp" record genesis --ledger "$t/file.ledger" --key "$t/k.key" --seed 1 --scheme '*=zeros' \
+"$sp" record genesis --ledger "$t/file.ledger" --key "$t/k.key" --seed 1 --external --scheme '*=zeros' \
   "$t/ck/final.safetensors" >/dev/null 2>&1
 expect 1 "--config with a genesis that records no config digest" "records no config digest" -- \
   "$sp" verify "$t/file.ledger" --pubkey "$t/k.pub" --config "$t/other.config" --allow-incomplete

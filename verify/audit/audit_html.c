@@ -133,7 +133,7 @@ static void chart(FILE *f, const sp_audit_result *res, size_t r)
         const sp_audit_stat *s = shown(p, &lab);
         double x = ML + step * ((double)k + 0.5), y = ypix(s->value);
         char pt[32];
-        if (p->st.matrix) {
+        if (p->st.matrix && !p->fixed) {
             const char *col = p->st.log10p < la ? "#d62728" : "#1f77b4";
             fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"%s\"><title>", x, y, col);
             esc(f, p->a->name);
@@ -179,7 +179,9 @@ int sp_audit_report_html(FILE *f, const sp_audit_result *res)
     fputs("<h1>scratchproof audit: ", f);
     esc(f, res->path);
     fputs("</h1>\n<p class=\"", f);
-    fputs(res->derived ? "derived\">Verdict: DERIVED" : "clean\">Verdict: no evidence of derivation", f);
+    fputs(res->derived ? "derived\">Verdict: DERIVED"
+          : res->inconclusive ? "derived\">Verdict: INCONCLUSIVE (less than half of the matrix parameters compared)"
+                              : "clean\">Verdict: no evidence of derivation", f);
     for (size_t c = 0; c < res->ncomp; c++)
         if (res->comp[c].derived) {
             fputs("; ", f);
@@ -236,8 +238,9 @@ int sp_audit_report_html(FILE *f, const sp_audit_result *res)
                     fputs("</td><td>-", f);
             }
             fprintf(f, "</td><td>%s</td><td>%s%s%s</td></tr>\n",
-                    p->st.matrix ? sp_audit_p_text(pt, p->st.log10p) : "-",
-                    p->st.matrix ? "" : "vector: shown, never decides. ",
+                    p->st.matrix && !p->fixed ? sp_audit_p_text(pt, p->st.log10p) : "-",
+                    p->fixed ? "fixed (untrained constant): shown, never decides. "
+                             : p->st.matrix ? "" : "vector: shown, never decides. ",
                     p->st.near_constant ? "near-constant: raw cosine uninformative. " : "",
                     p->by_content ? "paired by shape and content." : "");
         }

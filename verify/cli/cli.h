@@ -22,6 +22,7 @@ int sp_cmd_cosign(int argc, char **argv);    /* cmd_head.c */
 int sp_cmd_export(int argc, char **argv);    /* cmd_export.c */
 int sp_export_intoto(const char *ledger, const char *out, const char *keypath, const char **models,
                      size_t nmodels, const char *ckdir);   /* cmd_export_intoto.c */
+int sp_cmd_init(int argc, char **argv);      /* cmd_init.c */
 
 /*
  * Shared helpers for the subcommands. sp_cli_usage_error prints
@@ -39,7 +40,7 @@ int sp_cli_parse_double(const char *s, double *out);             /* 0 ok, -1 bad
    0, or 2 after a message naming the file and flag. */
 int sp_cli_write_out(const char *cmd, const char *flag, const char *path, const char *data, size_t len);
 /*
- * Progress on stderr (SPEC.md 8.2): one line rewritten with \r, "WHAT: 412/1024 MiB 40%
+ * Progress on stderr (SPEC.md 8.6): one line rewritten with \r, "WHAT: 412/1024 MiB 40%
  * 310 MiB/s ETA 0:02", cleared when the work ends. done and total count bytes, or
  * training steps when WHAT ends in "steps". Shown only when stderr is a terminal and
  * sp_cli_progress_enable(1) was called (commands skip it with --quiet); redrawn at most
@@ -50,7 +51,7 @@ void sp_cli_progress_enable(int on);
 void sp_cli_progress_end(void);
 
 /*
- * Machine output (SPEC.md 8.1): with --json, a usage error (exit 2) also prints
+ * Machine output (SPEC.md 8.5): with --json, a usage error (exit 2) also prints
  * {"schema": "scratchproof/error/v1", "command", "error", "exit": 2} on stdout,
  * unless the command already printed its object (sp_cli_json_printed).
  */

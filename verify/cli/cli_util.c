@@ -1,7 +1,7 @@
 /*
  * cli_util.c - helpers shared by the subcommands (cli.h): one-line usage
- * errors (and their JSON form under --json, SPEC.md 8.1), option and value
- * messages, number parsing, atomic output files, the progress line (SPEC.md 8.2).
+ * errors (and their JSON form under --json, SPEC.md 8.5), option and value
+ * messages, number parsing, atomic output files, the progress line (SPEC.md 8.6).
  */
 #include "cli.h"
 #include "escape.h"
@@ -159,7 +159,7 @@ int sp_cli_parse_double(const char *s, double *out)
     return 0;
 }
 
-/* ---- the progress line (SPEC.md 8.2) ---- */
+/* ---- the progress line (SPEC.md 8.6) ---- */
 
 static struct {
     int on;                /* enabled and stderr is a terminal */

@@ -2,68 +2,171 @@
  * cmd_record.c - `scratchproof record KIND ...`: appends one record for a
  * trainer that only writes safetensors files (one process per record, so the
  * run is resumed from the ledger each time; the batch chain stays empty).
+ * genesis picks each tensor's scheme by the most specific --scheme (SPEC.md
+ * 8.1) and regenerates the tensor before recording it: a scheme the file
+ * does not match is refused (or, with --external, recorded as external).
  */
-#include <fnmatch.h>
 #include <getopt.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "cli_schemes.h"
 #include "escape.h"
+#include "init.h"
+#include "layout.h"
 #include "scratchproof.h"
+
+#define BATCH_LIST_MAX (256u << 20)   /* bytes of a --batches list */
+#define BATCH_MAX (UINT64_C(1) << 32)  /* bytes of one batch file */
 
 static const char record_usage[] =
     "usage: scratchproof record genesis    --ledger L --key K --seed N [--model-name S]\n"
-    "                                      [--scheme GLOB=SCHEME]... FILE\n"
+    "                                      [--scheme GLOB=SCHEME]... [--external] FILE\n"
     "       scratchproof record checkpoint --ledger L --key K --step N [--tokens N]\n"
-    "                                      [--loss X] [--lr X] FILE\n"
-    "       scratchproof record final      --ledger L --key K --step N FILE\n"
+    "                                      [--loss X] [--lr X] [--batches LIST] FILE\n"
+    "       scratchproof record final      --ledger L --key K --step N [--batches LIST] FILE\n"
     "Appends one signed record for the weights in the safetensors FILE.\n"
     "genesis starts a new ledger; each tensor is recorded with the scheme of the\n"
-    "first --scheme whose GLOB matches its name, or 'external' (loaded, not\n"
-    "regenerable) when none does. SCHEME: zeros | constant:V | uniform:LO:HI |\n"
-    "normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI | external.\n"
+    "most specific --scheme whose GLOB matches its name ('*' any run, '?' one\n"
+    "character); matching globs of which none is the most specific must agree;\n"
+    "a tensor no GLOB matches is recorded as 'external' (loaded, not from scratch).\n"
+    "Each tensor is regenerated from the seed and its scheme and must equal the\n"
+    "file's; one that does not is refused, unless --external records it as\n"
+    "'external'. (--no-regenerate records the schemes unchecked: only for building\n"
+    "a lying genesis to test a verifier, which then reports it.)\n"
+    "SCHEME: zeros | constant:V | uniform:LO:HI | normal:MEAN:STD |\n"
+    "trunc_normal:MEAN:STD:LO:HI | external. 'scratchproof init' writes such a file.\n"
     "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
     "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
+    "--batches LIST commits the data batches of the steps since the previous record\n"
+    "before a checkpoint or final record: one line per batch, 'STEP FILE', FILE (relative\n"
+    "to LIST's directory) holding the bytes the job trained on at STEP; verify checks\n"
+    "that every step has its batch.\n"
     "verify then regenerates every non-external tensor from the seed.\n";
 
-typedef struct rule {
-    char *glob;
-    sp_init_scheme s;
-} rule;
-
-/* Parses "GLOB=SCHEME" into r; 0 ok, -1 bad. Edits arg in place. */
-static int parse_rule(char *arg, rule *r)
+/* One line on stderr, file, name and scheme escaped: "FILE: tensor 'NAME' is not scheme S from seed N; recorded as external". */
+static void note_external(const char *file, const char *name, const char *text, uint64_t seed)
 {
-    char *eq = strrchr(arg, '=');
-    if (eq == NULL || eq == arg)
-        return -1;
-    *eq = '\0';
-    r->glob = arg;
-    memset(&r->s, 0, sizeof r->s);
-    char *spec = eq + 1, *save = NULL;
-    char *kind = strtok_r(spec, ":", &save);
-    static const struct {
-        const char *name;
-        sp_init_kind kind;
-        int nparams;
-    } kinds[] = {{"external", SP_INIT_EXTERNAL, 0}, {"zeros", SP_INIT_ZEROS, 0},
-                 {"constant", SP_INIT_CONSTANT, 1}, {"uniform", SP_INIT_UNIFORM, 2},
-                 {"normal", SP_INIT_NORMAL, 2}, {"trunc_normal", SP_INIT_TRUNC_NORMAL, 4}};
-    if (kind == NULL)
-        return -1;
-    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-        if (strcmp(kind, kinds[i].name) != 0)
+    fputs("scratchproof record: ", stderr);
+    (void)sp_escape_fputs(file, stderr);
+    fputs(": tensor '", stderr);
+    (void)sp_escape_fputs(name, stderr);
+    fputs("' is not scheme ", stderr);
+    (void)sp_escape_fputs(text, stderr);
+    fprintf(stderr, " from seed %llu; recorded as external\n", (unsigned long long)seed);
+}
+
+/*
+ * Schemes for the genesis: rt[i].init from the rules, then every generated
+ * tensor regenerated and compared with the file (sodium_memcmp on digests).
+ * Returns 0, or 2 after one line on stderr naming the file and the tensor.
+ */
+static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, const sp_cli_rule *rules,
+                           size_t nrules, uint64_t seed, int external, int regenerate,
+                           unsigned threads, size_t *rule_of)
+{
+    /* first every tensor's rule, so an ambiguity is named before any regeneration */
+    for (size_t i = 0; i < n; i++) {
+        rule_of[i] = nrules;
+        const char *name = rt[i].t.name;
+        size_t k = 0, a = 0, b = 0;
+        int rc = sp_cli_pick_rule(rules, nrules, name, &k, &a, &b);
+        if (rc == SP_EINVAL)
+            return sp_cli_usage_error("record", "%s: tensor '%s' matches --scheme '%s=%s' and '%s=%s' "
+                                      "and neither is more specific; add a --scheme for it",
+                                      file, name, rules[a].glob, rules[a].text, rules[b].glob,
+                                      rules[b].text);
+        if (rc == SP_ENOTFOUND) {   /* recorded as loaded, as it always was (SPEC.md 8.1) */
+            memset(&rt[i].init, 0, sizeof rt[i].init);
             continue;
-        r->s.kind = kinds[i].kind;
-        for (int k = 0; k < kinds[i].nparams; k++) {
-            char *p = strtok_r(NULL, ":", &save);
-            if (p == NULL || sp_cli_parse_double(p, &r->s.p[k]) != 0)
-                return -1;
         }
-        return strtok_r(NULL, ":", &save) == NULL ? 0 : -1;
+        rt[i].init = rules[k].s;
+        rule_of[i] = k;
+        if (rt[i].init.kind != SP_INIT_EXTERNAL && sp_init_check(&rt[i].init) != SP_OK)
+            return sp_cli_usage_error("record", "%s: tensor '%s': invalid scheme '%s' (SPEC.md 6.1)",
+                                      file, name, rules[k].text);
     }
-    return -1;
+    /* then, with every choice unambiguous, regenerate */
+    for (size_t i = 0; i < n; i++) {
+        const char *name = rt[i].t.name;
+        size_t k = rule_of[i];
+        if (k == nrules || rt[i].init.kind == SP_INIT_EXTERNAL || !regenerate)
+            continue;
+        int rc;
+        uint8_t want[SP_DIGEST_BYTES], have[SP_DIGEST_BYTES];
+        rc = sp_init_digest(want, &rt[i].t, seed, &rt[i].init, threads);
+        if (rc == SP_OK)
+            rc = sp_tensor_digest(have, &rt[i].t, threads);
+        if (rc == SP_OK && sodium_memcmp(want, have, sizeof want) == 0)
+            continue;
+        if (rc != SP_OK && rc != SP_EUNSUPPORTED)
+            return sp_cli_usage_error("record", "%s: tensor '%s': cannot regenerate it: %s", file,
+                                      name, sp_strerror(rc));
+        const char *why = rc == SP_EUNSUPPORTED ? "its dtype cannot be generated"
+                                                : "the file's values differ";
+        if (!external)
+            return sp_cli_usage_error("record", "%s: tensor '%s' is not scheme %s from seed %llu (%s); "
+                                      "fix the --scheme or --seed, or --external to record it as loaded",
+                                      file, name, rules[k].text, (unsigned long long)seed, why);
+        note_external(file, name, rules[k].text, seed);
+        memset(&rt[i].init, 0, sizeof rt[i].init);
+    }
+    return 0;
+}
+
+/*
+ * Commits every batch of the --batches list (SPEC.md 8.4) to the run: each
+ * FILE's bytes with sp_run_commit_batch. 0, or the exit code after one line
+ * naming the list, its line and the file.
+ */
+static int commit_batches(sp_run *run, const char *list)
+{
+    char *text = NULL, err[SP_ERRMSG_MAX] = "";
+    size_t len = 0;
+    if (sp_cli_read_file("record", "--batches", list, BATCH_LIST_MAX, &text, &len) != 0)
+        return 2;
+    sp_batch_list *bl = NULL;
+    int rc = sp_batch_list_parse(&bl, text, len, err);
+    free(text);
+    if (rc != SP_OK)
+        return sp_cli_usage_error("record", "--batches %s: %s", list, err);
+    const char *slash = strrchr(list, '/');
+    size_t dirlen = slash ? (size_t)(slash - list) + 1 : 0;
+    int ret = 0;
+    for (size_t i = 0; i < bl->n && ret == 0; i++) {
+        const char *f = bl->e[i].file;
+        char *path = malloc(dirlen + strlen(f) + 1);
+        if (path == NULL) {
+            ret = sp_cli_usage_error("record", "out of memory");
+            break;
+        }
+        if (f[0] == '/')
+            strcpy(path, f);
+        else {
+            memcpy(path, list, dirlen);
+            strcpy(path + dirlen, f);
+        }
+        char *data = NULL;
+        size_t n = 0;
+        char flag[64];
+        snprintf(flag, sizeof flag, "--batches line %zu:", bl->e[i].line);
+        if (sp_cli_read_file("record", flag, path, BATCH_MAX, &data, &n) != 0) {
+            free(path);
+            ret = 2;
+            break;
+        }
+        rc = sp_run_commit_batch(run, bl->e[i].step, data, n);
+        free(data);
+        if (rc != SP_OK)
+            ret = sp_cli_usage_error("record", "--batches %s: line %zu (%s): %s: %s", list,
+                                     bl->e[i].line, path, sp_strerror(rc), sp_run_errmsg(run));
+        free(path);
+    }
+    sp_batch_list_free(bl);
+    return ret;
 }
 
 int sp_cmd_record(int argc, char **argv)
@@ -74,10 +177,12 @@ int sp_cmd_record(int argc, char **argv)
         {"scheme", required_argument, NULL, 'S'}, {"step", required_argument, NULL, 't'},
         {"tokens", required_argument, NULL, 'T'}, {"loss", required_argument, NULL, 'l'},
         {"lr", required_argument, NULL, 'r'}, {"threads", required_argument, NULL, 'j'},
-        {"passphrase-fd", required_argument, NULL, 'P'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+        {"passphrase-fd", required_argument, NULL, 'P'}, {"external", no_argument, NULL, 'x'},
+        {"no-regenerate", no_argument, NULL, 'R'}, {"batches", required_argument, NULL, 'b'},
+        {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     static const char metas[] = "ledger=L key=K seed=N model-name=S scheme=GLOB=SCHEME step=N tokens=N "
-                                "loss=X lr=X threads=N passphrase-fd=N";
+                                "loss=X lr=X threads=N passphrase-fd=N batches=LIST";
     if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0))
         return sp_cli_version();
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -89,12 +194,12 @@ int sp_cmd_record(int argc, char **argv)
     int final = strcmp(kind, "final") == 0;
     if (!genesis && !checkpoint && !final)
         return sp_cli_usage_error("record", "unknown record kind '%s' (genesis, checkpoint, final)", kind);
-    const char *ledger = NULL, *key = NULL, *model_name = "";
+    const char *ledger = NULL, *key = NULL, *model_name = "", *batches = NULL;
     uint64_t seed = 0, step = 0, tokens = 0, threads = 2;
-    int have_seed = 0, have_step = 0, quiet = 0, c, rc = 2;
+    int have_seed = 0, have_step = 0, external = 0, regenerate = 1, quiet = 0, c, rc = 2;
     double loss = 0, lr = 0;
     char scheme_arg[512] = "";
-    rule *rules = calloc((size_t)argc, sizeof *rules);
+    sp_cli_rule *rules = calloc((size_t)argc, sizeof *rules);
     size_t nrules = 0;
     if (rules == NULL)
         return sp_cli_usage_error("record", "out of memory");
@@ -113,9 +218,12 @@ int sp_cmd_record(int argc, char **argv)
         case 'r': bad = sp_cli_parse_double(optarg, &lr); break;
         case 'j': bad = sp_cli_parse_u64(optarg, &threads) || threads < 1 || threads > 64; break;
         case 'S':
-            snprintf(scheme_arg, sizeof scheme_arg, "%s", optarg);   /* parse_rule cuts it */
-            bad = parse_rule(optarg, &rules[nrules++]);
+            snprintf(scheme_arg, sizeof scheme_arg, "%s", optarg);   /* parsing cuts it */
+            bad = sp_cli_parse_rule(optarg, &rules[nrules++]);
             break;
+        case 'x': external = 1; break;
+        case 'R': regenerate = 0; break;
+        case 'b': batches = optarg; break;
         case 'P':
             if (sp_cli_passphrase_fd("record", optarg) != 0)
                 goto out;
@@ -152,6 +260,20 @@ int sp_cmd_record(int argc, char **argv)
         rc = sp_cli_usage_error("record", genesis ? "genesis needs --seed" : "needs --step");
         goto out;
     }
+    if (genesis && batches != NULL) {
+        rc = sp_cli_usage_error("record", "--batches is for record checkpoint and final");
+        goto out;
+    }
+    if (!genesis && (nrules > 0 || external || !regenerate)) {
+        rc = sp_cli_usage_error("record", "--scheme, --external and --no-regenerate are for record "
+                                "genesis only");
+        goto out;
+    }
+    struct stat lst;
+    if (!genesis && stat(ledger, &lst) != 0) {
+        rc = sp_cli_usage_error("record", "%s: no such ledger (record genesis starts one)", ledger);
+        goto out;
+    }
     char err[SP_ERRMSG_MAX] = "";
     sp_st_file *f = NULL;
     if (sp_st_open(&f, argv[optind], err) != SP_OK) {
@@ -168,12 +290,15 @@ int sp_cmd_record(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         t[i] = *sp_st_tensor(f, i);
         rt[i].t = t[i];
-        for (size_t k = 0; k < nrules; k++) {
-            if (fnmatch(rules[k].glob, t[i].name, 0) == 0) {
-                rt[i].init = rules[k].s;
-                break;
-            }
-        }
+    }
+    if (genesis) {
+        size_t *rule_of = calloc(n ? n : 1, sizeof *rule_of);
+        rc = rule_of == NULL ? sp_cli_usage_error("record", "out of memory")
+                             : genesis_schemes(argv[optind], rt, n, rules, nrules, seed, external,
+                                               regenerate, (unsigned)threads, rule_of);
+        free(rule_of);
+        if (rc != 0)
+            goto out_file;
     }
     sp_run *run = NULL;
     sp_run_options ro = {.ledger_path = ledger, .key_path = key, .seed = seed,
@@ -181,11 +306,16 @@ int sp_cmd_record(int argc, char **argv)
                          .flags = genesis ? 0 : SP_RUN_RESUME, .err = err};
     int r = sp_run_open(&run, &ro);
     if (r != SP_OK) {
+        /* run.c's detail names the ledger or key file it could not use */
         rc = sp_cli_usage_error("record", "%s", err[0] ? err : sp_strerror(r));
         goto out_file;
     }
     sp_run_set_progress(run, sp_cli_progress, NULL);
     sp_cli_progress_enable(!quiet);
+    if (batches != NULL && (rc = commit_batches(run, batches)) != 0) {
+        sp_run_close(run);
+        goto out_file;
+    }
     if (genesis) {
         r = sp_run_genesis(run, rt, n);
     } else if (checkpoint) {
@@ -196,12 +326,20 @@ int sp_cmd_record(int argc, char **argv)
     }
     sp_cli_progress_end();
     if (r != SP_OK) {
-        fprintf(stderr, "scratchproof record: %s: ", sp_strerror(r));
+        fputs("scratchproof record: ", stderr);
+        (void)sp_escape_fputs(ledger, stderr);
+        fprintf(stderr, ": %s: ", sp_strerror(r));
         (void)sp_escape_fputs(sp_run_errmsg(run), stderr);  /* names paths and tensors */
         fputc('\n', stderr);
         rc = r == SP_EINVAL || r == SP_EBADSTATE ? 2 : 1;
     } else {
-        printf("recorded %s of %zu tensors from ", kind, n);
+        size_t next = 0;
+        for (size_t i = 0; genesis && i < n; i++)
+            next += rt[i].init.kind == SP_INIT_EXTERNAL;
+        printf("recorded %s of %zu tensors", kind, n);
+        if (next > 0)
+            printf(" (%zu external: recorded as loaded, not from scratch)", next);
+        fputs(" from ", stdout);
         (void)sp_escape_fputs(argv[optind], stdout);
         fputs(" into ", stdout);
         (void)sp_escape_fputs(ledger, stdout);

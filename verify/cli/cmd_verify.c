@@ -15,12 +15,13 @@
 #include "verify_html.h"
 
 static const char verify_usage[] =
-    "usage: scratchproof verify LEDGER --pubkey PUB [--checkpoints DIR] [--model FILE]...\n"
+    "usage: scratchproof verify LEDGER|BUNDLE --pubkey PUB [--checkpoints DIR] [--model FILE|DIR|INDEX]...\n"
     "                           [--replay 'CMD ARGS' [--segments all|first|LIST] [--tolerance T]\n"
     "                            [--nonce HEX] [--calibrate] [--keep-replays DIR]]\n"
     "                           [--config FILE] [--allow-incomplete] [--ref REF]... [--json] [--html FILE]\n"
     "                           [--head FILE [--witness PUB]...] [--threads N] [--quiet]\n"
-    "Replays LEDGER: every record signed by the pinned key PUB, hash-linked in\n"
+    "Replays LEDGER (or a BUNDLE from `scratchproof export -o`): every record\n"
+    "signed by the pinned key PUB, hash-linked in\n"
     "order, one run; the genesis tensors regenerated from the recorded seed and\n"
     "schemes; with --checkpoints, every checkpoint record bound to a file in DIR\n"
     "(found by digest, not name); with --model, each published file bound to a\n"

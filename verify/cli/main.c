@@ -16,6 +16,7 @@ static const char usage[] =
     "commands:\n"
     "  keygen -o PREFIX        write an Ed25519 key pair: PREFIX.key (0600), PREFIX.pub\n"
     "  log LEDGER [--json]     list the records of a ledger (or of a bundle)\n"
+    "  init --seed N ... -o F  write initial weights from a seed and schemes (file-only trainers)\n"
     "  record KIND ...         append a record for a trainer that only writes files\n"
     "                          (KIND: genesis, checkpoint, final; see record --help)\n"
     "  export LEDGER -o BUNDLE [--head FILE]\n"
@@ -33,7 +34,8 @@ static const char usage[] =
     "                          is MODEL derived from a reference model?\n"
     "\n"
     "exit status: 0 verified (audit: no evidence of derivation), 1 not verified\n"
-    "(audit: derived), 2 usage error or unreadable input.\n"
+    "(audit: derived), 2 usage error or unreadable input, 3 (audit only)\n"
+    "inconclusive: too little of the model could be compared.\n"
     "Run 'scratchproof COMMAND --help' for a command's options, 'scratchproof -V' (or\n"
     "COMMAND --version) for the version. Formats: SPEC.md.\n";
 
@@ -52,7 +54,7 @@ int main(int argc, char **argv)
         return sp_cli_version();
     /*
      * --json anywhere among the command's options (before "--"): a usage error
-     * also prints the JSON error object (SPEC.md 8.1). audit parses its own
+     * also prints the JSON error object (SPEC.md 8.5). audit parses its own
      * arguments (cmd_audit.c), so its -V / --version is answered here.
      */
     int json = 0;
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
         int (*fn)(int, char **);
     } cmds[] = {
         {"keygen", sp_cmd_keygen}, {"log", sp_cmd_log}, {"record", sp_cmd_record},
+        {"init", sp_cmd_init},
         {"verify", sp_cmd_verify}, {"audit", sp_cmd_audit},
         {"head", sp_cmd_head}, {"cosign", sp_cmd_cosign}, {"export", sp_cmd_export},
     };

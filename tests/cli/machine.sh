@@ -114,7 +114,7 @@ js 1 "audit fail (a fine-tune): derived, p numbers agree with log10_p" audit \
 js 2 "audit error: JSON error object" error 'd["command"] == "audit"' -- "$sp" audit "$t/none.safetensors" --ref "$t/ck/final.safetensors" --json
 
 # --- flags ---
-for v in "-V" "--version" "verify --version" "log -V" "keygen --version" "record --version" "audit --version" "head -V" "export --version"; do
+for v in "-V" "--version" "verify --version" "log -V" "keygen --version" "record --version" "audit --version" "head -V" "export --version" "init --version"; do
   # shellcheck disable=SC2086
   expect 0 "scratchproof $v prints the version" "scratchproof " -- "$sp" $v
 done

@@ -127,7 +127,7 @@ int sp_cmd_init(int argc, char **argv)
         {"layout", required_argument, NULL, 'l'}, {"like", required_argument, NULL, 'L'},
         {"tensor", required_argument, NULL, 't'}, {"dtype", required_argument, NULL, 'd'},
         {"threads", required_argument, NULL, 'j'}, {"out", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     const char *outp = NULL;
     uint64_t seed = 0, threads = 2;
     int have_seed = 0, c, rc = 2;
@@ -145,7 +145,7 @@ int sp_cmd_init(int argc, char **argv)
     }
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:V", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
         case 's': bad = sp_cli_parse_u64(optarg, &seed); have_seed = 1; break;
@@ -158,15 +158,17 @@ int sp_cmd_init(int argc, char **argv)
             bad = force != SP_DTYPE_F32 && force != SP_DTYPE_F16 && force != SP_DTYPE_BF16;
             break;
         case 'h': fputs(init_usage, stdout); rc = 0; goto out;
+        case 'V': rc = sp_cli_version(); goto out;
         default:
-            rc = sp_cli_usage_error("init", "unknown or incomplete option '%s' (see --help)",
-                                    argv[optind - 1]);
+            rc = sp_cli_opt_error("init", c, argv, opts,
+                                  "seed=N scheme=GLOB=SCHEME layout=FILE like=FILE tensor='NAME SHAPE [DTYPE]' "
+                                  "dtype=D threads=N out=OUT");
             goto out;
         }
         if (bad) {
-            rc = sp_cli_usage_error("init", "bad value for --%s: '%s'",
-                                    c == 'S' ? "scheme" : c == 'j' ? "threads" : c == 'd' ? "dtype" : "seed",
-                                    optarg);
+            rc = sp_cli_bad_value("init", c == 'S' ? "--scheme" : c == 'j' ? "--threads" : c == 'd' ? "--dtype" : "--seed",
+                                  c == 'S' ? "GLOB=SCHEME (see --help)" : c == 'j' ? "an integer in 1..64"
+                                  : c == 'd' ? "F32, F16 or BF16" : "an integer", optarg);
             goto out;
         }
     }

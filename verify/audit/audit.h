@@ -77,7 +77,33 @@ int sp_audit_index_parse(sp_audit_index *out, const void *json, size_t len, char
     SP_WUR SP_NONNULL(1);
 void sp_audit_index_free(sp_audit_index *ix);
 
-/* 1 for the dtypes audit compares (F32, F16, BF16, F64), else 0. */
+/*
+ * How the audit reads a tensor (SPEC.md 10.1). sp_audit_model_tensor hands
+ * out the tensor as read: a dequantised tensor is F32 (data owned by the
+ * model), a bit-cast one carries the float dtype it holds.
+ */
+enum {
+    SP_AUDIT_AS_STORED = 0,  /* a float dtype, or a dtype never compared */
+    SP_AUDIT_DEQUANT = 1,    /* I8/U8/F8 times its scale tensor (minus a zero point) */
+    SP_AUDIT_INT_VALUES = 2, /* I8/U8 without a scale: the integers, as floats */
+    SP_AUDIT_BITCAST = 3     /* an integer dtype holding float bit patterns */
+};
+typedef struct sp_audit_tinfo {
+    int how;
+    sp_dtype stored;         /* the dtype in the file */
+    const char *scale;       /* DEQUANT: the scale tensor's name */
+    const char *zero;        /* DEQUANT: the zero point's name, or NULL */
+    const sp_tensor *scale_t, *zero_t;   /* internal, NULL after open */
+} sp_audit_tinfo;
+/* How tensor i was read (valid until close). */
+const sp_audit_tinfo *sp_audit_model_info(const sp_audit_model *m, size_t i) SP_NONNULL(1);
+/* "dequantised", "integer values", "bit-cast float", "as stored". */
+const char *sp_audit_how_text(int how);
+/* float8 e4m3fn and e5m2 bit patterns to float (exact). */
+float sp_audit_f8e4m3(uint8_t b);
+float sp_audit_f8e5m2(uint8_t b);
+
+/* 1 for the dtypes audit compares (F32, F16, BF16, F64, F8_E4M3, F8_E5M2), else 0. */
 int sp_audit_dtype_ok(sp_dtype dt);
 /* Converts elements [first, first + n) of t to float (t's dtype must be ok). */
 void sp_audit_to_float(float *dst, const sp_tensor *t, uint64_t first, uint64_t n)

@@ -9,6 +9,10 @@
  *                   per-pair similarity with a hidden-unit shuffle null.
  *   audit_match.c   the permutation-robust (matched, cross-fitted) statistic
  *                   and pairing of renamed tensors by shape and content.
+ *   audit_layout.c  pairing up to a layout change: transposes, axis
+ *                   permutations (OIHW/OHWI/HWIO), fused or split projections.
+ *   audit_fixed.c   untrained constants (bases, sinusoid tables, masks).
+ *   audit_perm.c    hidden-unit permutations carried through the network.
  *   audit_run.c     components, verdicts, the worker threads.
  *   audit_report.c  text, JSON and HTML reports.
  *   verify/cli/cmd_audit.c, the command.
@@ -23,7 +27,7 @@
 
 #include "sp_base.h"
 
-/* The command; argv[0] is "audit". Returns the exit code 0, 1 or 2. */
+/* The command; argv[0] is "audit". Returns the exit code 0, 1, 2 or 3 (inconclusive). */
 int sp_cmd_audit(int argc, char **argv);
 
 /* ------------------------------------------------------------ loading */
@@ -150,8 +154,29 @@ typedef struct sp_audit_pairstats {
     int null_axis;          /* axis whose shuffle null was used (the less significant) */
     sp_audit_stat matched;  /* permutation-robust, cross-fitted matched correlation */
     int matched_axis;       /* the axis matched: rows (units = rows) or cols */
+    sp_audit_stat exact;    /* exact unit-match count test (small unit counts), value = share */
+    sp_audit_stat prop;     /* matched after carrying a permutation found elsewhere */
+    int prop_axis;          /* its units axis */
+    unsigned prop_tried;    /* permutation candidates tried (Bonferroni) */
+    unsigned nlayouts;      /* layouts the pair was tried in (Bonferroni; 0 counts as 1) */
     double log10p;          /* decision p of a matrix pair; 0 for vectors */
 } sp_audit_pairstats;
+
+/*
+ * Recomputes o->log10p from the tests a matrix pair has: Bonferroni over
+ * aligned Pearson, matched, exact and (when tried) the carried permutation
+ * (itself Bonferroni over its candidates). Vectors: 0.
+ */
+void sp_audit_decide(sp_audit_pairstats *o) SP_NONNULL(1);
+
+/*
+ * The exact unit-match test along one axis: units of a and b (u of them,
+ * each `len` floats, row-major) centred and normalised; N = number of units
+ * i whose strictly best partner in b is unit i. Under exchangeable units of
+ * b, P(N >= k) <= 1/k! (union bound over k-sets), so log10 p = -log10 N!.
+ * Returns N; 0 on allocation failure.
+ */
+uint64_t sp_audit_exact_count(const float *a, const float *b, size_t u, size_t len);
 
 /*
  * Compares tensors a and b of the same shape (both of an ok dtype): raw
@@ -197,6 +222,18 @@ int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
                      uint64_t r, uint64_t c, int axis, const double *mean_a,
                      const double *mean_b, uint64_t seed) SP_WUR;
 
+/*
+ * The matched statistic with b's features re-indexed: feature f of a is
+ * compared with feature fmap_b[f] of b (fmap_b has as many entries as the
+ * feature axis; NULL is the identity). When unit_map is not NULL (one entry
+ * per unit of a) and the unit count allows (units^2 * matching features <=
+ * 2^33), every unit of a is matched to its best unit of b on the matching
+ * features and *have_map is set to 1. Returns SP_OK, SP_ENOMEM.
+ */
+int sp_audit_matched_map(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
+                         uint64_t r, uint64_t c, int axis, const uint64_t *fmap_b,
+                         uint32_t *unit_map, int *have_map, uint64_t seed) SP_WUR;
+
 /* Cheap content signature of a tensor for pairing renamed tensors. */
 #define SP_AUDIT_SIG 12
 typedef struct sp_audit_sig {
@@ -205,9 +242,33 @@ typedef struct sp_audit_sig {
 void sp_audit_signature(sp_audit_sig *out, const sp_tensor *t) SP_NONNULL(1, 2);
 double sp_audit_sig_distance(const sp_audit_sig *x, const sp_audit_sig *y) SP_NONNULL(1, 2);
 
+/* ------------------------------------------------------------ fixed tensors */
+
+enum {
+    SP_AUDIT_FIXED_NONE = 0,
+    SP_AUDIT_FIXED_FEW_VALUES,      /* at most 4 distinct values: a mask, an indicator */
+    SP_AUDIT_FIXED_IDENTICAL,       /* every row (or every column) the same */
+    SP_AUDIT_FIXED_SINUSOID,        /* rows or columns are sampled sinusoids: DFT, positions */
+    SP_AUDIT_FIXED_PIECEWISE        /* rows or columns piecewise linear: mel/triangle filters */
+};
+/* The kind of untrained constant matrix t is, or SP_AUDIT_FIXED_NONE. */
+int sp_audit_fixed_kind(const sp_tensor *t) SP_NONNULL(1);
+/* "causal mask or indicator (few distinct values)", ... ; "" for NONE. */
+const char *sp_audit_fixed_text(int kind);
+
 /* ------------------------------------------------------------ runs */
 
 #define SP_AUDIT_DEFAULT_ALPHA 1e-6
+
+/* Layouts a pair can be found in (sp_audit_pair.layout). */
+enum {
+    SP_AUDIT_LAYOUT_SAME = 0,
+    SP_AUDIT_LAYOUT_AXES,       /* b's axes permuted (transpose, OHWI, HWIO) */
+    SP_AUDIT_LAYOUT_SLICE,      /* a is rows [lo, hi) of a fused b (QKV, gate/up) */
+    SP_AUDIT_LAYOUT_STACK       /* a is fused; b and nstack - 1 others stacked are its rows */
+};
+#define SP_AUDIT_STACK_MAX 8
+#define SP_AUDIT_LAYOUTS_MAX 24
 
 /* One paired tensor. */
 typedef struct sp_audit_pair {
@@ -215,6 +276,23 @@ typedef struct sp_audit_pair {
     const sp_tensor *b;     /* in the reference, or NULL when unpaired */
     int by_content;         /* paired by shape and content, not by name */
     size_t component;       /* index into the components */
+    int fixed;              /* SP_AUDIT_FIXED_* of a: shown, never deciding */
+    int layout;             /* SP_AUDIT_LAYOUT_* */
+    uint8_t axes[SP_MAX_DIMS];      /* AXES: axis k of a is axis axes[k] of b */
+    unsigned nlayouts;      /* candidate layouts, tried in order (Bonferroni) */
+    uint8_t cand[SP_AUDIT_LAYOUTS_MAX][SP_MAX_DIMS];  /* the candidate axis orders */
+    uint64_t slice_lo, slice_hi;    /* SLICE: rows of b */
+    size_t nstack;          /* STACK: tensors of the reference stacked */
+    const sp_tensor *stack[SP_AUDIT_STACK_MAX];
+    sp_tensor view;         /* b as compared (a's shape), when layout != SAME */
+    float *owned;           /* materialised data of view, or NULL */
+    const sp_tensor *cmp;   /* what a is compared with: b or &view */
+    int swapped;            /* AXES: a re-laid in b's axis order instead (b's is the usual one) */
+    sp_tensor aview;        /* a as compared when swapped */
+    float *aowned;
+    const sp_tensor *acmp;  /* a or &aview */
+    char prop_from[SP_NAME_MAX + 16];   /* "head.weight cols": where a carried permutation came from */
+    double unpermuted;      /* share of the units the permutation found left in place */
     sp_audit_pairstats st;
 } sp_audit_pair;
 
@@ -223,6 +301,7 @@ typedef struct sp_audit_comp_ref {
     double log10p;          /* Fisher over its matrix pairs; 0 when none */
     int n_matrices;         /* matrix pairs that decided */
     int n_vectors;
+    int n_fixed;            /* fixed (untrained) matrices: shown, never deciding */
     int derived;
 } sp_audit_comp_ref;
 
@@ -233,6 +312,7 @@ typedef struct sp_audit_component {
     sp_audit_comp_ref *ref; /* one per reference */
     int derived;            /* derived from some reference */
     size_t best_ref;        /* the reference with the smallest p */
+    char reason[SP_NAME_MAX + 160]; /* one line, plain language, why the verdict */
 } sp_audit_component;
 
 typedef struct sp_audit_refres {
@@ -257,6 +337,11 @@ typedef struct sp_audit_result {
     size_t ntests;          /* informative (component, reference) tests, for Bonferroni */
     double log10p;          /* model level: Bonferroni over all tests */
     int derived;
+    /* fail closed: matrix parameters (fixed ones excepted) compared with some reference */
+    uint64_t matrix_params, compared_params;
+    uint64_t uncompared_no_pair, uncompared_dtype, uncompared_layout;
+    double compared_share;
+    int inconclusive;       /* not derived and compared_share < 0.5 */
 } sp_audit_result;
 
 typedef struct sp_audit_options {
@@ -279,6 +364,38 @@ void sp_audit_result_free(sp_audit_result *res);
 
 /* The component name of a tensor name under the default rule (into out, SP_NAME_MAX+1). */
 void sp_audit_component_name(char *out, const char *tensor, unsigned depth) SP_NONNULL(1, 2);
+
+/* ------------------------------------------------------------ internal to audit_run.c */
+
+/*
+ * Pairs the still unpaired tensors of rr->pairs (model m) up to a layout
+ * change (audit_layout.c): same elements in another axis order, a slice of
+ * a fused reference tensor, or several reference tensors stacked. used[j]
+ * marks reference tensors already taken. Returns SP_OK or SP_ENOMEM.
+ */
+int sp_audit_layout_pair(sp_audit_refres *rr, const sp_audit_model *m, char *used) SP_WUR;
+/* Before content pairing: same name, shape a permutation of the reference's (a transposed Linear). */
+int sp_audit_layout_pair_names(sp_audit_refres *rr, const sp_audit_model *m, char *used) SP_WUR;
+/*
+ * 1 when both names carry layer numbers and share none ("layers.3.ln" and
+ * "blocks.5.norm"), else 0: content pairing prefers tensors of the same
+ * layer, so that near-identical tensors of different layers are not crossed.
+ */
+double sp_audit_layer_penalty(const char *x, const char *y) SP_NONNULL(1, 2);
+/* Every candidate axis order of a pair (the identity first when shapes are equal). */
+void sp_audit_layout_candidates(sp_audit_pair *p) SP_NONNULL(1);
+/* Makes p->view (and p->owned) for candidate axis order k; SP_OK, SP_ENOMEM. */
+int sp_audit_layout_view(sp_audit_pair *p, unsigned k) SP_WUR SP_NONNULL(1);
+/* A one-line description of a pair's layout ("" for the same layout). */
+void sp_audit_layout_text(char *out, size_t len, const sp_audit_pair *p) SP_NONNULL(1, 3);
+
+/*
+ * Carries hidden-unit permutations through the network (audit_perm.c): a
+ * permutation found on one matrix's axis is tried as the alignment of every
+ * other matrix's axis of that size (or a block of it), rounds until nothing
+ * new is found; fills st.prop of the pairs and re-decides them.
+ */
+int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index) SP_WUR SP_NONNULL(1);
 
 /* Reports. Return 0, or -1 when writing failed. */
 int sp_audit_report_text(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);

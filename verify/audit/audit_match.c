@@ -131,6 +131,7 @@ typedef struct view {
     uint64_t c;
     int axis;
     const double *mean;
+    const uint64_t *fmap;   /* feature f is read at fmap[f]; NULL: the identity */
 } view;
 
 /*
@@ -140,14 +141,19 @@ typedef struct view {
 static int gather(float *out, const view *v, const uint64_t *units, size_t nu, uint64_t f0, size_t m)
 {
     uint64_t c = v->c;
+    const uint64_t *fm = v->fmap;
     if (v->axis == SP_AUDIT_AXIS_ROWS) {
-        float *tmp = malloc(m * sizeof *tmp);
+        size_t len = fm ? (size_t)c : m;
+        float *tmp = malloc(len * sizeof *tmp);
         if (tmp == NULL)
             return SP_ENOMEM;
         for (size_t i = 0; i < nu; i++) {
-            const float *row = sp_audit_row(v->t, units[i] * c + f0, m, tmp);
-            for (size_t h = 0; h < m; h++)
-                out[i * m + h] = v->mean ? (float)(row[h] - v->mean[f0 + h]) : row[h];
+            const float *row = fm ? sp_audit_row(v->t, units[i] * c, c, tmp)
+                                  : sp_audit_row(v->t, units[i] * c + f0, m, tmp);
+            for (size_t h = 0; h < m; h++) {
+                float x = fm ? row[fm[f0 + h]] : row[h];
+                out[i * m + h] = v->mean ? (float)(x - v->mean[f0 + h]) : x;
+            }
         }
         free(tmp);
         return SP_OK;
@@ -158,11 +164,11 @@ static int gather(float *out, const view *v, const uint64_t *units, size_t nu, u
     if (dense && tmp == NULL)
         return SP_ENOMEM;
     for (size_t h = 0; h < m; h++) {
-        uint64_t f = f0 + h;
+        uint64_t f = fm ? fm[f0 + h] : f0 + h;
         const float *row = dense ? sp_audit_row(v->t, f * c, c, tmp) : NULL;
         for (size_t i = 0; i < nu; i++) {
             float x = dense ? row[units[i]] : elem(v->t, f * c + units[i]);
-            out[i * m + h] = v->mean ? (float)(x - v->mean[f]) : x;
+            out[i * m + h] = v->mean ? (float)(x - v->mean[f0 + h]) : x;
         }
     }
     free(tmp);
@@ -209,10 +215,32 @@ static int held_out(double *w, const view *x, const view *y, const uint64_t *su,
     return SP_OK;
 }
 
+#define FULL_MAP_MAX (1ull << 33)   /* units^2 * features above this: no full unit map */
+
+static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
+                        uint64_t c, int axis, const double *mean_a, const double *mean_b,
+                        const uint64_t *fmap_b, uint32_t *unit_map, int *have_map, uint64_t seed);
+
 int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
                      uint64_t c, int axis, const double *mean_a, const double *mean_b, uint64_t seed)
 {
+    return matched_impl(out, a, b, r, c, axis, mean_a, mean_b, NULL, NULL, NULL, seed);
+}
+
+int sp_audit_matched_map(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
+                         uint64_t c, int axis, const uint64_t *fmap_b, uint32_t *unit_map,
+                         int *have_map, uint64_t seed)
+{
+    return matched_impl(out, a, b, r, c, axis, NULL, NULL, fmap_b, unit_map, have_map, seed);
+}
+
+static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
+                        uint64_t c, int axis, const double *mean_a, const double *mean_b,
+                        const uint64_t *fmap_b, uint32_t *unit_map, int *have_map, uint64_t seed)
+{
     memset(out, 0, sizeof *out);
+    if (have_map != NULL)
+        *have_map = 0;
     uint64_t nu = axis == SP_AUDIT_AXIS_ROWS ? r : c, nf = axis == SP_AUDIT_AXIS_ROWS ? c : r;
     if (nu < MIN_UNITS || nf < MIN_FEAT)
         return SP_OK;
@@ -240,7 +268,7 @@ int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
         su[i] = i * nu / s;
     for (uint64_t u = 0; u < nu; u++)
         all[u] = u;
-    view va = {a, c, axis, mean_a}, vb = {b, c, axis, mean_b};
+    view va = {a, c, axis, mean_a, NULL}, vb = {b, c, axis, mean_b, fmap_b};
     /* every unit of each model on the matching features, standardised once */
     if ((rc = gather(Y1a, &va, all, (size_t)nu, f1, m1)) != SP_OK ||
         (rc = gather(Y1b, &vb, all, (size_t)nu, f1, m1)) != SP_OK)
@@ -264,6 +292,11 @@ int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
     if ((rc = held_out(wb, &vb, &vb, su, pick, s, f2, m2, X2, Y2)) != SP_OK)
         goto done;
 
+    /* every unit of the model matched: the permutation, for other matrices sharing the axis */
+    if (unit_map != NULL && (double)nu * (double)nu * (double)m1 <= (double)FULL_MAP_MAX) {
+        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nu, m1, NULL);
+        *have_map = 1;
+    }
     /* the model's sampled units matched to the reference's units */
     match_std(best, X1a, s, Y1b, (size_t)nu, m1, NULL);
     /* decoys: random reference units other than the match, measured the same way */

@@ -24,6 +24,18 @@ static void shape_text(char *out, size_t len, const sp_tensor *t)
         snprintf(out, len, "scalar");
 }
 
+/* Why part of the model was not compared (fail closed, SPEC.md 10.4), into out. */
+static void uncompared_text(char *out, size_t len, const sp_audit_result *res)
+{
+    snprintf(out, len, "%.1f %% of the matrix parameters compared (needs 50 %%); not compared: "
+             "%.1f %% no reference tensor of that shape or layout, %.1f %% non-float dtype, "
+             "%.1f %% same size but no known layout",
+             100.0 * res->compared_share,
+             res->matrix_params ? 100.0 * (double)res->uncompared_no_pair / (double)res->matrix_params : 0.0,
+             res->matrix_params ? 100.0 * (double)res->uncompared_dtype / (double)res->matrix_params : 0.0,
+             res->matrix_params ? 100.0 * (double)res->uncompared_layout / (double)res->matrix_params : 0.0);
+}
+
 static const char *comp_verdict(const sp_audit_component *c, const sp_audit_result *res)
 {
     if (c->derived)
@@ -73,6 +85,8 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                 cr->n_matrices ? sp_audit_p_text(pt, cr->log10p) : "-",
                 cp->derived ? "  from " : "",
                 cp->derived ? esc(ep, sizeof ep, res->ref[cp->best_ref].path) : "");
+        char er[4 * sizeof cp->reason + 1];
+        fprintf(f, "    %s\n", esc(er, sizeof er, cp->reason));
     }
     for (size_t r = 0; r < res->nref; r++) {
         const sp_audit_refres *rr = &res->ref[r];
@@ -101,6 +115,16 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                 fprintf(f, "  <- %s", esc(eb, sizeof eb, p->b->name));
             if (p->st.near_constant)
                 fprintf(f, "  near-constant: raw cosine uninformative");
+            if (p->fixed)
+                fprintf(f, "  fixed: %s (shown only)", sp_audit_fixed_text(p->fixed));
+            char lay[160];
+            sp_audit_layout_text(lay, sizeof lay, p);
+            if (lay[0])
+                fprintf(f, "  layout: %s", lay);
+            if (p->st.prop_tried && p->st.prop.valid && p->st.prop.z >= 6.0)
+                fprintf(f, "  carried %s permutation: %s matched %.3f",
+                        esc(eb, sizeof eb, p->prop_from),
+                        p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols", p->st.prop.value);
             fputc('\n', f);
         }
     }
@@ -115,6 +139,10 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                         res->comp[c].ref[res->comp[c].best_ref].log10p < -300 ? "" : "= ",
                         sp_audit_p_text(pt, res->comp[c].ref[res->comp[c].best_ref].log10p));
         fputc('\n', f);
+    } else if (res->inconclusive) {
+        char why[400];
+        uncompared_text(why, sizeof why, res);
+        fprintf(f, "INCONCLUSIVE: %s\n", why);
     } else {
         fprintf(f, "no evidence of derivation (smallest adjusted p %s)\n",
                 sp_audit_p_text(pt, res->log10p));
@@ -157,6 +185,37 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
     }
     json_object_set_new(o, "ref_name", sp_json_str(p->b->name));
     json_object_set_new(o, "paired_by", json_string(p->by_content ? "content" : "name"));
+    {
+        char lay[160];
+        static const char *const lname[] = {"same", "axes", "slice", "stack"};
+        sp_audit_layout_text(lay, sizeof lay, p);
+        json_t *l = json_pack("{s:s,s:s}", "kind", lname[p->layout & 3], "text", lay);
+        if (p->layout == SP_AUDIT_LAYOUT_AXES) {
+            json_t *ax = json_array();
+            for (uint32_t d = 0; d < p->a->ndim; d++)
+                json_array_append_new(ax, json_integer(p->axes[d]));
+            json_object_set_new(l, "axes", ax);
+        } else if (p->layout == SP_AUDIT_LAYOUT_SLICE) {
+            json_object_set_new(l, "rows", json_pack("[I,I]", (json_int_t)p->slice_lo, (json_int_t)p->slice_hi));
+        } else if (p->layout == SP_AUDIT_LAYOUT_STACK) {
+            json_t *names = json_array();
+            for (size_t k = 0; k < p->nstack; k++)
+                json_array_append_new(names, sp_json_str(p->stack[k]->name));
+            json_object_set_new(l, "tensors", names);
+        }
+        json_object_set_new(o, "layout", l);
+        json_object_set_new(o, "layouts_tried", json_integer(p->st.nlayouts ? p->st.nlayouts : 1));
+        json_object_set_new(o, "fixed", p->fixed ? json_string(sp_audit_fixed_text(p->fixed)) : json_null());
+        json_object_set_new(o, "exact", stat_json(&p->st.exact));
+        json_t *pm = json_null();
+        if (p->st.prop_tried > 0) {
+            pm = json_pack("{s:I,s:o}", "candidates", (json_int_t)p->st.prop_tried, "matched", stat_json(&p->st.prop));
+            json_object_set_new(pm, "axis", json_string(p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols"));
+            json_object_set_new(pm, "from", p->prop_from[0] ? sp_json_str(p->prop_from) : json_null());
+            json_object_set_new(pm, "units_in_place", num(p->unpermuted));
+        }
+        json_object_set_new(o, "permutation", pm);
+    }
     json_object_set_new(o, "kind", json_string(p->st.matrix ? "matrix" : "vector"));
     json_object_set_new(o, "near_constant", json_boolean(p->st.near_constant));
     json_object_set_new(o, "cosine", stat_json(&p->st.cosine));
@@ -168,9 +227,10 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
         json_object_set_new(m, "axis",
                             json_string(p->st.matched_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols"));
     json_object_set_new(o, "matched", m);
-    json_object_set_new(o, "decides", json_boolean(p->st.matrix));
-    json_object_set_new(o, "log10_p", p->st.matrix ? num(p->st.log10p) : json_null());
-    json_object_set_new(o, "p", p->st.matrix ? json_string(sp_audit_p_text(pt, p->st.log10p)) : json_null());
+    int decides = p->st.matrix && !p->fixed;
+    json_object_set_new(o, "decides", json_boolean(decides));
+    json_object_set_new(o, "log10_p", decides ? num(p->st.log10p) : json_null());
+    json_object_set_new(o, "p", decides ? json_string(sp_audit_p_text(pt, p->st.log10p)) : json_null());
     return o;
 }
 
@@ -192,6 +252,18 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
     json_object_set_new(root, "p", json_string(sp_audit_p_text(pt, res->log10p)));
     json_object_set_new(root, "alpha", num(res->alpha));
     json_object_set_new(root, "tests", json_integer((json_int_t)res->ntests));
+    json_object_set_new(root, "inconclusive", json_boolean(res->inconclusive));
+    json_object_set_new(root, "compared_share", num(res->compared_share));
+    json_object_set_new(root, "matrix_parameters", json_integer((json_int_t)res->matrix_params));
+    json_object_set_new(root, "uncompared", json_pack("{s:I,s:I,s:I}",
+                        "no_pair", (json_int_t)res->uncompared_no_pair,
+                        "dtype", (json_int_t)res->uncompared_dtype,
+                        "layout", (json_int_t)res->uncompared_layout));
+    {
+        char why[400];
+        uncompared_text(why, sizeof why, res);
+        json_object_set_new(root, "inconclusive_reason", res->inconclusive ? json_string(why) : json_null());
+    }
     for (size_t r = 0; r < res->nref; r++) {
         const sp_audit_refres *rr = &res->ref[r];
         json_array_append_new(refs, json_pack("{s:o,s:I,s:I,s:I,s:b,s:o}", "path", sp_json_str(rr->path),
@@ -224,6 +296,8 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
                               "p", best->n_matrices ? sp_audit_p_text(pt, best->log10p) : "-",
                               "matrices", best->n_matrices, "vectors", best->n_vectors,
                               "by_reference", by);
+        json_object_set_new(o, "fixed", json_integer(best->n_fixed));
+        json_object_set_new(o, "reason", sp_json_str(cp->reason));
         json_array_append_new(comps, o);
     }
     json_object_set_new(root, "references", refs);

@@ -28,14 +28,44 @@ static int is_number(const char *s, size_t n)
     return 1;
 }
 
+/* Length of a segment without a "_123" numbering suffix, or n when it has none. */
+static size_t unnumbered(const char *s, size_t n)
+{
+    size_t k = n;
+    while (k > 0 && s[k - 1] >= '0' && s[k - 1] <= '9')
+        k--;
+    return k < n && k >= 2 && s[k - 1] == '_' ? k - 1 : n;
+}
+
+static int is_sep(char c)
+{
+    return c == '.' || c == '/';
+}
+
+static const char *last_sep(const char *s, size_t n)
+{
+    while (n-- > 0)
+        if (is_sep(s[n]))
+            return s + n;
+    return NULL;
+}
+
+static const char *next_sep(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (is_sep(s[i]))
+            return s + i;
+    return NULL;
+}
+
 void sp_audit_component_name(char *out, const char *name, unsigned depth)
 {
     size_t len = strnlen(name, SP_NAME_MAX);
-    const char *last = memrchr(name, '.', len);
-    size_t stem = last ? (size_t)(last - name) : len;   /* without ".weight" */
+    const char *last = last_sep(name, len);
+    size_t stem = last ? (size_t)(last - name) : len;   /* without ".weight", "/kernel:0" */
     size_t end = 0, segs = 0, want = depth ? depth : 1;
     while (end < stem && segs < want) {
-        const char *dot = memchr(name + end, '.', stem - end);
+        const char *dot = next_sep(name + end, stem - end);
         size_t seg_end = dot ? (size_t)(dot - name) : stem;
         if (depth == 0 && segs == 0) {
             for (size_t w = 0; w < sizeof wrappers / sizeof wrappers[0]; w++)
@@ -45,12 +75,20 @@ void sp_audit_component_name(char *out, const char *name, unsigned depth)
         }
         if (depth == 0 && segs > 0 && is_number(name + end, seg_end - end))
             break;  /* "model.layers.0": stop before the layer number */
+        if (depth == 0) {
+            size_t u = unnumbered(name + end, seg_end - end);
+            if (u < seg_end - end) {    /* "conv2d_107", "dense_3": numbered layers of one kind */
+                end += u;
+                segs++;
+                break;
+            }
+        }
         end = seg_end;
         segs++;
         if (end < stem)
-            end++;  /* skip the dot */
+            end++;  /* skip the separator */
     }
-    if (end > 0 && end <= stem && name[end - 1] == '.')
+    if (end > 0 && end <= stem && is_sep(name[end - 1]))
         end--;
     if (end == 0)
         end = len;
@@ -119,15 +157,22 @@ static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
     for (size_t i = 0; i < na; i++) {
         const sp_tensor *a = sp_audit_model_tensor(m, i);
         rr->pairs[i].a = a;
+        rr->pairs[i].acmp = a;
         for (size_t j = 0; j < nb; j++) {
             const sp_tensor *b = sp_audit_model_tensor(rr->model, j);
             if (!used[j] && strcmp(a->name, b->name) == 0 && same_shape(a, b)) {
                 rr->pairs[i].b = b;
+                rr->pairs[i].cmp = b;
                 used[j] = 1;
                 rr->paired++;
                 break;
             }
         }
+    }
+    int rc0 = sp_audit_layout_pair_names(rr, m, used);
+    if (rc0 != SP_OK) {
+        free(used);
+        return rc0;
     }
     sp_audit_sig *sa = calloc(na ? na : 1, sizeof *sa), *sb = calloc(nb ? nb : 1, sizeof *sb);
     size_t nc = 0, cap = 0;
@@ -156,7 +201,9 @@ static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
                 }
                 cs = n2;
             }
-            cs[nc++] = (cand){sp_audit_sig_distance(&sa[i], &sb[j]), i, j};
+            cs[nc++] = (cand){sp_audit_sig_distance(&sa[i], &sb[j]) +
+                                  sp_audit_layer_penalty(rr->pairs[i].a->name, sp_audit_model_tensor(rr->model, j)->name),
+                              i, j};
         }
     }
     if (rc == SP_OK && nc > 0) {
@@ -164,12 +211,15 @@ static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
         for (size_t k = 0; k < nc; k++)
             if (rr->pairs[cs[k].i].b == NULL && !used[cs[k].j]) {
                 rr->pairs[cs[k].i].b = sp_audit_model_tensor(rr->model, cs[k].j);
+                rr->pairs[cs[k].i].cmp = rr->pairs[cs[k].i].b;
                 rr->pairs[cs[k].i].by_content = 1;
                 used[cs[k].j] = 1;
                 rr->paired++;
                 rr->by_content++;
             }
     }
+    if (rc == SP_OK)
+        rc = sp_audit_layout_pair(rr, m, used);
 out:
     free(cs);
     free(sa);
@@ -192,6 +242,51 @@ typedef struct job_queue {
     atomic_int rc;            /* first failure, SP_OK while none */
 } job_queue;
 
+#define LAYOUT_STOP (-10.0)  /* a layout this significant: the others are not tried */
+#define LAYOUT_PICK (-6.0)   /* another layout than the first counts only this significant */
+
+/* Compares a pair in each candidate layout; the most significant counts, Bonferroni over all. */
+static int compare_pair(sp_audit_pair *p, uint64_t seed)
+{
+    if (p->layout == SP_AUDIT_LAYOUT_SLICE || p->layout == SP_AUDIT_LAYOUT_STACK) {
+        int rc = sp_audit_compare(&p->st, p->acmp, p->cmp, seed);
+        p->st.nlayouts = 1;
+        return rc;
+    }
+    sp_audit_layout_candidates(p);
+    sp_audit_pairstats best, cur, first;
+    memset(&best, 0, sizeof best);
+    memset(&first, 0, sizeof first);
+    unsigned kbest = 0, klast = 0;
+    int rc = SP_OK;
+    for (unsigned k = 0; k < p->nlayouts && rc == SP_OK; k++) {
+        if (k > 0 && best.log10p < LAYOUT_STOP)
+            break;
+        if ((rc = sp_audit_layout_view(p, k)) != SP_OK)
+            break;
+        klast = k;
+        rc = sp_audit_compare(&cur, p->acmp, p->cmp, seed);
+        if (k == 0)
+            first = cur;
+        if (rc == SP_OK && (k == 0 || cur.log10p < best.log10p)) {
+            best = cur;
+            kbest = k;
+        }
+    }
+    /* no layout stands out: keep the first (the stored one when shapes agree), so that
+     * carried permutations (audit_perm.c) align the tensor as stored */
+    if (kbest != 0 && best.log10p > LAYOUT_PICK) {
+        best = first;
+        kbest = 0;
+    }
+    if (rc == SP_OK && p->nlayouts > 0 && kbest != klast)
+        rc = sp_audit_layout_view(p, kbest);
+    p->st = best;
+    p->st.nlayouts = p->nlayouts;
+    sp_audit_decide(&p->st);
+    return rc;
+}
+
 static void worker(void *arg, unsigned thread_index)
 {
     (void)thread_index;
@@ -204,7 +299,7 @@ static void worker(void *arg, unsigned thread_index)
         if (i >= q->n)
             return;
         job *j = &q->jobs[i];
-        int rc = sp_audit_compare(&j->pair->st, j->pair->a, j->pair->b, j->seed);
+        int rc = compare_pair(j->pair, j->seed);
         if (rc != SP_OK) {
             int ok = SP_OK;
             atomic_compare_exchange_strong(&q->rc, &ok, rc);
@@ -245,8 +340,14 @@ void sp_audit_result_free(sp_audit_result *res)
         free(res->comp[c].ref);
     }
     free(res->comp);
-    for (size_t r = 0; r < res->nref; r++)
+    for (size_t r = 0; r < res->nref; r++) {
+        for (size_t i = 0; i < res->ref[r].npairs && res->ref[r].pairs; i++)
+        {
+            free(res->ref[r].pairs[i].owned);
+            free(res->ref[r].pairs[i].aowned);
+        }
         free(res->ref[r].pairs);
+    }
     free(res->ref);
     memset(res, 0, sizeof *res);
 }
@@ -280,6 +381,129 @@ static int build_components(sp_audit_result *res, size_t *comp_of, const sp_audi
     return SP_OK;
 }
 
+static int is_matrix_shape(const sp_tensor *t)
+{
+    uint64_t n = numel(t);
+    return t->ndim >= 2 && t->shape[0] >= 2 && n / t->shape[0] >= 2;
+}
+
+/* The test that decided a matrix pair, in words, into out. */
+static void decided_by(char *out, size_t len, const sp_audit_pair *p)
+{
+    const sp_audit_pairstats *st = &p->st;
+    double lp = 0.0;
+    int which = -1;
+    const sp_audit_stat *t[4] = {&st->pearson, &st->matched, &st->exact, &st->prop};
+    for (int k = 0; k < 4; k++) {
+        double v = t[k]->log10p + (k == 3 && st->prop_tried ? log10((double)st->prop_tried) : 0.0);
+        if (t[k]->valid && v < lp) {
+            lp = v;
+            which = k;
+        }
+    }
+    char lay[160];
+    sp_audit_layout_text(lay, sizeof lay, p);
+    char pre[200] = "";
+    if (lay[0])
+        snprintf(pre, sizeof pre, "%s; ", lay);
+    switch (which) {
+    case 0: snprintf(out, len, "%saligned Pearson %.3f", pre, st->pearson.value); break;
+    case 1: snprintf(out, len, "%s%s matched %.3f with the %s permuted", pre,
+                     st->matched_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "columns", st->matched.value,
+                     st->matched_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "columns"); break;
+    case 2: snprintf(out, len, "%s%.0f %% of the units are exactly the reference's", pre,
+                     100.0 * st->exact.value); break;
+    case 3: snprintf(out, len, "%sboth axes permuted: %s matched %.3f once the permutation of %s was carried over",
+                     pre, st->prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "columns", st->prop.value,
+                     p->prop_from); break;
+    default: snprintf(out, len, "%sno test beyond independent models", pre); break;
+    }
+}
+
+/* The one-line reason of each component's verdict. */
+static void reasons(sp_audit_result *res)
+{
+    size_t na = sp_audit_model_count(res->model);
+    char pt[32], how[SP_NAME_MAX + 360];
+    for (size_t c = 0; c < res->ncomp; c++) {
+        sp_audit_component *cp = &res->comp[c];
+        const sp_audit_comp_ref *cr = &cp->ref[cp->best_ref];
+        const sp_audit_refres *rr = &res->ref[cp->best_ref];
+        const sp_audit_pair *strongest = NULL;
+        int fixed_kind = 0;
+        size_t unpaired = 0, total = 0;
+        for (size_t i = 0; i < na; i++) {
+            const sp_audit_pair *p = &rr->pairs[i];
+            if (p->component != c)
+                continue;
+            total++;
+            if (p->fixed)
+                fixed_kind = p->fixed;
+            if (p->b == NULL)
+                unpaired++;
+            else if (p->st.matrix && !p->fixed && (strongest == NULL || p->st.log10p < strongest->st.log10p))
+                strongest = p;
+        }
+        if (cp->derived && strongest != NULL) {
+            decided_by(how, sizeof how, strongest);
+            snprintf(cp->reason, sizeof cp->reason,
+                     "copied weights: %d matrix pair(s) combine to p %s; strongest %.120s (%.300s)",
+                     cr->n_matrices, sp_audit_p_text(pt, cr->log10p), strongest->a->name, how);
+        } else if (cr->n_matrices > 0) {
+            snprintf(cp->reason, sizeof cp->reason,
+                     "%d matrix pair(s) compared: no more alike than independently trained models (p %s)",
+                     cr->n_matrices, sp_audit_p_text(pt, cr->log10p));
+        } else if (fixed_kind) {
+            snprintf(cp->reason, sizeof cp->reason,
+                     "untrained constant (%s): every model builds it alike; shown, never deciding",
+                     sp_audit_fixed_text(fixed_kind));
+        } else if (unpaired == total) {
+            snprintf(cp->reason, sizeof cp->reason,
+                     "nothing to compare: no reference tensor of this shape, layout and a float dtype");
+        } else {
+            snprintf(cp->reason, sizeof cp->reason,
+                     "only vectors (norms, biases): alike in any two models, shown, never deciding");
+        }
+    }
+}
+
+/* Fail closed: the share of the model's matrix parameters compared with some reference. */
+static void coverage(sp_audit_result *res)
+{
+    size_t na = sp_audit_model_count(res->model);
+    for (size_t i = 0; i < na; i++) {
+        const sp_tensor *a = sp_audit_model_tensor(res->model, i);
+        if (!is_matrix_shape(a) || (res->nref > 0 && res->ref[0].pairs[i].fixed))
+            continue;
+        uint64_t n = numel(a);
+        res->matrix_params += n;
+        int compared = 0, dtype = !sp_audit_dtype_ok(a->dtype), layout = 0;
+        for (size_t r = 0; r < res->nref; r++) {
+            const sp_audit_pair *p = &res->ref[r].pairs[i];
+            if (p->b != NULL && p->st.matrix)
+                compared = 1;
+            const sp_tensor *bn = sp_audit_model_find(res->ref[r].model, a->name);
+            if (bn != NULL && !sp_audit_dtype_ok(bn->dtype))
+                dtype = 1;
+            for (size_t j = 0; j < sp_audit_model_count(res->ref[r].model) && !layout; j++) {
+                const sp_tensor *b = sp_audit_model_tensor(res->ref[r].model, j);
+                if (numel(b) == n && sp_audit_dtype_ok(b->dtype))
+                    layout = 1;
+            }
+        }
+        if (compared)
+            res->compared_params += n;
+        else if (dtype)
+            res->uncompared_dtype += n;
+        else if (layout)
+            res->uncompared_layout += n;
+        else
+            res->uncompared_no_pair += n;
+    }
+    res->compared_share = res->matrix_params ? (double)res->compared_params / (double)res->matrix_params : 0.0;
+    res->inconclusive = !res->derived && res->compared_share < 0.5;
+}
+
 /* Fisher per (component, reference), then Bonferroni over all informative tests. */
 static int verdicts(sp_audit_result *res)
 {
@@ -296,7 +520,9 @@ static int verdicts(sp_audit_result *res)
                 const sp_audit_pair *p = &res->ref[r].pairs[i];
                 if (p->component != c || p->b == NULL)
                     continue;
-                if (p->st.matrix)
+                if (p->fixed)
+                    cr->n_fixed++;
+                else if (p->st.matrix)
                     lp[k++] = p->st.log10p;
                 else
                     cr->n_vectors++;
@@ -330,6 +556,8 @@ static int verdicts(sp_audit_result *res)
                 res->log10p = adj;
         }
     }
+    coverage(res);
+    reasons(res);
     return SP_OK;
 }
 
@@ -346,13 +574,16 @@ int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *m
     res->nref = n;
     size_t na = sp_audit_model_count(model);
     size_t *comp_of = calloc(na ? na : 1, sizeof *comp_of);
+    int *fixed_of = calloc(na ? na : 1, sizeof *fixed_of);
     job *jobs = calloc(na * n > 0 ? na * n : 1, sizeof *jobs);
     res->ref = calloc(n, sizeof *res->ref);
     int rc = SP_ENOMEM;
-    if (comp_of == NULL || jobs == NULL || res->ref == NULL)
+    if (comp_of == NULL || fixed_of == NULL || jobs == NULL || res->ref == NULL)
         goto out;
     if ((rc = build_components(res, comp_of, opt)) != SP_OK)
         goto out;
+    for (size_t i = 0; i < na; i++)
+        fixed_of[i] = sp_audit_fixed_kind(sp_audit_model_tensor(model, i));
     size_t nj = 0;
     for (size_t r = 0; r < n && rc == SP_OK; r++) {
         sp_audit_refres *rr = &res->ref[r];
@@ -367,6 +598,7 @@ int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *m
         rc = pair_tensors(rr, model);
         for (size_t i = 0; i < na && rc == SP_OK; i++) {
             rr->pairs[i].component = comp_of[i];
+            rr->pairs[i].fixed = fixed_of[i];
             if (rr->pairs[i].b != NULL)
                 jobs[nj++] = (job){&rr->pairs[i], 0x5eed0000ull + r * 1000003ull + i,
                                    numel(rr->pairs[i].a)};
@@ -374,10 +606,13 @@ int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *m
     }
     if (rc == SP_OK)
         rc = run_jobs(jobs, nj, opt->threads);
+    for (size_t r = 0; r < n && rc == SP_OK; r++)
+        rc = sp_audit_propagate(&res->ref[r], r);
     if (rc == SP_OK)
         rc = verdicts(res);
 out:
     free(comp_of);
+    free(fixed_of);
     free(jobs);
     if (rc != SP_OK)
         sp_audit_result_free(res);

@@ -147,6 +147,8 @@ out:
     free(cj);
 }
 
+static int exact_test(sp_audit_stat *st, const sp_tensor *a, const sp_tensor *b, uint64_t r, uint64_t c);
+
 /* ------------------------------------------------------------ streamed pair statistics */
 
 /* Sums of one pass over a pair of r x c matrices (see the file comment). */
@@ -451,14 +453,138 @@ int sp_audit_compare(sp_audit_pairstats *o, const sp_tensor *a, const sp_tensor 
             best.log10p = 0;
     }
     o->matched = best;
-    /* decision: the more significant of the aligned and the matched test, Bonferroni over 2 */
-    double lp = 0.0;
-    if (o->pearson.valid)
-        lp = o->pearson.log10p;
-    if (o->matched.valid && o->matched.log10p < lp)
-        lp = o->matched.log10p;
-    lp += log10(2.0);
-    o->log10p = lp > 0 ? 0 : lp;
     sums_free(&s);
+    if (rc == SP_OK)
+        rc = exact_test(&o->exact, a, b, r, c);
+    sp_audit_decide(o);
+    return rc;
+}
+
+void sp_audit_decide(sp_audit_pairstats *o)
+{
+    if (!o->matrix) {
+        o->log10p = 0.0;
+        return;
+    }
+    /* the most significant test, Bonferroni over every test the pair has */
+    double lp = 0.0, ntests = 3.0;
+    const sp_audit_stat *t[3] = {&o->pearson, &o->matched, &o->exact};
+    for (int k = 0; k < 3; k++)
+        if (t[k]->valid && t[k]->log10p < lp)
+            lp = t[k]->log10p;
+    if (o->prop_tried > 0) {
+        ntests += 1.0;
+        if (o->prop.valid && o->prop.log10p + log10((double)o->prop_tried) < lp)
+            lp = o->prop.log10p + log10((double)o->prop_tried);
+    }
+    lp += log10(ntests) + log10(o->nlayouts > 1 ? (double)o->nlayouts : 1.0);
+    o->log10p = lp > 0 ? 0 : lp;
+}
+
+/* ------------------------------------------------------------ exact unit-match test */
+
+#define EXACT_UNITS 512u            /* more units: the normal approximations suffice */
+#define EXACT_ELEMS (1u << 22)      /* larger tensors: not converted whole */
+
+static void unit_std(float *x, size_t u, size_t len)
+{
+    for (size_t i = 0; i < u; i++) {
+        float *v = x + i * len;
+        double mu = 0, ss = 0;
+        for (size_t k = 0; k < len; k++)
+            mu += v[k];
+        mu /= (double)len;
+        for (size_t k = 0; k < len; k++)
+            ss += (v[k] - mu) * (v[k] - mu);
+        double inv = ss > 0 ? 1.0 / sqrt(ss) : 0.0;
+        for (size_t k = 0; k < len; k++)
+            v[k] = (float)((v[k] - mu) * inv);
+    }
+}
+
+uint64_t sp_audit_exact_count(const float *a, const float *b, size_t u, size_t len)
+{
+    float *x = malloc(u * len * sizeof *x), *y = malloc(u * len * sizeof *y);
+    uint64_t n = 0;
+    if (x == NULL || y == NULL || u < 2 || len == 0)
+        goto out;
+    memcpy(x, a, u * len * sizeof *x);
+    memcpy(y, b, u * len * sizeof *y);
+    unit_std(x, u, len);
+    unit_std(y, u, len);
+    for (size_t i = 0; i < u; i++) {
+        /* in double, so that float rounding cannot fake or break a strict maximum */
+        double own = 0, other = -INFINITY;
+        for (size_t j = 0; j < u; j++) {
+            double d = 0;
+            for (size_t k = 0; k < len; k++)
+                d += (double)x[i * len + k] * y[j * len + k];
+            if (j == i)
+                own = d;
+            else if (d > other)
+                other = d;
+        }
+        /* a unit of zeros has no partner; ties are not matches */
+        if (own > other && own > 1e-6)
+            n++;
+    }
+out:
+    free(x);
+    free(y);
+    return n;
+}
+
+/*
+ * The exact test of a pair: rows, and the second axis (columns of a matrix;
+ * the input channels of a 4-d OIHW kernel, each an O x H x W slab: kernel
+ * positions are never hidden units, and an axis of 1 cannot be permuted).
+ * The less significant axis counts, like the shuffle null.
+ */
+static int exact_test(sp_audit_stat *st, const sp_tensor *a, const sp_tensor *b, uint64_t r, uint64_t c)
+{
+    memset(st, 0, sizeof *st);
+    uint64_t n = r * c;
+    int conv = a->ndim == 4;
+    uint64_t u2 = conv ? a->shape[1] : c, len2 = n / (u2 ? u2 : 1);
+    if (n > EXACT_ELEMS || r > EXACT_UNITS || (u2 > 1 && u2 > EXACT_UNITS))
+        return SP_OK;
+    float *fa = malloc(n * sizeof *fa), *fb = malloc(n * sizeof *fb);
+    float *ta = malloc(n * sizeof *ta), *tb = malloc(n * sizeof *tb);
+    int rc = SP_ENOMEM;
+    if (fa == NULL || fb == NULL || ta == NULL || tb == NULL)
+        goto out;
+    sp_audit_to_float(fa, a, 0, n);
+    sp_audit_to_float(fb, b, 0, n);
+    uint64_t nr = sp_audit_exact_count(fa, fb, (size_t)r, (size_t)c);
+    double lp = -sp_audit_log10_factorial(nr), value = (double)nr / (double)r;
+    if (u2 > 1) {
+        /* unit k of the second axis: every element whose second index is k */
+        uint64_t inner = conv ? a->shape[2] * a->shape[3] : 1;
+        for (uint64_t o = 0; o < r; o++)
+            for (uint64_t k = 0; k < u2; k++)
+                for (uint64_t h = 0; h < inner; h++) {
+                    uint64_t src = (o * u2 + k) * inner + h, dst = k * len2 + o * inner + h;
+                    ta[dst] = fa[src];
+                    tb[dst] = fb[src];
+                }
+        uint64_t n2 = sp_audit_exact_count(ta, tb, (size_t)u2, (size_t)len2);
+        double lp2 = -sp_audit_log10_factorial(n2);
+        if (lp2 > lp)
+            lp = lp2;
+        if ((double)n2 / (double)u2 < value)
+            value = (double)n2 / (double)u2;
+    }
+    st->valid = 1;
+    st->value = value;
+    st->null_mean = 0.0;
+    st->null_sd = NAN;
+    st->z = NAN;
+    st->log10p = lp;
+    rc = SP_OK;
+out:
+    free(fa);
+    free(fb);
+    free(ta);
+    free(tb);
     return rc;
 }

@@ -2,7 +2,8 @@
  * cmd_audit.c - `scratchproof audit MODEL --ref REF [--ref REF]... [--json]
  * [--html FILE]`: opens the models, runs the audit (audit_run.c) and prints
  * the report. Exit 0: no evidence of derivation; 1: derived; 2: usage error
- * or unreadable input, one line on stderr.
+ * or unreadable input, one line on stderr; 3: inconclusive (less than half
+ * of the model's matrix parameters could be compared).
  */
 #include "audit.h"
 #include "cli.h"
@@ -37,7 +38,8 @@ static const char usage[] =
     "  --depth N           default rule: components are the first N name segments\n"
     "                      (default: the first segment, two under a wrapper like model.)\n"
     "\n"
-    "exit status: 0 no evidence of derivation, 1 derived, 2 usage error or unreadable input.\n";
+    "exit status: 0 no evidence of derivation, 1 derived, 2 usage error or unreadable input,\n"
+    "3 inconclusive (less than half of MODEL's matrix parameters could be compared).\n";
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
@@ -144,7 +146,7 @@ int sp_cmd_audit(int argc, char **argv)
         fail("%s", sp_strerror(rc));
         goto out;
     }
-    code = res.derived ? 1 : 0;
+    code = res.derived ? 1 : res.inconclusive ? 3 : 0;
     if ((json ? sp_audit_report_json(stdout, &res) : sp_audit_report_text(stdout, &res)) != 0) {
         fail("cannot write the report");
         code = 2;

@@ -1,0 +1,174 @@
+/*
+ * audit_fixed.c - untrained constant tensors for `scratchproof audit`
+ * (audit.h, SPEC.md 10.3 "Fixed tensors"). Every version of a model family
+ * builds some buffers the same way: DFT and other structured bases,
+ * sinusoidal position tables, mel or triangular filterbanks, causal masks,
+ * tables of identical rows. Two independent models share them exactly, so
+ * they say nothing about derivation; like norm vectors they are shown and
+ * never decide. A trained matrix never passes these tests: each asks for
+ * structure that random initialisation plus gradient noise destroys.
+ *
+ *   few values   at most 4 distinct values among the sampled elements
+ *   identical    every row equal to the first, or every column
+ *   sinusoid     in at least 95 % of the rows (or of the columns) the
+ *                sequence obeys x[n+1] + x[n-1] = alpha x[n] + beta (a
+ *                sampled sinusoid of any frequency and phase, plus an
+ *                offset) to 1e-3 of its variance
+ *   piecewise    in at least 95 % of the rows (or columns) the second
+ *                difference is below 2 % of the row's largest magnitude at
+ *                all but 2 + len/8 positions (triangular filters)
+ * Sequences shorter than 16 (sinusoid: 8) are not judged.
+ */
+#include "audit.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIX_SAMPLE 65536u       /* elements sampled for the distinct-value count */
+#define FIX_MAX_ELEMS (1u << 24) /* larger matrices are not examined (trained weights) */
+
+static int cmp_f(const void *x, const void *y)
+{
+    float a = *(const float *)x, b = *(const float *)y;
+    if (a != a || b != b)       /* NaN sorts last, all NaN equal */
+        return (a != a) - (b != b);
+    return (a > b) - (a < b);
+}
+
+static int few_values(const float *x, uint64_t n)
+{
+    size_t k = n < FIX_SAMPLE ? (size_t)n : FIX_SAMPLE;
+    float *v = malloc(k * sizeof *v);
+    if (v == NULL)
+        return 0;
+    for (size_t i = 0; i < k; i++)
+        v[i] = x[(uint64_t)i * n / k];
+    qsort(v, k, sizeof *v, cmp_f);
+    size_t distinct = 1;
+    for (size_t i = 1; i < k && distinct <= 4; i++)
+        if (cmp_f(&v[i], &v[i - 1]) != 0)
+            distinct++;
+    free(v);
+    return distinct <= 4;
+}
+
+/* Element k of sequence s along the chosen direction. */
+static inline float at(const float *x, uint64_t r, uint64_t c, int cols, uint64_t s, uint64_t k)
+{
+    (void)r;
+    return cols ? x[k * c + s] : x[s * c + k];
+}
+
+static int sinusoid(const float *x, uint64_t r, uint64_t c, int cols, uint64_t s)
+{
+    uint64_t L = cols ? r : c;
+    /* least squares of y = x[n+1] + x[n-1] on (x[n], 1) */
+    double sx = 0, sy = 0, sxx = 0, sxy = 0, m = (double)(L - 2), mu = 0, var = 0;
+    for (uint64_t k = 0; k < L; k++)
+        mu += at(x, r, c, cols, s, k);
+    mu /= (double)L;
+    for (uint64_t k = 0; k < L; k++) {
+        double d = at(x, r, c, cols, s, k) - mu;
+        var += d * d;
+    }
+    if (!(var > 0))
+        return isfinite(var);   /* a constant sequence is structured */
+    for (uint64_t k = 1; k + 1 < L; k++) {
+        double xn = at(x, r, c, cols, s, k) - mu;
+        double y = at(x, r, c, cols, s, k + 1) + at(x, r, c, cols, s, k - 1) - 2 * mu;
+        sx += xn;
+        sy += y;
+        sxx += xn * xn;
+        sxy += xn * y;
+    }
+    double det = m * sxx - sx * sx;
+    double al = det != 0 ? (m * sxy - sx * sy) / det : 0, be = (sy - al * sx) / m, rss = 0;
+    for (uint64_t k = 1; k + 1 < L; k++) {
+        double xn = at(x, r, c, cols, s, k) - mu;
+        double y = at(x, r, c, cols, s, k + 1) + at(x, r, c, cols, s, k - 1) - 2 * mu;
+        double e = y - al * xn - be;
+        rss += e * e;
+    }
+    return rss <= 1e-3 * var;
+}
+
+static int piecewise(const float *x, uint64_t r, uint64_t c, int cols, uint64_t s)
+{
+    uint64_t L = cols ? r : c, knots = 0;
+    double mx = 0;
+    for (uint64_t k = 0; k < L; k++) {
+        double v = fabs(at(x, r, c, cols, s, k));
+        if (!isfinite(v))
+            return 0;
+        if (v > mx)
+            mx = v;
+    }
+    if (mx == 0)
+        return 1;
+    for (uint64_t k = 1; k + 1 < L; k++) {
+        double d2 = at(x, r, c, cols, s, k + 1) - 2.0 * at(x, r, c, cols, s, k) + at(x, r, c, cols, s, k - 1);
+        if (fabs(d2) > 0.02 * mx)
+            knots++;
+    }
+    return knots <= 2 + L / 8;
+}
+
+/* 1 when at least 95 % of the sequences along the direction pass the test. */
+static int most(const float *x, uint64_t r, uint64_t c, int cols,
+                int (*test)(const float *, uint64_t, uint64_t, int, uint64_t), uint64_t min_len)
+{
+    uint64_t L = cols ? r : c, ns = cols ? c : r, pass = 0;
+    if (L < min_len)
+        return 0;
+    for (uint64_t s = 0; s < ns; s++)
+        pass += (uint64_t)test(x, r, c, cols, s);
+    return (double)pass >= 0.95 * (double)ns;
+}
+
+static int identical(const float *x, uint64_t r, uint64_t c, int cols)
+{
+    uint64_t L = cols ? r : c, ns = cols ? c : r;
+    for (uint64_t s = 1; s < ns; s++)
+        for (uint64_t k = 0; k < L; k++)
+            if (at(x, r, c, cols, s, k) != at(x, r, c, cols, 0, k))
+                return 0;
+    return 1;
+}
+
+int sp_audit_fixed_kind(const sp_tensor *t)
+{
+    uint64_t n = 0;
+    if (!sp_audit_dtype_ok(t->dtype) || t->ndim < 2 || sp_shape_numel(&n, t->shape, t->ndim) != SP_OK ||
+        n == 0 || n > FIX_MAX_ELEMS)
+        return SP_AUDIT_FIXED_NONE;
+    uint64_t r = t->shape[0], c = n / r;
+    if (r < 2 || c < 2)
+        return SP_AUDIT_FIXED_NONE;
+    float *x = malloc(n * sizeof *x);
+    if (x == NULL)
+        return SP_AUDIT_FIXED_NONE;
+    sp_audit_to_float(x, t, 0, n);
+    int kind = SP_AUDIT_FIXED_NONE;
+    if (few_values(x, n))
+        kind = SP_AUDIT_FIXED_FEW_VALUES;
+    else if (identical(x, r, c, 0) || identical(x, r, c, 1))
+        kind = SP_AUDIT_FIXED_IDENTICAL;
+    else if (most(x, r, c, 0, sinusoid, 8) || most(x, r, c, 1, sinusoid, 8))
+        kind = SP_AUDIT_FIXED_SINUSOID;
+    else if (most(x, r, c, 0, piecewise, 16) || most(x, r, c, 1, piecewise, 16))
+        kind = SP_AUDIT_FIXED_PIECEWISE;
+    free(x);
+    return kind;
+}
+
+const char *sp_audit_fixed_text(int kind)
+{
+    switch (kind) {
+    case SP_AUDIT_FIXED_FEW_VALUES: return "mask or indicator (at most 4 distinct values)";
+    case SP_AUDIT_FIXED_IDENTICAL: return "identical rows or columns";
+    case SP_AUDIT_FIXED_SINUSOID: return "sinusoid basis or position table";
+    case SP_AUDIT_FIXED_PIECEWISE: return "piecewise-linear filterbank (e.g. mel)";
+    default: return "";
+    }
+}

@@ -397,6 +397,10 @@ void sp_audit_layout_text(char *out, size_t len, const sp_audit_pair *p) SP_NONN
  */
 int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index) SP_WUR SP_NONNULL(1);
 
+/* Why pair p of rr found no partner, in plain words (one line, into out). */
+void sp_audit_unpaired_reason(char *out, size_t len, const sp_audit_refres *rr, const sp_audit_pair *p)
+    SP_NONNULL(1, 3, 4);
+
 /* Reports. Return 0, or -1 when writing failed. */
 int sp_audit_report_text(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);
 int sp_audit_report_json(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);

@@ -342,7 +342,30 @@ typedef struct sp_audit_result {
     uint64_t uncompared_no_pair, uncompared_dtype, uncompared_layout;
     double compared_share;
     int inconclusive;       /* not derived and compared_share < 0.5 */
+    const struct sp_audit_prov *prov;  /* set by the caller for the reports, or NULL */
 } sp_audit_result;
+
+/* What a reader cites (SPEC.md 10.6): the tool, the date, each input file's digests. */
+typedef struct sp_audit_prov_file {
+    const char *path;        /* as opened (untrusted: reports escape it) */
+    const char *role;        /* "model" or "reference N" */
+    char sha256[65], blake2b[65];   /* lower-case hex of SHA-256 and BLAKE2b-256 */
+} sp_audit_prov_file;
+typedef struct sp_audit_prov {
+    const char *tool;        /* "scratchproof 0.1.0" */
+    char date[32];           /* ISO 8601 UTC; SOURCE_DATE_EPOCH when set */
+    size_t nfiles;
+    sp_audit_prov_file *files;
+    char roles[65][16];
+} sp_audit_prov;
+/*
+ * Digests every file of model and refs[0..n) (n <= 64) by reading it once.
+ * Returns SP_OK, SP_EIO (err names the file), SP_ENOMEM. Free with
+ * sp_audit_prov_free.
+ */
+int sp_audit_prov_make(sp_audit_prov *pv, const char *tool, const sp_audit_model *model,
+                       sp_audit_model *const *refs, size_t n, char *err) SP_WUR SP_NONNULL(1, 2, 3);
+void sp_audit_prov_free(sp_audit_prov *pv);
 
 typedef struct sp_audit_options {
     double alpha;           /* family-wise level for "derived", default 1e-6 */

@@ -320,6 +320,18 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
         return -1;
     }
     json_object_set_new(root, "model", sp_json_str(res->path));
+    if (res->prov != NULL) {   /* with --html: what a reader cites */
+        json_t *fs = json_array();
+        for (size_t i = 0; i < res->prov->nfiles; i++) {
+            const sp_audit_prov_file *pf = &res->prov->files[i];
+            json_array_append_new(fs, json_pack("{s:o,s:s,s:s,s:s}", "path", sp_json_str(pf->path),
+                                                "role", pf->role, "sha256", pf->sha256,
+                                                "blake2b_256", pf->blake2b));
+        }
+        json_object_set_new(root, "tool", json_string(res->prov->tool));
+        json_object_set_new(root, "date", json_string(res->prov->date));
+        json_object_set_new(root, "files", fs);
+    }
     json_object_set_new(root, "parameters", json_integer((json_int_t)res->params));
     json_object_set_new(root, "derived", json_boolean(res->derived));
     json_object_set_new(root, "log10_p", num(res->log10p));

@@ -181,6 +181,19 @@ int sp_cmd_audit(int argc, char **argv)
         fail("%s", sp_strerror(rc));
         goto out;
     }
+    sp_audit_prov prov;
+    int have_prov = 0;
+    if (html != NULL) {   /* the digests a reader cites: read every input file once more */
+        err[0] = '\0';
+        rc = sp_audit_prov_make(&prov, "scratchproof " SP_VERSION, model, rm, nref, err);
+        if (rc != SP_OK) {
+            fail("%s", err[0] ? err : sp_strerror(rc));
+            sp_audit_result_free(&res);
+            goto out;
+        }
+        have_prov = 1;
+        res.prov = &prov;
+    }
     code = res.derived ? 1 : res.inconclusive ? 3 : 0;
     if ((json ? sp_audit_report_json(stdout, &res) : sp_audit_report_text(stdout, &res)) != 0) {
         fail("cannot write the report");
@@ -200,6 +213,8 @@ int sp_cmd_audit(int argc, char **argv)
         }
     }
     sp_audit_result_free(&res);
+    if (have_prov)
+        sp_audit_prov_free(&prov);
     fflush(stdout);
 out:
     for (size_t r = 0; r < nref; r++)

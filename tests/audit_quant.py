@@ -11,6 +11,10 @@ safetensors writer (independent of attest/safetensors.c and audit_quant.c).
   bitcast IN OUT     matrices stored as I32 holding the F32 bit patterns
   f8 IN OUT --dtype F8_E4M3|F8_E5M2   every tensor rounded to float8
   ints OUT           a model of I64 and BOOL tensors only (nothing comparable)
+  layers OUT --layers N --seed S [--from IN --noise X]
+        a small transformer-shaped F32 model (8 tensors per layer, hidden 64):
+        model.layers.<i>.{self_attn.{q,k,v,o}_proj,mlp.{up,down}_proj}.weight,
+        input/post_attention_layernorm.weight; with --from, IN plus noise
   f8table            prints the 256 values of both float8 formats (for tests)
 """
 import json
@@ -148,11 +152,36 @@ def ints(a):
                  ("attn.mask", "BOOL", mask.shape, mask.tobytes())])
 
 
+def layers(a):
+    out = a[0]
+    n = int(a[a.index("--layers") + 1])
+    seed = int(a[a.index("--seed") + 1])
+    rng = np.random.default_rng(seed)
+    if "--from" in a:
+        base = load(a[a.index("--from") + 1])[0]
+        noise = float(a[a.index("--noise") + 1])
+        write(out, [f32(k, x + noise * x.std() * rng.standard_normal(x.shape)) for k, x in base.items()])
+        return
+    h, f = 64, 128
+    items = [f32("model.embed_tokens.weight", rng.standard_normal((256, h)) * 0.02),
+             f32("model.norm.weight", 1 + 0.01 * rng.standard_normal(h)),
+             f32("lm_head.weight", rng.standard_normal((256, h)) * 0.02)]
+    for i in range(n):
+        p = "model.layers.%d." % i
+        for m in ("q", "k", "v", "o"):
+            items.append(f32(p + "self_attn.%s_proj.weight" % m, rng.standard_normal((h, h)) / 8))
+        items.append(f32(p + "mlp.up_proj.weight", rng.standard_normal((f, h)) / 8))
+        items.append(f32(p + "mlp.down_proj.weight", rng.standard_normal((h, f)) / 11))
+        items.append(f32(p + "input_layernorm.weight", 1 + 0.01 * rng.standard_normal(h)))
+        items.append(f32(p + "post_attention_layernorm.weight", 1 + 0.01 * rng.standard_normal(h)))
+    write(out, items)
+
+
 def f8table(_a):
     for fmt in ("F8_E4M3", "F8_E5M2"):
         print(fmt, " ".join(repr(float(x)) for x in f8_values(fmt)))
 
 
 if __name__ == "__main__":
-    {"int8": int8, "int8raw": int8raw, "bitcast": bitcast, "f8": f8, "ints": ints,
+    {"int8": int8, "int8raw": int8raw, "bitcast": bitcast, "f8": f8, "ints": ints, "layers": layers,
      "f8table": f8table}[sys.argv[1]](sys.argv[2:])

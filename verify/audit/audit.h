@@ -420,6 +420,9 @@ void sp_audit_layout_text(char *out, size_t len, const sp_audit_pair *p) SP_NONN
  */
 int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index) SP_WUR SP_NONNULL(1);
 
+/* Natural order of names: digit runs compare as numbers ("l.2" < "l.10"), the rest bytewise. */
+int sp_audit_natcmp(const char *a, const char *b) SP_NONNULL(1, 2);
+
 /* Why pair p of rr found no partner, in plain words (one line, into out). */
 void sp_audit_unpaired_reason(char *out, size_t len, const sp_audit_refres *rr, const sp_audit_pair *p)
     SP_NONNULL(1, 3, 4);

@@ -97,6 +97,7 @@ typedef struct sp_audit_tinfo {
     sp_dtype stored;         /* the dtype in the file */
     const char *scale;       /* DEQUANT: the scale tensor's name */
     const char *zero;        /* DEQUANT: the zero point's name, or NULL */
+    const char *unapplied;   /* a scale or zero point found but of no known layout, or NULL */
     const sp_tensor *scale_t, *zero_t;   /* internal, NULL after open */
 } sp_audit_tinfo;
 /* How tensor i was read (valid until close). */

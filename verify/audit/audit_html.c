@@ -238,6 +238,11 @@ static void tensor_note(FILE *f, const sp_audit_result *res, const sp_audit_refr
         }
         fputs(". ", f);
     }
+    if (ti != NULL && ti->unapplied != NULL) {
+        fputs("scale ", f);
+        esc(f, ti->unapplied);
+        fputs(" not applied (its shape fits no known layout). ", f);
+    }
     if (p->b == NULL)
         return;
     if (!p->st.matrix)

@@ -154,6 +154,7 @@ static const char *const zero_sfx[] = {".zero_point", "_zero_point", ".zeros", "
 
 int sp_audit_interpret(sp_audit_view *v, const sp_tensor *all, size_t n, char *err)
 {
+    (void)err;
     memset(v, 0, sizeof *v);
     v->info = calloc(n ? n : 1, sizeof *v->info);
     v->tensors = calloc(n ? n : 1, sizeof *v->tensors);
@@ -184,20 +185,19 @@ int sp_audit_interpret(sp_audit_view *v, const sp_tensor *all, size_t n, char *e
         if (s == NULL)
             continue;
         if (!float_like(s->dtype) || groups(s, r, c) < 0) {
-            sp_errf(err, "tensor %.64s: scale %.64s has a dtype or shape the audit cannot apply",
-                    all[i].name, s->name);
-            free(tmp);
-            rc = SP_EUNSUPPORTED;
-            goto out;
+            /* a layout we do not know (block-wise, transposed): the integers are compared as
+             * they are, and the scale stays a tensor of its own, named in the report */
+            taken[s - all] = 0;
+            tmp[i].unapplied = s->name;
+            continue;
         }
         const sp_tensor *z = find_aux(all, n, all[i].name, zero_sfx,
                                       sizeof zero_sfx / sizeof *zero_sfx, taken);
         if (z != NULL && ((!is_int(z->dtype) && !float_like(z->dtype)) || groups(z, r, c) < 0)) {
-            sp_errf(err, "tensor %.64s: zero point %.64s has a dtype or shape the audit cannot apply",
-                    all[i].name, z->name);
-            free(tmp);
-            rc = SP_EUNSUPPORTED;
-            goto out;
+            taken[s - all] = 0;
+            taken[z - all] = 0;
+            tmp[i].unapplied = z->name;
+            continue;
         }
         tmp[i].how = SP_AUDIT_DEQUANT;
         tmp[i].scale = s->name;

@@ -17,8 +17,9 @@ typedef struct sp_audit_view {
 
 /*
  * Builds the view of all[0..n) (sorted by name, data valid while the caller
- * keeps it). Returns SP_OK, SP_ENOMEM, SP_EUNSUPPORTED (a scale tensor that
- * does not fit its tensor; err says which).
+ * keeps it). A scale or zero point whose shape fits no known layout is not
+ * applied (info.unapplied names it; the integers are read as they are).
+ * Returns SP_OK or SP_ENOMEM; err is reserved.
  */
 int sp_audit_interpret(sp_audit_view *v, const sp_tensor *all, size_t n, char *err);
 void sp_audit_view_free(sp_audit_view *v);

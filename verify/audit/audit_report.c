@@ -184,6 +184,8 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                 fprintf(f, "  stored %s, read as %s%s%s", sp_dtype_name(ti->stored),
                         sp_audit_how_text(ti->how), ti->scale ? " with scale " : "",
                         ti->scale ? esc(eb, sizeof eb, ti->scale) : "");
+            if (ti != NULL && ti->unapplied != NULL)
+                fprintf(f, "  scale %s not applied (no known layout)", esc(eb, sizeof eb, ti->unapplied));
             fputc('\n', f);
         }
     }
@@ -246,6 +248,8 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
                                                                                     : "stored"));
         json_object_set_new(o, "scale", ti->scale ? sp_json_str(ti->scale) : json_null());
         json_object_set_new(o, "zero_point", ti->zero ? sp_json_str(ti->zero) : json_null());
+        if (ti->unapplied != NULL)
+            json_object_set_new(o, "scale_not_applied", sp_json_str(ti->unapplied));
         if (ti->how == SP_AUDIT_BITCAST)
             json_object_set_new(o, "bitcast_as", json_string(sp_dtype_name(p->a->dtype)));
     }

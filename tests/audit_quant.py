@@ -15,6 +15,9 @@ safetensors writer (independent of attest/safetensors.c and audit_quant.c).
         a small transformer-shaped F32 model (8 tensors per layer, hidden 64):
         model.layers.<i>.{self_attn.{q,k,v,o}_proj,mlp.{up,down}_proj}.weight,
         input/post_attention_layernorm.weight; with --from, IN plus noise
+  tiny OUT --count N --seed S [--from IN]
+        N tensors of shape 2x2 named b.<i>.w (the scaling benchmark); with
+        --from, IN's tensors plus a little noise
   f8table            prints the 256 values of both float8 formats (for tests)
 """
 import json
@@ -177,11 +180,29 @@ def layers(a):
     write(out, items)
 
 
+def tiny(a):
+    out, n = a[0], int(a[a.index("--count") + 1])
+    rng = np.random.default_rng(int(a[a.index("--seed") + 1]))
+    if "--from" in a:
+        src = open(a[a.index("--from") + 1], "rb").read()
+        hl = struct.unpack("<Q", src[:8])[0]
+        x = np.frombuffer(src[8 + hl:], dtype="<f4")
+        data = (x + 0.1 * rng.standard_normal(x.size)).astype("<f4").tobytes()
+    else:
+        data = rng.standard_normal(4 * n).astype("<f4").tobytes()
+    parts = ['"b.%d.w":{"dtype":"F32","shape":[2,2],"data_offsets":[%d,%d]}' % (i, 16 * i, 16 * i + 16)
+             for i in range(n)]
+    h = ("{" + ",".join(parts) + "}").encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(out, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + data)
+
+
 def f8table(_a):
     for fmt in ("F8_E4M3", "F8_E5M2"):
         print(fmt, " ".join(repr(float(x)) for x in f8_values(fmt)))
 
 
 if __name__ == "__main__":
-    {"int8": int8, "int8raw": int8raw, "bitcast": bitcast, "f8": f8, "ints": ints, "layers": layers,
+    {"int8": int8, "int8raw": int8raw, "bitcast": bitcast, "f8": f8, "ints": ints, "layers": layers, "tiny": tiny,
      "f8table": f8table}[sys.argv[1]](sys.argv[2:])

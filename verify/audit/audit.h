@@ -5,6 +5,8 @@
  * Layers, one file each:
  *   audit_load.c    models as one safetensors file, a directory or a sharded
  *                   index; dtype conversion to float, streamed row by row.
+ *   audit_quant.c   quantised (with scales), float8 and bit-cast tensors.
+ *   audit_prov.c    the digests of the input files the HTML report cites.
  *   audit_stats.c   p-values in log10 (never underflow), Fisher's method,
  *                   per-pair similarity with a hidden-unit shuffle null.
  *   audit_match.c   the permutation-robust (matched, cross-fitted) statistic

@@ -14,17 +14,23 @@ perturbation (a fine-tune), then disguised.
       heads (and the dimensions inside them) permuted, function unchanged.
       --fuse: q/k/v into one qkv_proj, gate/up into gate_up_proj.
       --transpose: every Linear weight stored [in, out] (TensorFlow style).
+      --splice-ends FILE: embedding, final norm and lm_head taken from FILE.
   conv OUT --seed N [--from IN --noise X] [--permute P] [--layout oihw|ohwi|hwio]
            [--names torch|tf|paddle]
       conv stack 3-32-64-64-128 (3x3) with batch norms and a 32-class head;
       --permute: every hidden channel permuted along the chain.
   tinyperm IN OUT --seed N      tinytrain's embedding and hidden axes both
                                 permuted (fc1 on both axes), function unchanged
-  audio OUT --seed N            independent encoder + fixed DFT, mel,
+  audio OUT --seed N [--fixed-only]
+                                independent encoder + fixed DFT, mel,
                                 sinusoid-position and causal-mask buffers
+                                (--fixed-only: the buffers and norms alone)
   small OUT --seed N            depthwise-separable stack of small kernels
                                 (24x1x3x3 ...), Paddle names
   int8 IN OUT                   IN with every matrix stored as I8 (not comparable)
+  hostile OUT                   NaN, inf, zero, 1-row and 3-d tensors
+  lone IN OUT --tensor NAME --seed N [--noise X]
+                                NAME alone permuted on both axes (plus noise)
 """
 import os
 import struct
@@ -135,6 +141,11 @@ def transformer(a):
         t = perturb(t, rng, arg(a, "--noise", 0.0, float))
     if "--permute" in a:
         t = transformer_permute(t, np.random.default_rng(arg(a, "--permute", 1, int)))
+    if "--splice-ends" in a:
+        # the embedding, final norm and head of another model (already disguised), the blocks this model's own
+        donor = load(arg(a, "--splice-ends"))[0]
+        for k in ("model.embed_tokens.weight", "model.norm.weight", "lm_head.weight"):
+            t[k] = donor[k]
     if "--fuse" in a:
         t = transformer_fuse(t)
     if "--transpose" in a:
@@ -259,6 +270,8 @@ def audio(a):
         t["encoder.layers.%d.fc1.weight" % i] = trained(rng, (2 * d, d))
         t["encoder.layers.%d.fc2.weight" % i] = trained(rng, (d, 2 * d))
         t["encoder.layers.%d.norm.weight" % i] = norm_vec(rng, d)
+    if "--fixed-only" in a:
+        t = {k: v for k, v in t.items() if "frontend" in k or "pos_table" in k or "mask" in k or "norm" in k}
     save(out, t)
 
 
@@ -273,6 +286,30 @@ def small(a):
         t["conv2d_%d.w_0" % (2 * i + 1)] = trained(rng, (c, c, 1, 1), rank=2)   # pointwise
         t["batch_norm_%d.w_0" % i] = norm_vec(rng, c)
     save(out, t)
+
+
+def lone(a):
+    """one tensor permuted on both axes (nothing else touched), plus relative noise"""
+    t, _ = load(a[0])
+    k = arg(a, "--tensor")
+    rng = np.random.default_rng(arg(a, "--seed", 1, int))
+    w = t[k]
+    w = w[rng.permutation(w.shape[0])][:, rng.permutation(w.shape[1])]
+    t[k] = (w + arg(a, "--noise", 0.0, float) * w.std() * rng.standard_normal(w.shape)).astype(np.float32)
+    save(a[1], t)
+
+
+def hostile(a):
+    """non-finite and degenerate tensors: NaN, inf, zeros, one row, a huge 1 x N, 3-d"""
+    rng = np.random.default_rng(5)
+    t = {"nan.weight": np.full((64, 64), np.nan, np.float32),
+         "inf.weight": np.where(rng.standard_normal((64, 48)) > 0, np.inf, -np.inf).astype(np.float32),
+         "zeros.weight": np.zeros((40, 40), np.float32),
+         "row.weight": rng.standard_normal((1, 4096)).astype(np.float32),
+         "cube.weight": rng.standard_normal((8, 16, 32)).astype(np.float32),
+         "mixed.weight": rng.standard_normal((96, 80)).astype(np.float32)}
+    t["mixed.weight"][::7, ::5] = np.nan
+    save(a[0], t)
 
 
 def int8(a):
@@ -296,7 +333,7 @@ def int8(a):
 
 def main():
     cmds = {"transformer": transformer, "conv": conv, "tinyperm": tinyperm, "audio": audio,
-            "small": small, "int8": int8}
+            "small": small, "int8": int8, "lone": lone, "hostile": hostile}
     if len(sys.argv) < 2 or sys.argv[1] not in cmds:
         sys.exit(__doc__)
     cmds[sys.argv[1]](sys.argv[2:])

@@ -15,7 +15,9 @@ purpose independently of attest/safetensors.c).
   synth OUT --seed N --mb M [--from IN --noise X]
                                          random f32 matrices of about M MB;
                                          with --from: IN plus noise (derived)
-  torch OUTDIR --seeds N [--finetune]    small PyTorch MLPs (needs torch)
+  torch OUTDIR --seeds N [--finetune [--permute]]
+                                         small PyTorch MLPs (needs torch); --permute:
+                                         the fine-tune with both hidden layers permuted
 """
 import json
 import os
@@ -201,6 +203,21 @@ def torch_models(a):
         if s == 1 and "--finetune" in a:
             train(m, 200)
             dump(m, os.path.join(outdir, "finetune1.safetensors"))
+            if "--permute" in a:
+                # both hidden layers permuted through the network: the function is unchanged
+                g2 = torch.Generator().manual_seed(4242)
+                p1, p2 = torch.randperm(128, generator=g2), torch.randperm(128, generator=g2)
+                sd = {k: v.detach().clone() for k, v in m.state_dict().items()}
+                for k in ("0.weight", "0.bias", "1.weight", "1.bias"):
+                    sd[k] = sd[k][p1]
+                sd["3.weight"] = sd["3.weight"][p2][:, p1]
+                sd["3.bias"] = sd["3.bias"][p2]
+                sd["5.weight"] = sd["5.weight"][:, p2]
+                x = X[:64]
+                before = m(x)
+                m.load_state_dict(sd)
+                assert torch.allclose(before, m(x), atol=1e-5), "permutation changed the function"
+                dump(m, os.path.join(outdir, "permuted1.safetensors"))
 
 
 def main():

@@ -295,7 +295,7 @@ static void test_decide(void **state)
     st.pearson = (sp_audit_stat){1, 0, 0, 0, 0, -10.0};
     st.matched = (sp_audit_stat){1, 0, 0, 0, 0, -3.0};
     sp_audit_decide(&st);
-    assert_true(fabs(st.log10p - (-10.0 + log10(3.0))) < 1e-12);      /* Bonferroni over 3 tests */
+    assert_true(fabs(st.log10p - (-10.0 + log10(4.0))) < 1e-12);      /* Bonferroni over 4 tests */
     st.prop = (sp_audit_stat){1, 0, 0, 0, 0, -20.0};
     st.prop_tried = 10;
     st.nlayouts = 2;

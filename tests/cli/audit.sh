@@ -167,8 +167,14 @@ fi
 
 # ---------------------------------------------------------------- PyTorch
 if "$PY" -c "import torch" >/dev/null 2>&1; then
-  if $C torch "$t/torch" --seeds 4 --finetune >/dev/null 2>&1; then
+  if $C torch "$t/torch" --seeds 4 --finetune --permute >/dev/null 2>&1; then
     expect 1 "PyTorch fine-tune is derived" "$SP" audit "$t/torch/finetune1.safetensors" --ref "$t/torch/seed1.safetensors"
+    expect 1 "PyTorch fine-tune with both hidden layers permuted is derived" \
+      "$SP" audit "$t/torch/permuted1.safetensors" --ref "$t/torch/seed1.safetensors" --json
+    check "PyTorch permuted: the interior layer is derived through the carried permutation" '
+assert comp["0"]["derived"] and comp["3"]["derived"], (comp["0"], comp["3"])
+assert tens["3.weight"]["matched"]["value"] < 0.5 and tens["3.weight"]["permutation"]["matched"]["value"] > 0.9
+assert "both axes" in comp["3"]["reason"], comp["3"]["reason"]' 
     n=0 nd=0
     for i in 1 2 3 4; do for j in 1 2 3 4; do
       [ "$i" -lt "$j" ] || continue; n=$((n + 1))

@@ -55,13 +55,15 @@ $G transformer "$t/tr_perm.st" --from "$t/tr1.st" --noise 0.05 --permute 3 &&
 $G transformer "$t/tr_fused.st" --from "$t/tr1.st" --noise 0.05 --fuse &&
 $G transformer "$t/tr_fused_perm.st" --from "$t/tr1.st" --noise 0.05 --fuse --permute 4 &&
 $G transformer "$t/tr_tf.st" --from "$t/tr1.st" --noise 0.05 --transpose &&
+$G transformer "$t/tr_splice.st" --seed 2 --splice-ends "$t/tr_perm.st" &&
 $G conv "$t/c_perm.st" --from "$t/c1.st" --noise 0.05 --permute 4 &&
 $G conv "$t/c_tflite.st" --from "$t/c1.st" --noise 0.05 --permute 5 --layout ohwi --names tf &&
 $G conv "$t/c_paddle.st" --from "$t/c1.st" --noise 0.05 --layout hwio --names paddle &&
 $G int8 "$t/tr1.st" "$t/tr_int8.st" || { bad "building the derived corpus"; finish; }
 "$SP" keygen -o "$t/k" >/dev/null 2>&1 || { bad "keygen"; finish; }
 "$TT" --ledger "$t/l1" --key "$t/k.key" --seed 1 --steps 150 --every 150 --out "$t/m1" --quiet --threads 1 >/dev/null 2>&1 &&
-$G tinyperm "$t/m1/final.safetensors" "$t/tiny_perm.st" --seed 9 || { bad "tinytrain corpus"; finish; }
+$G tinyperm "$t/m1/final.safetensors" "$t/tiny_perm.st" --seed 9 &&
+$G lone "$t/m1/final.safetensors" "$t/tiny_lone.st" --tensor fc1.weight --seed 4 --noise 0.1 || { bad "tinytrain corpus"; finish; }
 
 # ---------------------------------------------------------------- permutations through the network
 expect 1 "transformer, residual stream + heads + MLP units permuted: derived" \
@@ -81,6 +83,16 @@ for i in range(3):
         assert pm["units_in_place"] is None or pm["units_in_place"] < 0.2, pm
         assert x["log10_p"] < -50, (x["name"], x["log10_p"])
 assert comp["model.embed_tokens"]["derived"] and comp["lm_head"]["derived"]'
+expect 1 "independent blocks under a copied, permuted embedding and head: only the ends derived" \
+  "$SP" audit "$t/tr_splice.st" --ref "$t/tr1.st" --depth 3 --json
+check "splice: the carried permutation does not make independent blocks derived" '
+assert comp["model.embed_tokens"]["derived"] and comp["lm_head"]["derived"], comp
+for i in range(3):
+    c = comp["model.layers.%d" % i]
+    assert c["derived"] is False and c["verdict"] == "not derived", c
+    assert c["log10_p"] > -2, c
+tried = [x for x in d["tensors"] if x["name"].startswith("model.layers.") and x["permutation"]]
+assert len(tried) >= 18, len(tried)           # the residual permutation was carried and tried'
 expect 1 "tinytrain with fc1 permuted on both axes: derived" "$SP" audit "$t/tiny_perm.st" --ref "$t/m1/final.safetensors" --json
 check "tinytrain both axes: fc1 (85.6 %) derived through the carried permutation" '
 f = comp["fc1"]
@@ -92,6 +104,13 @@ assert w["permutation"]["matched"]["value"] > 0.9, w["permutation"]
 assert "both axes" in f["reason"], f["reason"]
 for c in ("embed", "head"):
     assert comp[c]["derived"] is True, comp[c]'
+expect 1 "tinytrain fc1 alone permuted on both axes (+ noise), nothing else touched: derived" \
+  "$SP" audit "$t/tiny_lone.st" --ref "$t/m1/final.safetensors" --json
+check "lone matrix: both axes recovered from the matrix itself" '
+f = comp["fc1"]
+assert f["derived"] is True and f["log10_p"] < -50, f
+pm = tens["fc1.weight"]["permutation"]
+assert pm["matched"]["value"] > 0.9 and "itself" in pm["from"], pm'
 expect 1 "conv stack, channels permuted along the chain: derived" "$SP" audit "$t/c_perm.st" --ref "$t/c1.st" --depth 2 --json
 check "conv chain: every interior conv derived" '
 for i in range(4):
@@ -176,6 +195,21 @@ grep -q "^verdict: INCONCLUSIVE: 0.0 % of the matrix parameters compared" "$t/ou
 expect 3 "matrices stored as int8: inconclusive (dtype)" "$SP" audit "$t/tr_int8.st" --ref "$t/tr1.st" --json
 check "int8: not compared because of the dtype" '
 assert d["inconclusive"] is True and d["uncompared"]["dtype"] == d["matrix_parameters"], d["uncompared"]'
+
+$G audio "$t/au_fixed.st" --seed 7 --fixed-only || bad "fixed-only corpus"
+expect 3 "only fixed buffers and vectors: inconclusive" "$SP" audit "$t/au_fixed.st" --ref "$t/au1.st" --json
+check "fixed only: no weight matrix to compare" '
+assert d["inconclusive"] is True and d["matrix_parameters"] == 0, d
+assert "no weight matrix" in d["inconclusive_reason"], d["inconclusive_reason"]'
+
+$G hostile "$t/hostile.st" || bad "hostile corpus"
+for ref in "$t/hostile.st" "$t/tr1.st"; do
+  "$SP" audit "$t/hostile.st" --ref "$ref" --json >"$t/out" 2>"$t/err"; rc=$?
+  if [ "$rc" = 0 ] || [ "$rc" = 1 ] || [ "$rc" = 3 ]; then
+    "$PY" -c 'import json,sys; json.load(open(sys.argv[1]))' "$t/out" && ok "NaN / inf / degenerate tensors against $(basename "$ref"): exit $rc, valid JSON" ||
+      bad "hostile tensors: invalid JSON"
+  else bad "hostile tensors against $(basename "$ref"): exit $rc $(head -c 200 "$t/err")"; fi
+done
 
 # ---------------------------------------------------------------- calibration
 : >"$t/cal.log"

@@ -166,9 +166,9 @@ typedef struct sp_audit_pairstats {
 } sp_audit_pairstats;
 
 /*
- * Recomputes o->log10p from the tests a matrix pair has: Bonferroni over
- * aligned Pearson, matched, exact and (when tried) the carried permutation
- * (itself Bonferroni over its candidates). Vectors: 0.
+ * Recomputes o->log10p of a matrix pair: Bonferroni over its 4 tests
+ * (aligned Pearson, matched, exact, carried permutation, the last itself
+ * Bonferroni over its candidates) and its candidate layouts. Vectors: 0.
  */
 void sp_audit_decide(sp_audit_pairstats *o) SP_NONNULL(1);
 
@@ -236,6 +236,14 @@ int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
 int sp_audit_matched_map(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
                          uint64_t r, uint64_t c, int axis, const uint64_t *fmap_b,
                          uint32_t *unit_map, int *have_map, uint64_t seed) SP_WUR;
+
+/*
+ * The matched statistic, units along rows, when a has ra rows and b has rb
+ * (a is a row slice of the model's matrix, b the whole reference matrix),
+ * c columns each, b's features re-indexed by fmap_b (NULL: identity).
+ */
+int sp_audit_matched_rows_of(sp_audit_stat *out, const sp_tensor *a, uint64_t ra, const sp_tensor *b,
+                             uint64_t rb, uint64_t c, const uint64_t *fmap_b, uint64_t seed) SP_WUR;
 
 /* Cheap content signature of a tensor for pairing renamed tensors. */
 #define SP_AUDIT_SIG 12

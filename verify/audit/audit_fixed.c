@@ -28,29 +28,28 @@
 #define FIX_SAMPLE 65536u       /* elements sampled for the distinct-value count */
 #define FIX_MAX_ELEMS (1u << 24) /* larger matrices are not examined (trained weights) */
 
-static int cmp_f(const void *x, const void *y)
+static int same_value(float a, float b)
 {
-    float a = *(const float *)x, b = *(const float *)y;
-    if (a != a || b != b)       /* NaN sorts last, all NaN equal */
-        return (a != a) - (b != b);
-    return (a > b) - (a < b);
+    return a == b || (a != a && b != b);     /* NaN counts as one value */
 }
 
+/* At most 4 distinct values among the sampled elements (stops at the 5th). */
 static int few_values(const float *x, uint64_t n)
 {
-    size_t k = n < FIX_SAMPLE ? (size_t)n : FIX_SAMPLE;
-    float *v = malloc(k * sizeof *v);
-    if (v == NULL)
-        return 0;
-    for (size_t i = 0; i < k; i++)
-        v[i] = x[(uint64_t)i * n / k];
-    qsort(v, k, sizeof *v, cmp_f);
-    size_t distinct = 1;
-    for (size_t i = 1; i < k && distinct <= 4; i++)
-        if (cmp_f(&v[i], &v[i - 1]) != 0)
-            distinct++;
-    free(v);
-    return distinct <= 4;
+    size_t k = n < FIX_SAMPLE ? (size_t)n : FIX_SAMPLE, nd = 0;
+    float seen[4];
+    for (size_t i = 0; i < k; i++) {
+        float v = x[(uint64_t)i * n / k];
+        size_t j = 0;
+        while (j < nd && !same_value(seen[j], v))
+            j++;
+        if (j == nd) {
+            if (nd == 4)
+                return 0;
+            seen[nd++] = v;
+        }
+    }
+    return 1;
 }
 
 /* Element k of sequence s along the chosen direction. */

@@ -218,34 +218,42 @@ static int held_out(double *w, const view *x, const view *y, const uint64_t *su,
 #define FULL_MAP_MAX (1ull << 33)   /* units^2 * features above this: no full unit map */
 
 static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
-                        uint64_t c, int axis, const double *mean_a, const double *mean_b,
+                        uint64_t rb, uint64_t c, int axis, const double *mean_a, const double *mean_b,
                         const uint64_t *fmap_b, uint32_t *unit_map, int *have_map, uint64_t seed);
 
 int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
                      uint64_t c, int axis, const double *mean_a, const double *mean_b, uint64_t seed)
 {
-    return matched_impl(out, a, b, r, c, axis, mean_a, mean_b, NULL, NULL, NULL, seed);
+    return matched_impl(out, a, b, r, r, c, axis, mean_a, mean_b, NULL, NULL, NULL, seed);
 }
 
 int sp_audit_matched_map(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
                          uint64_t c, int axis, const uint64_t *fmap_b, uint32_t *unit_map,
                          int *have_map, uint64_t seed)
 {
-    return matched_impl(out, a, b, r, c, axis, NULL, NULL, fmap_b, unit_map, have_map, seed);
+    return matched_impl(out, a, b, r, r, c, axis, NULL, NULL, fmap_b, unit_map, have_map, seed);
+}
+
+int sp_audit_matched_rows_of(sp_audit_stat *out, const sp_tensor *a, uint64_t ra, const sp_tensor *b,
+                             uint64_t rb, uint64_t c, const uint64_t *fmap_b, uint64_t seed)
+{
+    return matched_impl(out, a, b, ra, rb, c, SP_AUDIT_AXIS_ROWS, NULL, NULL, fmap_b, NULL, NULL, seed);
 }
 
 static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b, uint64_t r,
-                        uint64_t c, int axis, const double *mean_a, const double *mean_b,
+                        uint64_t rb, uint64_t c, int axis, const double *mean_a, const double *mean_b,
                         const uint64_t *fmap_b, uint32_t *unit_map, int *have_map, uint64_t seed)
 {
     memset(out, 0, sizeof *out);
     if (have_map != NULL)
         *have_map = 0;
+    /* nu units of a, nub of b: b may hold more rows than a (a is a row slice) */
     uint64_t nu = axis == SP_AUDIT_AXIS_ROWS ? r : c, nf = axis == SP_AUDIT_AXIS_ROWS ? c : r;
-    if (nu < MIN_UNITS || nf < MIN_FEAT)
+    uint64_t nub = axis == SP_AUDIT_AXIS_ROWS ? rb : c, nmax = nu > nub ? nu : nub;
+    if (nu < MIN_UNITS || nub < MIN_UNITS || nf < MIN_FEAT || (axis != SP_AUDIT_AXIS_ROWS && rb != r))
         return SP_OK;
     /* at most MATCH_FLOATS floats per model for all units on the matching features */
-    uint64_t cap = MATCH_FLOATS / nu < MATCH_FEAT ? MATCH_FLOATS / nu : MATCH_FEAT;
+    uint64_t cap = MATCH_FLOATS / nmax < MATCH_FEAT ? MATCH_FLOATS / nmax : MATCH_FEAT;
     if (cap < MIN_FEAT / 2)
         cap = MIN_FEAT / 2;
     size_t m1 = (size_t)((nf + 1) / 2 < cap ? (nf + 1) / 2 : cap);
@@ -253,31 +261,34 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
     size_t s = (size_t)(nu < MATCH_UNITS ? nu : MATCH_UNITS);
     /* matching features [0, m1), held-out features [f2, f2 + m2): disjoint, contiguous */
     uint64_t f1 = 0, f2 = (nf + 1) / 2;
-    uint64_t *su = malloc(s * sizeof *su), *sk = malloc(s * sizeof *sk), *all = malloc(nu * sizeof *all);
+    uint64_t *su = malloc(s * sizeof *su), *sk = malloc(s * sizeof *sk), *all = malloc(nmax * sizeof *all);
+    uint64_t *sb = malloc(s * sizeof *sb);
     uint64_t *pick = malloc(s * sizeof *pick);
     float *X1a = malloc(s * m1 * sizeof(float)), *Y1a = malloc(nu * m1 * sizeof(float));
-    float *X1b = malloc(s * m1 * sizeof(float)), *Y1b = malloc(nu * m1 * sizeof(float));
+    float *X1b = malloc(s * m1 * sizeof(float)), *Y1b = malloc(nub * m1 * sizeof(float));
     float *X2 = malloc(s * m2 * sizeof(float)), *Y2 = malloc(s * m2 * sizeof(float));
     uint32_t *best = malloc(s * sizeof *best);
     double *w = malloc(s * sizeof *w), *wa = malloc(s * sizeof *wa), *wb = malloc(s * sizeof *wb);
     double *wd = malloc(s * DECOYS * sizeof *wd);
     int rc = SP_ENOMEM;
-    if (!su || !sk || !all || !pick || !X1a || !Y1a || !X1b || !Y1b || !X2 || !Y2 || !best || !w || !wa || !wb || !wd)
+    if (!su || !sb || !sk || !all || !pick || !X1a || !Y1a || !X1b || !Y1b || !X2 || !Y2 || !best || !w || !wa || !wb || !wd)
         goto done;
-    for (size_t i = 0; i < s; i++)
+    for (size_t i = 0; i < s; i++) {
         su[i] = i * nu / s;
-    for (uint64_t u = 0; u < nu; u++)
+        sb[i] = i * nub / s;
+    }
+    for (uint64_t u = 0; u < nmax; u++)
         all[u] = u;
     view va = {a, c, axis, mean_a, NULL}, vb = {b, c, axis, mean_b, fmap_b};
     /* every unit of each model on the matching features, standardised once */
     if ((rc = gather(Y1a, &va, all, (size_t)nu, f1, m1)) != SP_OK ||
-        (rc = gather(Y1b, &vb, all, (size_t)nu, f1, m1)) != SP_OK)
+        (rc = gather(Y1b, &vb, all, (size_t)nub, f1, m1)) != SP_OK)
         goto done;
     standardise(Y1a, (size_t)nu, m1);
-    standardise(Y1b, (size_t)nu, m1);
+    standardise(Y1b, (size_t)nub, m1);
     for (size_t i = 0; i < s; i++) {
         memcpy(X1a + i * m1, Y1a + su[i] * m1, m1 * sizeof(float));
-        memcpy(X1b + i * m1, Y1b + su[i] * m1, m1 * sizeof(float));
+        memcpy(X1b + i * m1, Y1b + sb[i] * m1, m1 * sizeof(float));
     }
 
     /* baselines: each model's sampled units matched among its own other units */
@@ -286,26 +297,26 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
         pick[i] = best[i];
     if ((rc = held_out(wa, &va, &va, su, pick, s, f2, m2, X2, Y2)) != SP_OK)
         goto done;
-    match_std(best, X1b, s, Y1b, (size_t)nu, m1, su);
+    match_std(best, X1b, s, Y1b, (size_t)nub, m1, sb);
     for (size_t i = 0; i < s; i++)
         pick[i] = best[i];
-    if ((rc = held_out(wb, &vb, &vb, su, pick, s, f2, m2, X2, Y2)) != SP_OK)
+    if ((rc = held_out(wb, &vb, &vb, sb, pick, s, f2, m2, X2, Y2)) != SP_OK)
         goto done;
 
     /* every unit of the model matched: the permutation, for other matrices sharing the axis */
-    if (unit_map != NULL && (double)nu * (double)nu * (double)m1 <= (double)FULL_MAP_MAX) {
-        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nu, m1, NULL);
+    if (unit_map != NULL && (double)nu * (double)nub * (double)m1 <= (double)FULL_MAP_MAX) {
+        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL);
         *have_map = 1;
     }
     /* the model's sampled units matched to the reference's units */
-    match_std(best, X1a, s, Y1b, (size_t)nu, m1, NULL);
+    match_std(best, X1a, s, Y1b, (size_t)nub, m1, NULL);
     /* decoys: random reference units other than the match, measured the same way */
     uint64_t st = seed ^ 0x6465636f79733a29ull;
     for (size_t d = 0; d < DECOYS; d++) {
         for (size_t i = 0; i < s; i++) {
             uint64_t j;
             do
-                j = splitmix(&st) % nu;
+                j = splitmix(&st) % nub;
             while (j == best[i]);
             pick[i] = j;
         }
@@ -349,6 +360,7 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
     rc = SP_OK;
 done:
     free(su);
+    free(sb);
     free(sk);
     free(all);
     free(pick);

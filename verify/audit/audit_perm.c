@@ -31,6 +31,7 @@
  * units are matched on half of its features and measured on the other half.
  */
 #include "audit.h"
+#include "audit_vec.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -335,6 +336,181 @@ static int take_map(sp_audit_pair *p, int units, const uint64_t *fmap, perms *ps
     return rc;
 }
 
+/* ------------------------------------------------------------ a lone matrix, both axes */
+
+#define LONE_WORK (1ull << 30)  /* r^2 c / 2 + c^2 r / 2 above this: not tried */
+#define LONE_DESC 16u           /* quantiles in a column descriptor */
+#define LONE_ROUNDS 2
+#define LONE_START 1.15     /* a start must beat chance (sqrt(2 ln r / c)) by this factor */
+
+/* Ascending order of float bit patterns as unsigned keys (NaN above +inf). */
+static inline uint32_t fkey(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+
+/* Sorts n keys (radix, 4 passes of 8 bits); tmp holds n keys. */
+static void radix_sort(uint32_t *k, uint32_t *tmp, size_t n)
+{
+    for (int shift = 0; shift < 32; shift += 8) {
+        size_t cnt[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[((k[i] >> shift) & 0xff) + 1]++;
+        for (int b = 0; b < 256; b++)
+            cnt[b + 1] += cnt[b];
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[(k[i] >> shift) & 0xff]++] = k[i];
+        memcpy(k, tmp, n * sizeof *k);
+    }
+}
+
+static float unkey(uint32_t u)
+{
+    u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Column j's sorted values at LONE_DESC evenly spaced ranks, from rows [0, rows) of x (r x c). */
+static void col_desc(float *d, const float *x, uint64_t rows, uint64_t c, uint64_t j, uint32_t *k,
+                     uint32_t *tmp)
+{
+    for (uint64_t i = 0; i < rows; i++)
+        k[i] = fkey(x[i * c + j]);
+    radix_sort(k, tmp, (size_t)rows);
+    for (size_t q = 0; q < LONE_DESC; q++)
+        d[q] = unkey(k[q * (rows - 1) / (LONE_DESC - 1)]);
+}
+
+/*
+ * For each of the n rows of X (len m, stride sx) the row of Y (ny rows,
+ * stride sy) of highest correlation; returns the mean of those correlations.
+ */
+static double best_corr(uint64_t *out, const float *X, size_t n, size_t sx, const float *Y, size_t ny,
+                        size_t sy, size_t m, const uint64_t *ymap, float *xs, float *ys)
+{
+    /* xs: n x m, ys: ny x m standardised copies; ymap re-indexes Y's features */
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < m; k++)
+            xs[i * m + k] = X[i * sx + k];
+    for (size_t j = 0; j < ny; j++)
+        for (size_t k = 0; k < m; k++)
+            ys[j * m + k] = Y[j * sy + (ymap ? ymap[k] : k)];
+    std_rows(xs, n, m);
+    std_rows(ys, ny, m);
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float bv = -INFINITY;
+        uint64_t bj = 0;
+        for (size_t j = 0; j < ny; j++) {
+            float d = sp_dot(xs + i * m, ys + j * m, m);
+            if (d > bv) {
+                bv = d;
+                bj = j;
+            }
+        }
+        out[i] = bj;
+        sum += bv;
+    }
+    return sum / (double)n;
+}
+
+/*
+ * A matrix permuted on both axes that shares no axis with another: the
+ * column map is recovered from the model's first half of rows only, then
+ * the second half's rows are matched (the matched statistic, cross-fitted
+ * as always) with the reference's columns re-indexed by it. Start: columns
+ * matched by their sorted values (invariant to the row order); then, twice,
+ * the first half's rows matched to the reference's rows through the
+ * current column map, and each column re-matched on those rows.
+ */
+static int lone(sp_audit_pair *p, sp_audit_stat *out, uint64_t seed)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t r = p->st.rows, c = p->st.cols, r1 = r / 2;
+    if (r - r1 < MIN_UNITS || c < MIN_FEAT || (double)r * r * c / 2 + (double)c * c * r / 2 > (double)LONE_WORK)
+        return SP_OK;
+    uint64_t n = r * c;
+    float *fa = malloc(n * sizeof *fa), *fb = malloc(n * sizeof *fb);
+    uint32_t *keys = malloc(2 * r * sizeof *keys);
+    float *da = malloc(c * LONE_DESC * sizeof *da), *db = malloc(c * LONE_DESC * sizeof *db);
+    float *at = malloc(c * r1 * sizeof *at), *bt = malloc(c * r1 * sizeof *bt);
+    size_t big = (size_t)(r > c ? r : c);
+    float *xs = malloc(big * big * sizeof *xs), *ys = malloc(big * big * sizeof *ys);
+    uint64_t *q = malloc(c * sizeof *q), *pr = malloc(r1 * sizeof *pr);
+    int rc = SP_ENOMEM;
+    if (!fa || !fb || !keys || !da || !db || !at || !bt || !xs || !ys || !q || !pr)
+        goto done;
+    sp_audit_to_float(fa, p->acmp, 0, n);
+    sp_audit_to_float(fb, p->cmp, 0, n);
+    for (uint64_t j = 0; j < c; j++) {
+        col_desc(da + j * LONE_DESC, fa, r1, c, j, keys, keys + r);
+        col_desc(db + j * LONE_DESC, fb, r, c, j, keys, keys + r);
+    }
+    /* sorted values: match by distance, i.e. the best correlation is not wanted here (scale matters) */
+    for (uint64_t j = 0; j < c; j++) {
+        double bv = INFINITY;
+        for (uint64_t k = 0; k < c; k++) {
+            double d = 0;
+            for (size_t t = 0; t < LONE_DESC; t++) {
+                double e = (double)da[j * LONE_DESC + t] - db[k * LONE_DESC + t];
+                d += e * e;
+            }
+            if (d < bv) {
+                bv = d;
+                q[j] = k;
+            }
+        }
+    }
+    for (int round = 0; round < LONE_ROUNDS; round++) {
+        /* rows of the first half through the column map; in the first round, a start no
+         * better than chance (the best of r random correlations over c features, about
+         * sqrt(2 ln r / c)) ends the attempt: nothing was found, nothing is tested */
+        double mean = best_corr(pr, fa, (size_t)r1, (size_t)c, fb, (size_t)r, (size_t)c, (size_t)c, q, xs, ys);
+        if (round == 0 && mean < LONE_START * sqrt(2.0 * log((double)r) / (double)c)) {
+            rc = SP_OK;
+            goto done;
+        }
+        /* columns on those rows: a's column j over rows [0, r1), b's column k over rows pr[] */
+        for (uint64_t i = 0; i < r1; i++)
+            for (uint64_t j = 0; j < c; j++) {
+                at[j * r1 + i] = fa[i * c + j];
+                bt[j * r1 + i] = fb[pr[i] * c + j];
+            }
+        best_corr(q, at, (size_t)c, (size_t)r1, bt, (size_t)c, (size_t)r1, (size_t)r1, NULL, xs, ys);
+    }
+    /* the second half of the model's rows against every reference row, columns re-indexed */
+    sp_tensor va = *p->acmp, vb = *p->cmp;
+    va.dtype = vb.dtype = SP_DTYPE_F32;
+    va.ndim = vb.ndim = 2;
+    va.shape[0] = r - r1;
+    va.shape[1] = vb.shape[1] = c;
+    vb.shape[0] = r;
+    va.data = fa + r1 * c;
+    vb.data = fb;
+    va.nbytes = (r - r1) * c * sizeof(float);
+    vb.nbytes = n * sizeof(float);
+    rc = sp_audit_matched_rows_of(out, &va, r - r1, &vb, r, c, q, seed);
+done:
+    free(fa);
+    free(fb);
+    free(keys);
+    free(da);
+    free(db);
+    free(at);
+    free(bt);
+    free(xs);
+    free(ys);
+    free(q);
+    free(pr);
+    return rc;
+}
+
+#define LONE_GATE (-6.0)    /* pairs already this significant are not tried alone */
+
 int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index)
 {
     size_t n = rr->npairs;
@@ -378,6 +554,26 @@ int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index)
         }
         if (ps.n == before)
             break;
+    }
+    /* 4. matrices still undecided: both axes recovered from the matrix itself */
+    for (size_t i = 0; i < n && rc == SP_OK; i++) {
+        sp_audit_pair *p = &rr->pairs[i];
+        if (!eligible(p))
+            continue;
+        sp_audit_decide(&p->st);
+        if (p->st.log10p < LONE_GATE || (p->st.prop.valid && p->st.prop.z >= Z_KNOWN))
+            continue;
+        sp_audit_stat m;
+        rc = lone(p, &m, seed0 + 0x9000000ull + i);
+        if (rc != SP_OK || !m.valid)
+            continue;
+        p->st.prop_tried++;
+        if (!p->st.prop.valid || m.z > p->st.prop.z) {
+            p->st.prop = m;
+            p->st.prop_axis = SP_AUDIT_AXIS_ROWS;
+            snprintf(p->prop_from, sizeof p->prop_from, "%s itself (column map from its first half of rows)",
+                     p->a->name);
+        }
     }
     for (size_t i = 0; i < n; i++) {
         if (eligible(&rr->pairs[i]))

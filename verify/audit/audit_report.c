@@ -27,6 +27,10 @@ static void shape_text(char *out, size_t len, const sp_tensor *t)
 /* Why part of the model was not compared (fail closed, SPEC.md 10.4), into out. */
 static void uncompared_text(char *out, size_t len, const sp_audit_result *res)
 {
+    if (res->matrix_params == 0) {
+        snprintf(out, len, "no weight matrix to compare (only vectors or untrained constants)");
+        return;
+    }
     snprintf(out, len, "%.1f %% of the matrix parameters compared (needs 50 %%); not compared: "
              "%.1f %% no reference tensor of that shape or layout, %.1f %% non-float dtype, "
              "%.1f %% same size but no known layout",

@@ -506,7 +506,7 @@ static void reasons(sp_audit_result *res)
                 continue;
             total++;
             if (p->fixed)
-                fixed_kind = p->fixed;
+                fixed_kind |= 1 << p->fixed;
             if (p->b == NULL)
                 unpaired++;
             else if (p->st.matrix && !p->fixed && (strongest == NULL || p->st.log10p < strongest->st.log10p))
@@ -522,9 +522,14 @@ static void reasons(sp_audit_result *res)
                      "%d matrix pair(s) compared: no more alike than independently trained models (p %s)",
                      cr->n_matrices, sp_audit_p_text(pt, cr->log10p));
         } else if (fixed_kind) {
+            char kinds[400] = "";
+            size_t kl = 0;
+            for (int k = SP_AUDIT_FIXED_FEW_VALUES; k <= SP_AUDIT_FIXED_PIECEWISE && kl < sizeof kinds; k++)
+                if (fixed_kind & (1 << k))
+                    kl += (size_t)snprintf(kinds + kl, sizeof kinds - kl, "%s%s", kl ? "; " : "",
+                                           sp_audit_fixed_text(k));
             snprintf(cp->reason, sizeof cp->reason,
-                     "untrained constant (%s): every model builds it alike; shown, never deciding",
-                     sp_audit_fixed_text(fixed_kind));
+                     "untrained constant (%s): every model builds it alike; shown, never deciding", kinds);
         } else if (unpaired == total) {
             snprintf(cp->reason, sizeof cp->reason,
                      "nothing to compare: no reference tensor of this shape, layout and a float dtype");

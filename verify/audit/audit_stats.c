@@ -466,14 +466,14 @@ void sp_audit_decide(sp_audit_pairstats *o)
         o->log10p = 0.0;
         return;
     }
-    /* the most significant test, Bonferroni over every test the pair has */
-    double lp = 0.0, ntests = 3.0;
+    /* the most significant test, Bonferroni over the four tests (aligned, matched,
+     * exact, carried), counted whether or not the carried one had a candidate */
+    double lp = 0.0, ntests = 4.0;
     const sp_audit_stat *t[3] = {&o->pearson, &o->matched, &o->exact};
     for (int k = 0; k < 3; k++)
         if (t[k]->valid && t[k]->log10p < lp)
             lp = t[k]->log10p;
     if (o->prop_tried > 0) {
-        ntests += 1.0;
         if (o->prop.valid && o->prop.log10p + log10((double)o->prop_tried) < lp)
             lp = o->prop.log10p + log10((double)o->prop_tried);
     }
@@ -513,12 +513,11 @@ uint64_t sp_audit_exact_count(const float *a, const float *b, size_t u, size_t l
     unit_std(x, u, len);
     unit_std(y, u, len);
     for (size_t i = 0; i < u; i++) {
-        /* in double, so that float rounding cannot fake or break a strict maximum */
-        double own = 0, other = -INFINITY;
+        /* each dot product depends on the two units only, never on the order of the
+         * reference's units: a strict maximum is a property of the vectors */
+        float own = 0, other = -INFINITY;
         for (size_t j = 0; j < u; j++) {
-            double d = 0;
-            for (size_t k = 0; k < len; k++)
-                d += (double)x[i * len + k] * y[j * len + k];
+            float d = sp_dot(x + i * len, y + j * len, len);
             if (j == i)
                 own = d;
             else if (d > other)

@@ -54,6 +54,8 @@ static const struct {
     [SP_DTYPE_I8] = {"I8", 1},
     [SP_DTYPE_U8] = {"U8", 1},
     [SP_DTYPE_BOOL] = {"BOOL", 1},
+    [SP_DTYPE_F8_E4M3] = {"F8_E4M3", 1},
+    [SP_DTYPE_F8_E5M2] = {"F8_E5M2", 1},
 };
 
 size_t sp_dtype_size(sp_dtype dt)

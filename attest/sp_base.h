@@ -84,9 +84,11 @@ typedef enum sp_dtype {
     SP_DTYPE_I16 = 7,
     SP_DTYPE_I8 = 8,
     SP_DTYPE_U8 = 9,
-    SP_DTYPE_BOOL = 10
+    SP_DTYPE_BOOL = 10,
+    SP_DTYPE_F8_E4M3 = 11,  /* float8 e4m3fn: bias 7, no infinities, S.1111.111 is NaN */
+    SP_DTYPE_F8_E5M2 = 12   /* float8 e5m2: bias 15, IEEE-like (the high byte of an F16) */
 } sp_dtype;
-#define SP_DTYPE_MAX 10
+#define SP_DTYPE_MAX 12
 
 /* Bytes per element, 0 for an invalid dtype. */
 SP_API size_t sp_dtype_size(sp_dtype dt);

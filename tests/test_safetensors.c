@@ -347,8 +347,10 @@ static void test_bad_entries(void **state)
     expect_parse("{\"a\":5}", 0, SP_EFORMAT, "entry is not an object");
     expect_parse("{\"\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", 0,
                  SP_EFORMAT, "is empty");
-    expect_parse("{" T("a", "F8_E4M3", "[1]", "[0,1]") "}", 1, SP_EUNSUPPORTED,
-                 "unsupported dtype \"F8_E4M3\"");
+    expect_parse("{" T("a", "F4", "[1]", "[0,1]") "}", 1, SP_EUNSUPPORTED,
+                 "unsupported dtype \"F4\"");
+    expect_parse("{" T("a", "F8_E4M3", "[1]", "[0,1]") "}", 1, SP_OK, "float8 e4m3 (dtype 11)");
+    expect_parse("{" T("a", "F8_E5M2", "[2]", "[0,2]") "}", 2, SP_OK, "float8 e5m2 (dtype 12)");
     expect_parse("{" T("a", "f32", "[1]", "[0,4]") "}", 4, SP_EUNSUPPORTED,
                  "unsupported dtype \"f32\"");
     expect_parse("{\"a\":{\"dtype\":5,\"shape\":[1],\"data_offsets\":[0,4]}}", 4, SP_EFORMAT,

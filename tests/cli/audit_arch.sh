@@ -192,9 +192,11 @@ assert d["compared_share"] < 0.5 and d["uncompared"]["no_pair"] > 0, d["uncompar
 assert "compared" in d["inconclusive_reason"], d["inconclusive_reason"]'
 expect 3 "text report says INCONCLUSIVE" "$SP" audit "$t/c1.st" --ref "$t/m1/final.safetensors"
 grep -q "^verdict: INCONCLUSIVE: 0.0 % of the matrix parameters compared" "$t/out" && ok "INCONCLUSIVE line" || bad "INCONCLUSIVE line: $(grep verdict "$t/out")"
-expect 3 "matrices stored as int8: inconclusive (dtype)" "$SP" audit "$t/tr_int8.st" --ref "$t/tr1.st" --json
-check "int8: not compared because of the dtype" '
-assert d["inconclusive"] is True and d["uncompared"]["dtype"] == d["matrix_parameters"], d["uncompared"]'
+# int8 without scales is read as its integer values (SPEC 10.1): a copy is found
+expect 1 "matrices stored as int8 without scales: compared by their values, derived" "$SP" audit "$t/tr_int8.st" --ref "$t/tr1.st" --json
+check "int8: read as integer values, nothing left out for the dtype" '
+assert d["inconclusive"] is False and d["uncompared"]["dtype"] == 0, d["uncompared"]
+assert all(x["read_as"] == "integer_values" for x in d["tensors"] if x["dtype"] == "I8"), d["tensors"][0]'
 
 $G audio "$t/au_fixed.st" --seed 7 --fixed-only || bad "fixed-only corpus"
 expect 3 "only fixed buffers and vectors: inconclusive" "$SP" audit "$t/au_fixed.st" --ref "$t/au1.st" --json

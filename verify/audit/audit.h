@@ -5,6 +5,8 @@
  * Layers, one file each:
  *   audit_load.c    models as one safetensors file, a directory or a sharded
  *                   index; dtype conversion to float, streamed row by row.
+ *   audit_quant.c   quantised (with scales), float8 and bit-cast tensors.
+ *   audit_prov.c    the digests of the input files the HTML report cites.
  *   audit_stats.c   p-values in log10 (never underflow), Fisher's method,
  *                   per-pair similarity with a hidden-unit shuffle null.
  *   audit_match.c   the permutation-robust (matched, cross-fitted) statistic
@@ -81,7 +83,34 @@ int sp_audit_index_parse(sp_audit_index *out, const void *json, size_t len, char
     SP_WUR SP_NONNULL(1);
 void sp_audit_index_free(sp_audit_index *ix);
 
-/* 1 for the dtypes audit compares (F32, F16, BF16, F64), else 0. */
+/*
+ * How the audit reads a tensor (SPEC.md 10.1). sp_audit_model_tensor hands
+ * out the tensor as read: a dequantised tensor is F32 (data owned by the
+ * model), a bit-cast one carries the float dtype it holds.
+ */
+enum {
+    SP_AUDIT_AS_STORED = 0,  /* a float dtype, or a dtype never compared */
+    SP_AUDIT_DEQUANT = 1,    /* I8/U8/F8 times its scale tensor (minus a zero point) */
+    SP_AUDIT_INT_VALUES = 2, /* I8/U8 without a scale: the integers, as floats */
+    SP_AUDIT_BITCAST = 3     /* an integer dtype holding float bit patterns */
+};
+typedef struct sp_audit_tinfo {
+    int how;
+    sp_dtype stored;         /* the dtype in the file */
+    const char *scale;       /* DEQUANT: the scale tensor's name */
+    const char *zero;        /* DEQUANT: the zero point's name, or NULL */
+    const char *unapplied;   /* a scale or zero point found but of no known layout, or NULL */
+    const sp_tensor *scale_t, *zero_t;   /* internal, NULL after open */
+} sp_audit_tinfo;
+/* How tensor i was read (valid until close). */
+const sp_audit_tinfo *sp_audit_model_info(const sp_audit_model *m, size_t i) SP_NONNULL(1);
+/* "dequantised", "integer values", "bit-cast float", "as stored". */
+const char *sp_audit_how_text(int how);
+/* float8 e4m3fn and e5m2 bit patterns to float (exact). */
+float sp_audit_f8e4m3(uint8_t b);
+float sp_audit_f8e5m2(uint8_t b);
+
+/* 1 for the dtypes audit compares (F32, F16, BF16, F64, F8_E4M3, F8_E5M2), else 0. */
 int sp_audit_dtype_ok(sp_dtype dt);
 /* Converts elements [first, first + n) of t to float (t's dtype must be ok). */
 void sp_audit_to_float(float *dst, const sp_tensor *t, uint64_t first, uint64_t n)
@@ -324,7 +353,30 @@ typedef struct sp_audit_result {
     uint64_t uncompared_no_pair, uncompared_dtype, uncompared_layout;
     double compared_share;
     int inconclusive;       /* not derived and compared_share < 0.5 */
+    const struct sp_audit_prov *prov;  /* set by the caller for the reports, or NULL */
 } sp_audit_result;
+
+/* What a reader cites (SPEC.md 10.6): the tool, the date, each input file's digests. */
+typedef struct sp_audit_prov_file {
+    const char *path;        /* as opened (untrusted: reports escape it) */
+    const char *role;        /* "model" or "reference N" */
+    char sha256[65], blake2b[65];   /* lower-case hex of SHA-256 and BLAKE2b-256 */
+} sp_audit_prov_file;
+typedef struct sp_audit_prov {
+    const char *tool;        /* "scratchproof 0.1.0" */
+    char date[32];           /* ISO 8601 UTC; SOURCE_DATE_EPOCH when set */
+    size_t nfiles;
+    sp_audit_prov_file *files;
+    char roles[65][16];
+} sp_audit_prov;
+/*
+ * Digests every file of model and refs[0..n) (n <= 64) by reading it once.
+ * Returns SP_OK, SP_EIO (err names the file), SP_ENOMEM. Free with
+ * sp_audit_prov_free.
+ */
+int sp_audit_prov_make(sp_audit_prov *pv, const char *tool, const sp_audit_model *model,
+                       sp_audit_model *const *refs, size_t n, char *err) SP_WUR SP_NONNULL(1, 2, 3);
+void sp_audit_prov_free(sp_audit_prov *pv);
 
 typedef struct sp_audit_options {
     double alpha;           /* family-wise level for "derived", default 1e-6 */
@@ -378,6 +430,13 @@ void sp_audit_layout_text(char *out, size_t len, const sp_audit_pair *p) SP_NONN
  * new is found; fills st.prop of the pairs and re-decides them.
  */
 int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index) SP_WUR SP_NONNULL(1);
+
+/* Natural order of names: digit runs compare as numbers ("l.2" < "l.10"), the rest bytewise. */
+int sp_audit_natcmp(const char *a, const char *b) SP_NONNULL(1, 2);
+
+/* Why pair p of rr found no partner, in plain words (one line, into out). */
+void sp_audit_unpaired_reason(char *out, size_t len, const sp_audit_refres *rr, const sp_audit_pair *p)
+    SP_NONNULL(1, 3, 4);
 
 /* Reports. Return 0, or -1 when writing failed. */
 int sp_audit_report_text(FILE *f, const sp_audit_result *res) SP_NONNULL(1, 2);

@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "safetensors.h"
 #include "fileio.h"
+#include "audit_quant.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,8 +27,11 @@ struct sp_audit_model {
     size_t nfiles;
     sp_st_file **files;
     char **paths;           /* the shards' paths, as opened */
+    size_t rawcount;
+    sp_tensor *raw;         /* copies of the descriptors, sorted by name */
+    sp_audit_view view;     /* as the audit reads them (audit_quant.c) */
     size_t count;
-    sp_tensor *tensors;     /* copies of the descriptors, sorted by name */
+    sp_tensor *tensors;     /* = view.tensors */
 };
 
 /* ------------------------------------------------------------ conversion */
@@ -64,7 +68,8 @@ float sp_audit_bf16(uint16_t h)
 
 int sp_audit_dtype_ok(sp_dtype dt)
 {
-    return dt == SP_DTYPE_F32 || dt == SP_DTYPE_F16 || dt == SP_DTYPE_BF16 || dt == SP_DTYPE_F64;
+    return dt == SP_DTYPE_F32 || dt == SP_DTYPE_F16 || dt == SP_DTYPE_BF16 || dt == SP_DTYPE_F64 ||
+           dt == SP_DTYPE_F8_E4M3 || dt == SP_DTYPE_F8_E5M2;
 }
 
 void sp_audit_to_float(float *dst, const sp_tensor *t, uint64_t first, uint64_t n)
@@ -91,6 +96,16 @@ void sp_audit_to_float(float *dst, const sp_tensor *t, uint64_t first, uint64_t 
             memcpy(&d, p + 8 * i, sizeof d);
             dst[i] = (float)d;
         }
+        break;
+    case SP_DTYPE_F8_E4M3:
+        p += first;
+        for (uint64_t i = 0; i < n; i++)
+            dst[i] = sp_audit_f8e4m3(p[i]);
+        break;
+    case SP_DTYPE_F8_E5M2:
+        p += first;
+        for (uint64_t i = 0; i < n; i++)
+            dst[i] = sp_audit_f8e5m2(p[i]);
         break;
     default:
         memset(dst, 0, (size_t)n * sizeof *dst);    /* callers check sp_audit_dtype_ok */
@@ -214,7 +229,8 @@ void sp_audit_model_close(sp_audit_model *m)
     }
     free(m->files);
     free(m->paths);
-    free(m->tensors);
+    sp_audit_view_free(&m->view);
+    free(m->raw);
     free(m);
 }
 
@@ -224,6 +240,11 @@ size_t sp_audit_model_files(const sp_audit_model *m) { return m->nfiles; }
 const sp_tensor *sp_audit_model_tensor(const sp_audit_model *m, size_t i)
 {
     return i < m->count ? &m->tensors[i] : NULL;
+}
+
+const sp_audit_tinfo *sp_audit_model_info(const sp_audit_model *m, size_t i)
+{
+    return i < m->count ? &m->view.info[i] : NULL;
 }
 
 const sp_tensor *sp_audit_model_find(const sp_audit_model *m, const char *name)
@@ -289,18 +310,23 @@ static int collect(sp_audit_model *m, char *err)
     size_t total = 0;
     for (size_t i = 0; i < m->nfiles; i++)
         total += sp_st_count(m->files[i]);
-    m->tensors = calloc(total ? total : 1, sizeof *m->tensors);
-    if (m->tensors == NULL)
+    m->raw = calloc(total ? total : 1, sizeof *m->raw);
+    if (m->raw == NULL)
         return SP_ENOMEM;
     for (size_t i = 0; i < m->nfiles; i++)
         for (size_t j = 0; j < sp_st_count(m->files[i]); j++)
-            m->tensors[m->count++] = *sp_st_tensor(m->files[i], j);
-    qsort(m->tensors, m->count, sizeof *m->tensors, tensor_cmp);
-    for (size_t i = 1; i < m->count; i++)
-        if (strcmp(m->tensors[i - 1].name, m->tensors[i].name) == 0) {
-            sp_errf(err, "tensor %.64s appears in two shards", m->tensors[i].name);
+            m->raw[m->rawcount++] = *sp_st_tensor(m->files[i], j);
+    qsort(m->raw, m->rawcount, sizeof *m->raw, tensor_cmp);
+    for (size_t i = 1; i < m->rawcount; i++)
+        if (strcmp(m->raw[i - 1].name, m->raw[i].name) == 0) {
+            sp_errf(err, "tensor %.64s appears in two shards", m->raw[i].name);
             return SP_EFORMAT;
         }
+    int rc = sp_audit_interpret(&m->view, m->raw, m->rawcount, err);
+    if (rc != SP_OK)
+        return rc;
+    m->count = m->view.count;
+    m->tensors = m->view.tensors;
     return SP_OK;
 }
 
@@ -351,6 +377,14 @@ static int read_small_file(char **buf, size_t *len, const char *path, char *err)
     *buf = b;
     *len = n;
     return SP_OK;
+}
+
+/* qsort has no context argument: the index being sorted (one open at a time per thread). */
+static _Thread_local const sp_audit_index *sort_ix;
+
+static int ix_cmp(const void *x, const void *y)
+{
+    return strcmp(sort_ix->tensor[*(const size_t *)x], sort_ix->tensor[*(const size_t *)y]);
 }
 
 /* Opens a sharded model from its index file; checks the index against the shards. */
@@ -404,19 +438,41 @@ static int open_index(sp_audit_model *m, const char *path, char *err)
             rc = SP_EFORMAT;
         }
     }
-    /* ... and every tensor of a shard is in the index, for that shard */
+    /* ... and every tensor of a shard is in the index, for that shard (binary search
+     * over the index entries sorted by name: near-linear at a million tensors) */
+    size_t *order = rc == SP_OK ? malloc((ix.n ? ix.n : 1) * sizeof *order) : NULL;
+    if (rc == SP_OK && order == NULL)
+        rc = SP_ENOMEM;
+    for (size_t i = 0; order != NULL && i < ix.n; i++)
+        order[i] = i;
+    if (order != NULL) {
+        sort_ix = &ix;
+        qsort(order, ix.n, sizeof *order, ix_cmp);
+        sort_ix = NULL;
+    }
     for (size_t f = 0; f < m->nfiles && rc == SP_OK; f++)
         for (size_t j = 0; j < sp_st_count(m->files[f]) && rc == SP_OK; j++) {
             const char *name = sp_st_tensor(m->files[f], j)->name;
-            size_t i = 0;
-            while (i < ix.n && strcmp(ix.tensor[i], name) != 0)
-                i++;
+            size_t lo = 0, hi = ix.n, i = ix.n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int c = strcmp(ix.tensor[order[mid]], name);
+                if (c == 0) {
+                    i = order[mid];
+                    break;
+                }
+                if (c < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
             if (i == ix.n || strcmp(ix.file[i], ix.files[f]) != 0) {
                 sp_errf(err, "%s: shard %.64s holds tensor %.64s that the index %s", path,
                         ix.files[f], name, i == ix.n ? "does not list" : "puts elsewhere");
                 rc = SP_EFORMAT;
             }
         }
+    free(order);
     sp_audit_index_free(&ix);
     if (rc == SP_OK)
         rc = collect(m, err);

@@ -40,6 +40,58 @@ static void uncompared_text(char *out, size_t len, const sp_audit_result *res)
              res->matrix_params ? 100.0 * (double)res->uncompared_layout / (double)res->matrix_params : 0.0);
 }
 
+static int same_dims(const sp_tensor *x, const sp_tensor *y)
+{
+    if (x->ndim != y->ndim)
+        return 0;
+    for (uint32_t d = 0; d < x->ndim; d++)
+        if (x->shape[d] != y->shape[d])
+            return 0;
+    return 1;
+}
+
+void sp_audit_unpaired_reason(char *out, size_t len, const sp_audit_refres *rr, const sp_audit_pair *p)
+{
+    const sp_tensor *a = p->a;
+    char sh[64];
+    shape_text(sh, sizeof sh, a);
+    uint64_t n = 0;
+    if (!sp_audit_dtype_ok(a->dtype)) {
+        snprintf(out, len, "dtype %s is not compared (%s)", sp_dtype_name(a->dtype),
+                 a->dtype == SP_DTYPE_BOOL ? "boolean data"
+                 : a->dtype == SP_DTYPE_I8 || a->dtype == SP_DTYPE_U8
+                     ? "a single integer element"
+                     : "integer data that is not a float bit-cast");
+        return;
+    }
+    if (sp_shape_numel(&n, a->shape, a->ndim) != SP_OK || n < 2) {
+        snprintf(out, len, "a single element carries no evidence");
+        return;
+    }
+    const sp_tensor *b = sp_audit_model_find(rr->model, a->name);
+    if (b != NULL && !sp_audit_dtype_ok(b->dtype)) {
+        snprintf(out, len, "the reference's tensor of this name has dtype %s, not compared",
+                 sp_dtype_name(b->dtype));
+        return;
+    }
+    size_t same = 0;
+    for (size_t j = 0; j < sp_audit_model_count(rr->model); j++) {
+        const sp_tensor *t = sp_audit_model_tensor(rr->model, j);
+        same += sp_audit_dtype_ok(t->dtype) && same_dims(t, a);
+    }
+    if (b != NULL && !same_dims(a, b)) {
+        char bs[64];
+        shape_text(bs, sizeof bs, b);
+        snprintf(out, len, "the reference's tensor of this name is %s, not %s, and no known layout maps "
+                 "one onto the other%s", bs, sh, same ? "; the tensors of this shape went to others" : "");
+    } else if (same == 0) {
+        snprintf(out, len, "no float tensor of shape %s in the reference", sh);
+    } else {
+        snprintf(out, len, "no tensor of this name in the reference, and its %zu float tensor%s of shape %s "
+                 "%s paired with others", same, same == 1 ? "" : "s", sh, same == 1 ? "was" : "were");
+    }
+}
+
 static const char *comp_verdict(const sp_audit_component *c, const sp_audit_result *res)
 {
     if (c->derived)
@@ -103,10 +155,12 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
             shape_text(sh, sizeof sh, p->a);
             esc(ea, sizeof ea, p->a->name);
             if (p->b == NULL) {
-                fprintf(f, "  %-24s %-12s unpaired (no float tensor of this shape left in the reference)\n",
-                        ea, sh);
+                char why[256];
+                sp_audit_unpaired_reason(why, sizeof why, rr, p);
+                fprintf(f, "  %-24s %-12s unpaired: %s\n", ea, sh, why);
                 continue;
             }
+
             char cs[48], ps[48], ms[48], mm[64];
             stat_text(cs, sizeof cs, &p->st.cosine);
             stat_text(ps, sizeof ps, &p->st.pearson);
@@ -129,6 +183,13 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                 fprintf(f, "  carried %s permutation: %s matched %.3f",
                         esc(eb, sizeof eb, p->prop_from),
                         p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols", p->st.prop.value);
+            const sp_audit_tinfo *ti = sp_audit_model_info(res->model, (size_t)(p - rr->pairs));
+            if (ti != NULL && ti->how != SP_AUDIT_AS_STORED)
+                fprintf(f, "  stored %s, read as %s%s%s", sp_dtype_name(ti->stored),
+                        sp_audit_how_text(ti->how), ti->scale ? " with scale " : "",
+                        ti->scale ? esc(eb, sizeof eb, ti->scale) : "");
+            if (ti != NULL && ti->unapplied != NULL)
+                fprintf(f, "  scale %s not applied (no known layout)", esc(eb, sizeof eb, ti->unapplied));
             fputc('\n', f);
         }
     }
@@ -182,9 +243,26 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
                           "component", sp_json_str(res->comp[p->component].name));
     if (o == NULL)
         return NULL;
+    const sp_audit_tinfo *ti = sp_audit_model_info(res->model, (size_t)(p - res->ref[r].pairs));
+    if (ti != NULL) {
+        json_object_set_new(o, "dtype", json_string(sp_dtype_name(ti->stored)));
+        json_object_set_new(o, "read_as", json_string(ti->how == SP_AUDIT_DEQUANT ? "dequantised"
+                                                      : ti->how == SP_AUDIT_INT_VALUES ? "integer_values"
+                                                      : ti->how == SP_AUDIT_BITCAST ? "bitcast"
+                                                                                    : "stored"));
+        json_object_set_new(o, "scale", ti->scale ? sp_json_str(ti->scale) : json_null());
+        json_object_set_new(o, "zero_point", ti->zero ? sp_json_str(ti->zero) : json_null());
+        if (ti->unapplied != NULL)
+            json_object_set_new(o, "scale_not_applied", sp_json_str(ti->unapplied));
+        if (ti->how == SP_AUDIT_BITCAST)
+            json_object_set_new(o, "bitcast_as", json_string(sp_dtype_name(p->a->dtype)));
+    }
     if (p->b == NULL) {
+        char why[256];
+        sp_audit_unpaired_reason(why, sizeof why, &res->ref[r], p);
         json_object_set_new(o, "ref_name", json_null());
         json_object_set_new(o, "paired_by", json_null());
+        json_object_set_new(o, "unpaired_reason", json_string(why));
         return o;
     }
     json_object_set_new(o, "ref_name", sp_json_str(p->b->name));
@@ -281,6 +359,18 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
         return -1;
     }
     json_object_set_new(root, "model", sp_json_str(res->path));
+    if (res->prov != NULL) {   /* with --html: what a reader cites */
+        json_t *fs = json_array();
+        for (size_t i = 0; i < res->prov->nfiles; i++) {
+            const sp_audit_prov_file *pf = &res->prov->files[i];
+            json_array_append_new(fs, json_pack("{s:o,s:s,s:s,s:s}", "path", sp_json_str(pf->path),
+                                                "role", pf->role, "sha256", pf->sha256,
+                                                "blake2b_256", pf->blake2b));
+        }
+        json_object_set_new(root, "tool", json_string(res->prov->tool));
+        json_object_set_new(root, "date", json_string(res->prov->date));
+        json_object_set_new(root, "files", fs);
+    }
     json_object_set_new(root, "parameters", json_integer((json_int_t)res->params));
     json_object_set_new(root, "derived", json_boolean(res->derived));
     json_object_set_new(root, "log10_p", num(res->log10p));

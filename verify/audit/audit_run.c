@@ -158,15 +158,14 @@ static int pair_tensors(sp_audit_refres *rr, const sp_audit_model *m)
         const sp_tensor *a = sp_audit_model_tensor(m, i);
         rr->pairs[i].a = a;
         rr->pairs[i].acmp = a;
-        for (size_t j = 0; j < nb; j++) {
-            const sp_tensor *b = sp_audit_model_tensor(rr->model, j);
-            if (!used[j] && strcmp(a->name, b->name) == 0 && same_shape(a, b)) {
-                rr->pairs[i].b = b;
-                rr->pairs[i].cmp = b;
-                used[j] = 1;
-                rr->paired++;
-                break;
-            }
+        /* the reference is sorted by name: a binary search, not a scan (near-linear) */
+        const sp_tensor *b = sp_audit_model_find(rr->model, a->name);
+        size_t j = b ? (size_t)(b - sp_audit_model_tensor(rr->model, 0)) : nb;
+        if (b != NULL && !used[j] && same_shape(a, b)) {
+            rr->pairs[i].b = b;
+            rr->pairs[i].cmp = b;
+            used[j] = 1;
+            rr->paired++;
         }
     }
     int rc0 = sp_audit_layout_pair_names(rr, m, used);
@@ -287,6 +286,58 @@ static int compare_pair(sp_audit_pair *p, uint64_t seed)
     return rc;
 }
 
+/*
+ * A tensor as F32 for the statistics: the mapping itself when it is aligned F32, else
+ * converted once here (each statistic would otherwise convert it again, row by row).
+ */
+static int as_f32(sp_tensor *tmp, float **buf, const sp_tensor *t)
+{
+    *buf = NULL;
+    *tmp = *t;
+    uint64_t n = numel(t);
+    if (t->dtype == SP_DTYPE_F32 && ((uintptr_t)t->data & 3) == 0)
+        return SP_OK;
+    if (n > SIZE_MAX / sizeof(float) || (*buf = malloc((size_t)(n ? n : 1) * sizeof(float))) == NULL)
+        return SP_ENOMEM;
+    sp_audit_to_float(*buf, t, 0, n);
+    tmp->dtype = SP_DTYPE_F32;
+    tmp->data = *buf;
+    tmp->nbytes = n * sizeof(float);
+    return SP_OK;
+}
+
+/* compare_pair on F32 copies of a and b (converted once), then the originals put back. */
+static int compare_converted(sp_audit_pair *p, uint64_t seed)
+{
+    sp_tensor ta, tb;
+    float *ba = NULL, *bb = NULL;
+    const sp_tensor *a = p->a, *b = p->b;
+    if (!sp_audit_dtype_ok(a->dtype) || !sp_audit_dtype_ok(b->dtype) ||
+        (a->dtype == SP_DTYPE_F32 && b->dtype == SP_DTYPE_F32))
+        return compare_pair(p, seed);
+    int rc = as_f32(&ta, &ba, a);
+    if (rc == SP_OK)
+        rc = as_f32(&tb, &bb, b);
+    if (rc == SP_OK) {
+        p->a = &ta;
+        p->b = &tb;
+        if (p->acmp == a)
+            p->acmp = &ta;
+        if (p->cmp == b)
+            p->cmp = &tb;
+        rc = compare_pair(p, seed);
+        if (p->acmp == &ta)
+            p->acmp = a;
+        if (p->cmp == &tb)
+            p->cmp = b;
+        p->a = a;
+        p->b = b;
+    }
+    free(ba);
+    free(bb);
+    return rc;
+}
+
 static void worker(void *arg, unsigned thread_index)
 {
     (void)thread_index;
@@ -299,7 +350,7 @@ static void worker(void *arg, unsigned thread_index)
         if (i >= q->n)
             return;
         job *j = &q->jobs[i];
-        int rc = compare_pair(j->pair, j->seed);
+        int rc = compare_converted(j->pair, j->seed);
         if (rc != SP_OK) {
             int ok = SP_OK;
             atomic_compare_exchange_strong(&q->rc, &ok, rc);
@@ -358,24 +409,41 @@ static int build_components(sp_audit_result *res, size_t *comp_of, const sp_audi
     res->comp = calloc(na ? na : 1, sizeof *res->comp);
     if (res->comp == NULL)
         return SP_ENOMEM;
+    /* open addressing on the component names (FNV-1a): one lookup per tensor, not a scan */
+    size_t cap = 16;
+    while (cap < 2 * na)
+        cap *= 2;
+    size_t *slot = malloc(cap * sizeof *slot);
+    if (slot == NULL)
+        return SP_ENOMEM;
+    for (size_t k = 0; k < cap; k++)
+        slot[k] = SIZE_MAX;
     char key[SP_NAME_MAX + 1];
     for (size_t i = 0; i < na; i++) {
         const sp_tensor *t = sp_audit_model_tensor(res->model, i);
         comp_key(key, t->name, opt);
-        size_t c = 0;
-        while (c < res->ncomp && strcmp(res->comp[c].name, key) != 0)
-            c++;
+        uint64_t h = 0xcbf29ce484222325ull;
+        for (const char *q = key; *q; q++)
+            h = (h ^ (unsigned char)*q) * 0x100000001b3ull;
+        size_t k = (size_t)h & (cap - 1);
+        while (slot[k] != SIZE_MAX && strcmp(res->comp[slot[k]].name, key) != 0)
+            k = (k + 1) & (cap - 1);
+        size_t c = slot[k] != SIZE_MAX ? slot[k] : res->ncomp;
         if (c == res->ncomp) {
+            slot[k] = c;
             res->comp[c].name = strdup(key);
             res->comp[c].ref = calloc(res->nref ? res->nref : 1, sizeof *res->comp[c].ref);
             res->ncomp++;
-            if (res->comp[c].name == NULL || res->comp[c].ref == NULL)
+            if (res->comp[c].name == NULL || res->comp[c].ref == NULL) {
+                free(slot);
                 return SP_ENOMEM;
+            }
         }
         comp_of[i] = c;
         res->comp[c].params += numel(t);
         res->params += numel(t);
     }
+    free(slot);
     for (size_t c = 0; c < res->ncomp; c++)
         res->comp[c].share = res->params ? (double)res->comp[c].params / (double)res->params : 0.0;
     return SP_OK;

@@ -7,8 +7,10 @@
  */
 #include "audit.h"
 #include "cli.h"
+#include "scratchproof.h"   /* SP_VERSION */
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,8 @@ static const char usage[] =
     "                      (repeatable; longest prefix wins; others by the default rule)\n"
     "  --depth N           default rule: components are the first N name segments\n"
     "                      (default: the first segment, two under a wrapper like model.)\n"
+    "  -V, --version       print the version; -h, --help this text\n"
+    "Every value may also be given as --flag=value.\n"
     "\n"
     "exit status: 0 no evidence of derivation, 1 derived, 2 usage error or unreadable input,\n"
     "3 inconclusive (less than half of MODEL's matrix parameters could be compared).\n";
@@ -66,56 +70,87 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 int sp_cmd_audit(int argc, char **argv)
 {
+    enum { O_REF = 'r', O_HTML = 'H', O_JSON = 'j', O_ALPHA = 'a', O_THREADS = 't',
+           O_COMPONENT = 'c', O_DEPTH = 'd', O_HELP = 'h', O_VERSION = 'V' };
+    static const struct option opts[] = {
+        {"ref", required_argument, NULL, O_REF},       {"html", required_argument, NULL, O_HTML},
+        {"json", no_argument, NULL, O_JSON},           {"alpha", required_argument, NULL, O_ALPHA},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"component", required_argument, NULL, O_COMPONENT},
+        {"depth", required_argument, NULL, O_DEPTH},   {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},     {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *html = NULL;
     const char *refs[MAX_REFS], *prefixes[MAX_PREFIXES];
     size_t nref = 0, npre = 0;
-    int json = 0;
+    int json = 0, c;
     sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, 0, 0, NULL, 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    optind = 1;
+    opterr = 0;
+    /* "-": operands come back in order as 1 (MODEL may be before or after the options);
+     * ":": a missing value is ':' rather than '?' */
+    while ((c = getopt_long(argc, argv, "-:hV", opts, NULL)) != -1) {
+        const char *v = optarg;
+        switch (c) {
+        case 1:     /* an operand, in order ("-" in optstring) */
+            if (model_path != NULL)
+                return fail("one MODEL only (extra argument %s); references go after --ref", v);
+            model_path = v;
+            break;
+        case O_HELP:
             fputs(usage, stdout);
             return 0;
-        } else if (strcmp(a, "--json") == 0) {
+        case O_VERSION:
+            printf("scratchproof %s\n", SP_VERSION);
+            return 0;
+        case O_JSON:
             json = 1;
-        } else if (strcmp(a, "--ref") == 0 || strcmp(a, "--html") == 0 || strcmp(a, "--alpha") == 0 ||
-                   strcmp(a, "--threads") == 0 || strcmp(a, "--component") == 0 ||
-                   strcmp(a, "--depth") == 0) {
-            if (v == NULL)
-                return fail("%s needs a value (see --help)", a);
-            i++;
-            if (strcmp(a, "--ref") == 0) {
-                if (nref == MAX_REFS)
-                    return fail("at most %d references", MAX_REFS);
-                refs[nref++] = v;
-            } else if (strcmp(a, "--html") == 0) {
-                html = v;
-            } else if (strcmp(a, "--alpha") == 0) {
-                char *end;
-                errno = 0;
-                opt.alpha = strtod(v, &end);
-                if (errno || *end || !(opt.alpha > 0 && opt.alpha < 1))
-                    return fail("--alpha wants a number in (0, 1)");
-            } else if (strcmp(a, "--threads") == 0) {
-                if (parse_uint(v, 64, &opt.threads) != 0 || opt.threads == 0)
-                    return fail("--threads wants an integer in [1, 64]");
-            } else if (strcmp(a, "--depth") == 0) {
-                if (parse_uint(v, 64, &opt.depth) != 0 || opt.depth == 0)
-                    return fail("--depth wants an integer in [1, 64]");
-            } else {
-                if (npre == MAX_PREFIXES)
-                    return fail("at most %d --component prefixes", MAX_PREFIXES);
-                if (*v == '\0' || strlen(v) > SP_NAME_MAX)
-                    return fail("--component wants a non-empty tensor name prefix");
-                prefixes[npre++] = v;
-            }
-        } else if (a[0] == '-' && a[1] != '\0') {
+            break;
+        case O_REF:
+            if (nref == MAX_REFS)
+                return fail("--ref %s: at most %d references", v, MAX_REFS);
+            if (*v == '\0')
+                return fail("--ref wants a model path, got an empty string");
+            refs[nref++] = v;
+            break;
+        case O_HTML:
+            if (*v == '\0')
+                return fail("--html wants a file name, got an empty string");
+            html = v;
+            break;
+        case O_ALPHA: {
+            char *end;
+            errno = 0;
+            opt.alpha = strtod(v, &end);
+            if (errno || end == v || *end || !(opt.alpha > 0 && opt.alpha < 1))
+                return fail("--alpha %s: wants a number in (0, 1)", v);
+            break;
+        }
+        case O_THREADS:
+            if (parse_uint(v, 64, &opt.threads) != 0 || opt.threads == 0)
+                return fail("--threads %s: wants an integer in [1, 64]", v);
+            break;
+        case O_DEPTH:
+            if (parse_uint(v, 64, &opt.depth) != 0 || opt.depth == 0)
+                return fail("--depth %s: wants an integer in [1, 64]", v);
+            break;
+        case O_COMPONENT:
+            if (npre == MAX_PREFIXES)
+                return fail("--component %s: at most %d prefixes", v, MAX_PREFIXES);
+            if (*v == '\0' || strlen(v) > SP_NAME_MAX)
+                return fail("--component wants a non-empty tensor name prefix of at most %d bytes",
+                            SP_NAME_MAX);
+            prefixes[npre++] = v;
+            break;
+        case ':':
+            return fail("%s needs a value (see --help)", argv[optind - 1]);
+        default: {   /* '?' */
+            const char *a = argv[optind - 1];
+            if (strncmp(a, "--", 2) == 0 && optopt != 0)   /* a known long option, given a value */
+                return fail("option %s takes no value (see --help)", a);
+            if (strncmp(a, "--", 2) != 0 && optopt != 0)
+                return fail("unknown option -%c (see --help)", optopt);
             return fail("unknown option %s (see --help)", a);
-        } else if (model_path == NULL) {
-            model_path = a;
-        } else {
-            return fail("one MODEL only (extra argument %s); references go after --ref", a);
+        }
         }
     }
     if (model_path == NULL)
@@ -146,6 +181,19 @@ int sp_cmd_audit(int argc, char **argv)
         fail("%s", sp_strerror(rc));
         goto out;
     }
+    sp_audit_prov prov;
+    int have_prov = 0;
+    if (html != NULL) {   /* the digests a reader cites: read every input file once more */
+        err[0] = '\0';
+        rc = sp_audit_prov_make(&prov, "scratchproof " SP_VERSION, model, rm, nref, err);
+        if (rc != SP_OK) {
+            fail("%s", err[0] ? err : sp_strerror(rc));
+            sp_audit_result_free(&res);
+            goto out;
+        }
+        have_prov = 1;
+        res.prov = &prov;
+    }
     code = res.derived ? 1 : res.inconclusive ? 3 : 0;
     if ((json ? sp_audit_report_json(stdout, &res) : sp_audit_report_text(stdout, &res)) != 0) {
         fail("cannot write the report");
@@ -165,6 +213,8 @@ int sp_cmd_audit(int argc, char **argv)
         }
     }
     sp_audit_result_free(&res);
+    if (have_prov)
+        sp_audit_prov_free(&prov);
     fflush(stdout);
 out:
     for (size_t r = 0; r < nref; r++)

@@ -185,7 +185,7 @@ SP_API int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n
  * fn(ctx, "hashing tensors", bytes hashed, bytes in all) on the calling thread
  * (used by `scratchproof record`; a training job leaves it unset). fn NULL: none.
  */
-void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total),
+SP_API void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total),
                          void *ctx);
 
 /* Closes the run, releases the lock, wipes the key. NULL is a no-op. */

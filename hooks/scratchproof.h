@@ -130,13 +130,20 @@ typedef struct sp_checkpoint_info {
     size_t n_optimizer;
 } sp_checkpoint_info;
 
-/* Records a checkpoint of n weight tensors (names unique). */
+/* Records a checkpoint of n weight tensors (names unique). A checkpoint at the
+ * step of the last one (a trainer re-saving the step it resumed from) appends
+ * nothing and succeeds when no batch was committed since and its weights and
+ * optimizer state digests equal the last checkpoint's (else SP_EMISMATCH). */
 int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info,
                       const sp_tensor *t, size_t n) SP_WUR SP_NONNULL(1, 2);
 
 /* Records the final (published) weights; at most once, and last. */
 int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n)
     SP_WUR SP_NONNULL(1);
+
+/* The step of the last checkpoint recorded (also one read back on resume):
+ * 1 and *step set, or 0 and *step = 0 when there is none yet. */
+int sp_run_last_step(const sp_run *run, uint64_t *step) SP_NONNULL(1, 2);
 
 /* Closes the run, releases the lock, wipes the key. NULL is a no-op. */
 void sp_run_close(sp_run *run);

@@ -134,7 +134,7 @@ def default_scheme(module, local, p, name):
     return None
 
 
-def _walk(model):
+def _walk(model, strict=True):
     """[(full name, parameter, scheme or None)] in named_parameters() order."""
     model = unwrap(model)
     owner, adjust = {}, {}
@@ -155,7 +155,12 @@ def _walk(model):
             out.append((name, p, adjust[id(p)]))
             continue
         mod, local = owner[id(p)]
-        out.append((name, p, default_scheme(mod, local, p, name)))
+        try:
+            out.append((name, p, default_scheme(mod, local, p, name)))
+        except ValueError:
+            if strict:
+                raise
+            out.append((name, p, None))
     return out
 
 
@@ -220,8 +225,9 @@ def _initialize(model, run, overrides, own_init=None):
         raise TypeError("scratchproof: initialize wants a torch.nn.Module, got %s"
                         % type(model).__name__)
     run._handle()                      # a closed run fails before any parameter changes
-    params = _walk(model)
-    if own_init is not None and own_init is not False:
+    own = own_init is not None and own_init is not False
+    params = _walk(model, strict=not own)
+    if own:
         from . import torch_init
         rec = torch_init.run_own_init(unwrap(model), own_init)
         routed, bad = [], []

@@ -77,19 +77,6 @@ int sp_tensor_digest_gen_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor 
     SP_WUR SP_NONNULL(1, 2, 3);
 
 /*
- * The pieces of a tensor digest, for digests assembled from chunks hashed
- * elsewhere (the ranks of a multi-rank run, hooks/mpi.c): leaf `index` of
- * the chunk tree (SPEC.md 2.1) over one chunk of len <= SP_CHUNK_BYTES bytes,
- * and the tensor digest of t (t->data ignored) from its nleaves =
- * ceil(nbytes / SP_CHUNK_BYTES) leaves in order. SP_EINVAL for a wrong count.
- */
-void sp_leaf_digest(uint8_t out[SP_DIGEST_BYTES], uint64_t index, const void *chunk, size_t len)
-    SP_NONNULL(1);
-int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
-                            const uint8_t (*leaves)[SP_DIGEST_BYTES], uint64_t nleaves)
-    SP_WUR SP_NONNULL(1, 2);
-
-/*
  * Digests of n tensors at once, out[i] for t[i]; the chunks of all tensors
  * form one pool of work for nthreads threads, so a model of many small
  * tensors and one of a few big ones both use every thread.

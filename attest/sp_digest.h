@@ -35,6 +35,20 @@ SP_API int sp_hash_tagged(uint8_t out[SP_DIGEST_BYTES], const char *tag,
 SP_API int sp_tensor_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
                             unsigned nthreads) SP_WUR SP_NONNULL(1, 2);
 
+/*
+ * The pieces of a tensor digest, for digests assembled from chunks hashed
+ * elsewhere (the ranks of a multi-rank run: hooks/mpi.c, the Python
+ * scratchproof.dist): leaf `index` of the chunk tree (SPEC.md 2.1) over one
+ * chunk of len <= 1 MiB (SP_CHUNK_BYTES) bytes, and the tensor digest of t
+ * (t->data ignored) from its nleaves = ceil(nbytes / 1 MiB) leaves in order.
+ * SP_EINVAL for a wrong count.
+ */
+SP_API void sp_leaf_digest(uint8_t out[SP_DIGEST_BYTES], uint64_t index, const void *chunk, size_t len)
+    SP_NONNULL(1);
+SP_API int sp_tensor_digest_leaves(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
+                                   const uint8_t (*leaves)[SP_DIGEST_BYTES], uint64_t nleaves)
+    SP_WUR SP_NONNULL(1, 2);
+
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,9 @@ struct sp_run {
     uint64_t last_batch_step;
     int have_ckpt;
     uint64_t last_ckpt_step;
+    uint8_t last_root[SP_DIGEST_BYTES];  /* the last checkpoint's root and optimizer digest, */
+    uint8_t last_opt[SP_DIGEST_BYTES];   /* for a repeat at a resume step */
+    int last_has_opt;
     double hook_seconds;
     void (*progress)(void *ctx, const char *what, uint64_t done, uint64_t total);
     void *progress_ctx;
@@ -291,6 +294,10 @@ static int resume_visit(void *vctx, const uint8_t *key, size_t keylen, const uin
     if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
         run->have_ckpt = 1;
         run->last_ckpt_step = r->checkpoint->step;
+        memcpy(run->last_root, r->checkpoint->root.data, SP_DIGEST_BYTES);
+        run->last_has_opt = r->checkpoint->optimizer_digest.len == SP_DIGEST_BYTES;
+        if (run->last_has_opt)
+            memcpy(run->last_opt, r->checkpoint->optimizer_digest.data, SP_DIGEST_BYTES);
     }
     if (r->body_case == SP__RECORD__BODY_FINAL)
         run->state = RUN_FINAL_DONE;
@@ -396,6 +403,12 @@ uint64_t sp_run_seed(const sp_run *run)
 double sp_run_hook_seconds(const sp_run *run)
 {
     return run->hook_seconds;
+}
+
+int sp_run_last_step(const sp_run *run, uint64_t *step)
+{
+    *step = run->have_ckpt ? run->last_ckpt_step : 0;
+    return run->have_ckpt;
 }
 
 int sp_run_is_replay(const sp_run *run)
@@ -547,9 +560,15 @@ static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp
         return rc;
     if (run->state != RUN_GENESIS_DONE)
         return fail(run, SP_EBADSTATE, "checkpoints come after the genesis and before the final record");
-    if (run->have_ckpt && info->step <= run->last_ckpt_step)
+    /* A repeat of the last checkpoint (a trainer re-saving the step it resumed from) is
+       accepted without a record when nothing was committed since and every digest is equal. */
+    int repeat = run->have_ckpt && info->step == run->last_ckpt_step;
+    if (run->have_ckpt && info->step < run->last_ckpt_step + (uint64_t)!repeat)
         return fail(run, SP_EINVAL, "checkpoint step %llu does not follow step %llu",
                     (unsigned long long)info->step, (unsigned long long)run->last_ckpt_step);
+    if (repeat && run->batches > 0)
+        return fail(run, SP_EINVAL, "checkpoint step %llu repeats the last checkpoint after %llu "
+                    "batch commitments", (unsigned long long)info->step, (unsigned long long)run->batches);
     if (info->n_optimizer > 0 && info->optimizer == NULL)
         return fail(run, SP_EINVAL, "optimizer tensor list is NULL");
     tensor_set ts, os;
@@ -557,6 +576,18 @@ static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp
     rc = tensor_set_build(run, &ts, t, NULL, n, given);
     if (rc == SP_OK && info->n_optimizer > 0)
         rc = tensor_set_build(run, &os, info->optimizer, NULL, info->n_optimizer, given_opt);
+    if (rc == SP_OK && repeat) {
+        int same = sodium_memcmp(ts.root, run->last_root, SP_DIGEST_BYTES) == 0 &&
+                   (info->n_optimizer > 0) == run->last_has_opt &&
+                   (!run->last_has_opt || sodium_memcmp(os.root, run->last_opt, SP_DIGEST_BYTES) == 0);
+        if (!same)
+            rc = fail(run, SP_EMISMATCH, "checkpoint step %llu repeats the last checkpoint's step with "
+                      "other %s", (unsigned long long)info->step,
+                      sodium_memcmp(ts.root, run->last_root, SP_DIGEST_BYTES) ? "weights" : "optimizer state");
+        tensor_set_free(&ts);
+        tensor_set_free(&os);
+        return rc;
+    }
     if (rc == SP_OK) {
         Sp__Checkpoint c = SP__CHECKPOINT__INIT;
         c.step = info->step;
@@ -581,6 +612,10 @@ static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp
         if (rc == SP_OK) {
             run->have_ckpt = 1;
             run->last_ckpt_step = info->step;
+            memcpy(run->last_root, ts.root, SP_DIGEST_BYTES);
+            run->last_has_opt = info->n_optimizer > 0;
+            if (run->last_has_opt)
+                memcpy(run->last_opt, os.root, SP_DIGEST_BYTES);
             reset_batches(run);
         }
     }

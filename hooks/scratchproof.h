@@ -172,7 +172,10 @@ typedef struct sp_checkpoint_info {
     size_t n_optimizer;
 } sp_checkpoint_info;
 
-/* Records a checkpoint of n weight tensors (names unique). */
+/* Records a checkpoint of n weight tensors (names unique). A checkpoint at the
+ * step of the last one (a trainer re-saving the step it resumed from) appends
+ * nothing and succeeds when no batch was committed since and its weights and
+ * optimizer state digests equal the last checkpoint's (else SP_EMISMATCH). */
 SP_API int sp_run_checkpoint(sp_run *run, const sp_checkpoint_info *info,
                       const sp_tensor *t, size_t n) SP_WUR SP_NONNULL(1, 2);
 
@@ -188,11 +191,46 @@ SP_API int sp_run_final(sp_run *run, uint64_t step, const sp_tensor *t, size_t n
 SP_API void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, uint64_t done, uint64_t total),
                          void *ctx);
 
+/* The step of the last checkpoint recorded (also one read back on resume):
+ * 1 and *step set, or 0 and *step = 0 when there is none yet. */
+SP_API int sp_run_last_step(const sp_run *run, uint64_t *step) SP_NONNULL(1, 2);
+
 /* Closes the run, releases the lock, wipes the key. NULL is a no-op. */
 SP_API void sp_run_close(sp_run *run);
 
 /* Seconds spent inside sp_run_* calls so far (for overhead reports). */
 SP_API double sp_run_hook_seconds(const sp_run *run) SP_NONNULL(1);
+
+/*
+ * ---- Multi-rank building blocks (SPEC.md 17) ----
+ * For layers that hash on several ranks and record on one (libscratchproof_mpi,
+ * the Python scratchproof.dist): record digests computed elsewhere instead of
+ * hashing tensors here. The *_digests functions take tensor descriptions whose
+ * data pointers are ignored (nbytes is the whole tensor's size) and d[i], the
+ * tensor digest (SPEC.md 2.2, sp_tensor_digest_leaves) of t[i]; otherwise they
+ * behave as sp_run_genesis (with world_size and the sharding digest recorded),
+ * sp_run_checkpoint (info->optimizer describes the optimizer tensors, opt_d
+ * their digests) and sp_run_final.
+ */
+/* d = H("scratchproof/batch", u64le(step) || data) (SPEC.md 2.6). */
+SP_API void sp_batch_digest(uint8_t d[SP_DIGEST_BYTES], uint64_t step, const void *data, size_t len)
+    SP_NONNULL(1);
+
+/* Joins a batch digest computed elsewhere to the chain. */
+SP_API int sp_run_commit_digest(sp_run *run, uint64_t step, const uint8_t d[SP_DIGEST_BYTES])
+    SP_WUR SP_NONNULL(1, 3);
+
+SP_API int sp_run_genesis_digests(sp_run *run, const sp_record_tensor *t, const uint8_t (*d)[SP_DIGEST_BYTES],
+                           size_t n, uint32_t world_size, const uint8_t sharding[SP_DIGEST_BYTES])
+    SP_WUR SP_NONNULL(1);
+
+SP_API int sp_run_checkpoint_digests(sp_run *run, const sp_checkpoint_info *info, const sp_tensor *t,
+                              const uint8_t (*d)[SP_DIGEST_BYTES], size_t n,
+                              const uint8_t (*opt_d)[SP_DIGEST_BYTES]) SP_WUR SP_NONNULL(1, 2);
+
+SP_API int sp_run_final_digests(sp_run *run, uint64_t step, const sp_tensor *t,
+                         const uint8_t (*d)[SP_DIGEST_BYTES], size_t n) SP_WUR SP_NONNULL(1);
+
 
 #ifdef __cplusplus
 }

@@ -586,8 +586,12 @@ class TestMisuse(Base):
                 run.checkpoint(6, {"w": torch.zeros(2)}, path=os.path.join(self.dir, "no", "x"))
             self.assertIn("does not exist", str(cm.exception))
             run.checkpoint(6, {"w": torch.zeros(2)})
+            run.checkpoint(6, {"w": torch.zeros(2)})     # the same digests again: accepted, no record
+            with self.assertRaises(sp.Error) as cm:
+                run.checkpoint(6, {"w": torch.ones(2)})      # another checkpoint at that step
+            self.assertIn("other weights", str(cm.exception))
             with self.assertRaises(sp.Error):
-                run.checkpoint(6, {"w": torch.zeros(2)})     # steps strictly increase
+                run.checkpoint(5, {"w": torch.zeros(2)})     # steps never decrease
         with self.assertRaises(ValueError):
             sp.uniform(1, 0)
         with self.assertRaises(ValueError):

@@ -30,6 +30,7 @@ else build/libscratchproof.so of this source tree, else the system library path.
 from . import _lib
 from .errors import BusyError, Error, KeyFileError, StateError, TensorError
 from .derive import config_digest, step_seed
+from .run import keep_files, strip_prefixes, unwrap
 from .run import REPLAY_LEDGER, Run
 from .schemes import (Init, constant, external, normal, ones, trunc_normal, uniform,
                       zeros)
@@ -40,7 +41,7 @@ library_path = _lib.path
 __all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileError", "Init",
            "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "external",
            "tensor_digest", "init_fill", "library_path", "config_digest", "step_seed",
-           "REPLAY_LEDGER"]
+           "REPLAY_LEDGER", "keep_files", "strip_prefixes", "unwrap"]
 
 
 def tensor_digest(name, tensor, threads=1):

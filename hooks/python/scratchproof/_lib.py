@@ -171,3 +171,21 @@ sp_hash_tagged = _decl("sp_hash_tagged", _I, ctypes.POINTER(ctypes.c_uint8 * SP_
 def strerror(rc):
     """sp_strerror(rc) as str."""
     return sp_strerror(rc).decode("utf-8", "replace")
+sp_run_last_step = _decl("sp_run_last_step", _I, _P, ctypes.POINTER(_U64))
+
+# The multi-rank binding (scratchproof.dist, SPEC.md 17) records digests computed on
+# other ranks: the chunk-tree leaves (SPEC 2.1, attest/digest.h) and the *_digests entry
+# points of hooks/run_internal.h. All are exported by libscratchproof.so.
+_D32 = ctypes.c_uint8 * SP_DIGEST_BYTES
+sp_leaf_digest = _decl("sp_leaf_digest", None, ctypes.POINTER(_D32), _U64, _P, _SZ)
+sp_tensor_digest_leaves = _decl("sp_tensor_digest_leaves", _I, ctypes.POINTER(_D32),
+                                ctypes.POINTER(SpTensor), _P, _U64)
+sp_batch_digest = _decl("sp_batch_digest", None, ctypes.POINTER(_D32), _U64, _P, _SZ)
+sp_run_commit_digest = _decl("sp_run_commit_digest", _I, _P, _U64, ctypes.POINTER(_D32))
+sp_run_genesis_digests = _decl("sp_run_genesis_digests", _I, _P, ctypes.POINTER(SpRecordTensor),
+                               _P, _SZ, ctypes.c_uint32, ctypes.POINTER(_D32))
+sp_run_checkpoint_digests = _decl("sp_run_checkpoint_digests", _I, _P,
+                                  ctypes.POINTER(SpCheckpointInfo), ctypes.POINTER(SpTensor),
+                                  _P, _SZ, _P)
+sp_run_final_digests = _decl("sp_run_final_digests", _I, _P, _U64, ctypes.POINTER(SpTensor),
+                             _P, _SZ)

@@ -45,10 +45,40 @@ def _u64(x, what):
     return x
 
 
-def _named(model, what):
-    """(name, tensor) pairs: a module's named_parameters(), a mapping's items(), or pairs."""
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")   # DistributedDataParallel/DataParallel, torch.compile
+
+
+def unwrap(model):
+    """The module a DDP/DataParallel (.module) or torch.compile (._orig_mod) wrapper holds,
+    through any nesting of the two; any other object as it is."""
+    for _ in range(16):
+        inner = getattr(model, "_orig_mod", None)
+        if inner is None and type(model).__name__ in ("DistributedDataParallel", "DataParallel",
+                                                      "FullyShardedDataParallel"):
+            inner = getattr(model, "module", None)
+        if inner is None or not hasattr(inner, "named_parameters"):
+            return model
+        model = inner
+    return model
+
+
+def strip_prefixes(name):
+    """name without leading wrapper prefixes (module., _orig_mod.), as the genesis records it."""
+    changed = True
+    while changed:
+        changed = False
+        for p in _WRAPPER_PREFIXES:
+            if name.startswith(p) and len(name) > len(p):
+                name, changed = name[len(p):], True
+    return name
+
+
+def named_tensors(model, what):
+    """(name, tensor) pairs: a module's named_parameters() (of the module inside DDP and
+    torch.compile wrappers, so names carry no module./_orig_mod. prefix), a mapping's
+    items(), or pairs."""
     if hasattr(model, "named_parameters"):
-        return list(model.named_parameters())
+        return list(unwrap(model).named_parameters())
     if hasattr(model, "items"):
         return list(model.items())
     try:
@@ -56,6 +86,51 @@ def _named(model, what):
     except (TypeError, ValueError):
         raise TypeError("scratchproof: %s wants a torch.nn.Module, a mapping of name to tensor "
                         "or (name, tensor) pairs, got %s" % (what, type(model).__name__)) from None
+
+
+_named = named_tensors
+
+
+def check_names(pairs, genesis, what):
+    """pairs with the genesis's names: unchanged when the names are the genesis names; with
+    the wrapper prefixes stripped when that makes them so (a state dict of a wrapped model);
+    else a ValueError naming what is missing and what is extra."""
+    names = [n for n, _ in pairs]
+    if set(names) == genesis and len(names) == len(genesis):
+        return pairs
+    stripped = [(strip_prefixes(n), t) for n, t in pairs]
+    sn = [n for n, _ in stripped]
+    if set(sn) == genesis and len(sn) == len(genesis):
+        return stripped
+    missing = sorted(genesis - set(sn))
+    extra = sorted(set(sn) - genesis)
+    raise ValueError("scratchproof: %s: the tensor names are not the genesis's: missing %s, "
+                     "extra %s (a checkpoint records the same parameters as the genesis)"
+                     % (what, missing[:8], extra[:8]))
+
+
+def keep_files(directory):
+    """An on_checkpoint hook that keeps every recorded file: after each checkpoint and final
+    record, each file written is hard-linked (copied where links fail) to
+    directory/<its step>.<name>, so a trainer that overwrites one rolling checkpoint file
+    still leaves verify every recorded file (verify --checkpoints DIR finds them by digest)."""
+    d = os.fspath(directory)
+
+    def hook(step, paths):
+        os.makedirs(d, exist_ok=True)
+        for p in paths:
+            dst = os.path.join(d, "step%06d.%s" % (step, os.path.basename(p)))
+            tmp = dst + ".tmp"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            try:
+                os.link(p, tmp)
+            except OSError:
+                import shutil
+                shutil.copyfile(p, tmp)
+            os.replace(tmp, dst)
+    hook.directory = d
+    return hook
 
 
 class Run:
@@ -77,6 +152,12 @@ class Run:
                         genesis; None records 0, which means 1
       replay            replay mode (SP_RUN_REPLAY, SPEC.md 12): key must be None, the
                         records are signed with an ephemeral key; see Run.replay()
+      keep_files        a directory: every checkpoint/final file written is also kept there
+                        as a hard link stepNNNNNN.<file name> (see keep_files())
+      on_checkpoint     callable(step, [paths written]) after each checkpoint/final record
+    last_step is the step of the last checkpoint (read back on resume, 0 if none); step is
+    an automatic counter (starts at last_step; next_step() advances it; checkpoint(None,
+    ...) and final(None, ...) record at it).
     Raises KeyFileError (missing or bad key), BusyError (another writer), StateError
     (ledger already holds records), Error (anything else), TypeError/ValueError.
     """
@@ -85,13 +166,25 @@ class Run:
                  seed: int, model_name: str = "", threads: int = 1,
                  config_digest: "bytes | None" = None, resume: bool = False, *,
                  config: "ConfigSource | None" = None, batches_per_step: "int | None" = None,
-                 replay: bool = False) -> None:
+                 replay: bool = False, keep_files: "os.PathLike[str] | str | None" = None,
+                 on_checkpoint=None) -> None:
         self._h = None
         self._lock = threading.Lock()
         self._hook = 0.0
         self._write = 0.0
         self._c_hook_last = 0.0
         self._real = None
+        self._genesis_names = None
+        self.last_step = 0
+        self.step = 0
+        hooks = []
+        if keep_files is not None:
+            hooks.append(globals()["keep_files"](keep_files))
+        if on_checkpoint is not None:
+            if not callable(on_checkpoint):
+                raise TypeError("scratchproof: on_checkpoint must be callable(step, paths)")
+            hooks.append(on_checkpoint)
+        self._hooks = hooks
         t0 = time.perf_counter()
         self.seed = _u64(seed, "seed")
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64:
@@ -154,6 +247,9 @@ class Run:
                 _open_ledgers.discard(real)
             raise
         self._real = real
+        last = ctypes.c_uint64(0)
+        _lib.sp_run_last_step(self._h, ctypes.byref(last))
+        self.last_step = self.step = last.value
         self._hook += time.perf_counter() - t0
 
     @classmethod
@@ -323,6 +419,7 @@ class Run:
             rc = _lib.sp_run_genesis(h, arr, len(entries))
             if rc != _lib.SP_OK:
                 raise self._fail(rc, "genesis")
+            self._genesis_names = {e[0] for e in entries}
         self._hook += time.perf_counter() - t0
 
     def commit_batch(self, step, data):
@@ -345,6 +442,12 @@ class Run:
                     raise self._fail(rc, "commit_batch(step %d)" % step)
         self._hook += time.perf_counter() - t0
 
+    def next_step(self):
+        """Advances the automatic step counter and returns the new step (a loop that counts
+        steps per epoch gets the run's global step from here)."""
+        self.step += 1
+        return self.step
+
     def checkpoint(self, step, model, optimizer=None, path=None, metrics=None):
         """Records a checkpoint of the model's parameters and the optimizer's state.
 
@@ -357,6 +460,10 @@ class Run:
           that was hashed, so the file's digests equal the record's.
         metrics: {"loss": float, "lr": float, "tokens": int}, recorded in the checkpoint;
           lr defaults to the optimizer's first param group's lr.
+        step None records at run.step (the automatic counter). A DDP or torch.compile
+        wrapper is unwrapped (names without module./_orig_mod.), and the names must be the
+        genesis's. A checkpoint at the last checkpoint's step (a trainer re-saving the step it
+        resumed from) records nothing and succeeds when its digests equal that record's.
         """
         t0 = time.perf_counter()
         w0 = self._write
@@ -368,8 +475,34 @@ class Run:
 
     def _checkpoint(self, step, model, optimizer, path, metrics):
         h = self._handle()
-        step = _u64(step, "step")
+        step = self.step if step is None else _u64(step, "step")
         m = dict(metrics or {})
+        info = self._info(step, m, optimizer)
+        named = self._names_checked(_named(model, "checkpoint"), "checkpoint")
+        arr, n, keep = _tensors.describe_all(named, "checkpoint tensor")
+        oarr, on, okeep = None, 0, None
+        if optimizer is not None:
+            from . import torch as spt
+            oarr, on, okeep = _tensors.describe_all(spt.optimizer_tensors(optimizer, named),
+                                                    "optimizer state tensor")
+        written = []
+        if path is not None:
+            self._write_file(path, arr, n, step, b"checkpoint")
+            written.append(os.fspath(path))
+            if on:
+                self._write_file(opt_path(path), oarr, on, step, b"optimizer")
+                written.append(opt_path(path))
+        if on:
+            info.optimizer = ctypes.cast(oarr, ctypes.POINTER(_lib.SpTensor))
+            info.n_optimizer = on
+        rc = _lib.sp_run_checkpoint(h, ctypes.byref(info), arr, n)
+        del keep, okeep
+        if rc != _lib.SP_OK:
+            raise self._fail(rc, "checkpoint(step %d)" % step)
+        self._recorded(step, written)
+
+    @staticmethod
+    def _info(step, m, optimizer):
         unknown = sorted(set(m) - set(_METRICS))
         if unknown:
             raise ValueError("scratchproof: checkpoint metrics %s are not recorded; a checkpoint "
@@ -382,24 +515,18 @@ class Run:
         if lr is None and optimizer is not None and getattr(optimizer, "param_groups", None):
             lr = optimizer.param_groups[0].get("lr")
         info.lr = float(lr) if lr is not None else 0.0
-        named = _named(model, "checkpoint")
-        arr, n, keep = _tensors.describe_all(named, "checkpoint tensor")
-        oarr, on, okeep = None, 0, None
-        if optimizer is not None:
-            from . import torch as spt
-            oarr, on, okeep = _tensors.describe_all(spt.optimizer_tensors(optimizer, named),
-                                                    "optimizer state tensor")
-        if path is not None:
-            self._write_file(path, arr, n, step, b"checkpoint")
-            if on:
-                self._write_file(opt_path(path), oarr, on, step, b"optimizer")
-        if on:
-            info.optimizer = ctypes.cast(oarr, ctypes.POINTER(_lib.SpTensor))
-            info.n_optimizer = on
-        rc = _lib.sp_run_checkpoint(h, ctypes.byref(info), arr, n)
-        del keep, okeep
-        if rc != _lib.SP_OK:
-            raise self._fail(rc, "checkpoint(step %d)" % step)
+        return info
+
+    def _names_checked(self, pairs, what):
+        if self._genesis_names is None:     # resumed: the genesis names are in the ledger
+            return [(strip_prefixes(n), t) for n, t in pairs]
+        return check_names(pairs, self._genesis_names, what)
+
+    def _recorded(self, step, written):
+        self.last_step = max(self.last_step, step)
+        self.step = max(self.step, step)
+        for hook in self._hooks:
+            hook(step, list(written))
 
     def final(self, step, model, path=None):
         """Records the final (published) weights, once and last; writes them to path if given."""
@@ -408,16 +535,97 @@ class Run:
         try:
             with self._lock:
                 h = self._handle()
-                step = _u64(step, "step")
-                arr, n, keep = _tensors.describe_all(_named(model, "final"), "final tensor")
+                step = self.step if step is None else _u64(step, "step")
+                named = self._names_checked(_named(model, "final"), "final")
+                arr, n, keep = _tensors.describe_all(named, "final tensor")
                 if path is not None:
                     self._write_file(path, arr, n, step, b"final")
                 rc = _lib.sp_run_final(h, step, arr, n)
                 del keep
                 if rc != _lib.SP_OK:
                     raise self._fail(rc, "final(step %d)" % step)
+                self._recorded(step, [os.fspath(path)] if path is not None else [])
         finally:
             self._hook += time.perf_counter() - t0 - (self._write - w0)
+
+    # ---- digests computed on other ranks (scratchproof.dist) -------------------
+
+    @staticmethod
+    def _digest_array(ds):
+        D = ctypes.c_uint8 * _lib.SP_DIGEST_BYTES
+        return (D * max(len(ds), 1)).from_buffer_copy(b"".join(ds) or bytes(32))
+
+    def _genesis_digests(self, arr, d, n, world, sharding):
+        with self._lock:
+            h = self._handle()
+            rc = _lib.sp_run_genesis_digests(h, arr, ctypes.addressof(d), n, world, sharding)
+            if rc != _lib.SP_OK:
+                raise self._fail(rc, "genesis")
+            self._genesis_names = {arr[i].t.name.decode("utf-8") for i in range(n)}
+
+    def _commit_digest(self, step, d):
+        with self._lock:
+            h = self._handle()
+            D = ctypes.c_uint8 * _lib.SP_DIGEST_BYTES
+            rc = _lib.sp_run_commit_digest(h, step, D.from_buffer_copy(d))
+            if rc != _lib.SP_OK:
+                raise self._fail(rc, "commit_batch(step %d)" % step)
+
+    def _descs(self, desc):
+        from .dist import Run as _D
+        arr = (_lib.SpTensor * max(len(desc), 1))()
+        keep = []
+        for i, (name, dt, sh) in enumerate(desc):
+            t, b = _D._desc(name, dt, sh)
+            arr[i] = t
+            keep.append(b)
+        return arr, keep
+
+    def _checkpoint_digests(self, step, desc, d, odesc, od, metrics, optimizer):
+        with self._lock:
+            h = self._handle()
+            info = self._info(step, dict(metrics or {}), optimizer)
+            arr, keep = self._descs(desc)
+            da = self._digest_array(d)
+            oarr, okeep = self._descs(odesc)
+            oda = None
+            if odesc:
+                info.optimizer = ctypes.cast(oarr, ctypes.POINTER(_lib.SpTensor))
+                info.n_optimizer = len(odesc)
+                oda = self._digest_array(od)
+            rc = _lib.sp_run_checkpoint_digests(h, ctypes.byref(info), arr, ctypes.addressof(da),
+                                                len(desc),
+                                                ctypes.addressof(oda) if oda is not None else None)
+            del keep, okeep
+            if rc != _lib.SP_OK:
+                raise self._fail(rc, "checkpoint(step %d)" % step)
+            written = getattr(self, "_pending_files", [])
+            self._pending_files = []
+            self._recorded(step, written)
+
+    def _final_digests(self, step, desc, d):
+        with self._lock:
+            h = self._handle()
+            arr, keep = self._descs(desc)
+            da = self._digest_array(d)
+            rc = _lib.sp_run_final_digests(h, step, arr, ctypes.addressof(da), len(desc))
+            del keep
+            if rc != _lib.SP_OK:
+                raise self._fail(rc, "final(step %d)" % step)
+            written = getattr(self, "_pending_files", [])
+            self._pending_files = []
+            self._recorded(step, written)
+
+    def _write_whole(self, path, pairs, opairs, step, kind=b"checkpoint"):
+        """Writes the files of a multi-rank record (rank 0, whole tensors)."""
+        arr, n, keep = _tensors.describe_all(pairs, "checkpoint tensor")
+        self._write_file(path, arr, n, step, kind)
+        self._pending_files = [os.fspath(path)]
+        if opairs:
+            oarr, on, okeep = _tensors.describe_all(opairs, "optimizer state tensor")
+            self._write_file(opt_path(path), oarr, on, step, b"optimizer")
+            self._pending_files.append(opt_path(path))
+        del keep
 
     def _write_file(self, path, arr, n, step, kind):
         t0 = time.perf_counter()

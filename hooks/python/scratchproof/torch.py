@@ -26,7 +26,18 @@ initialize(model, run, overrides=None)
     sp.normal(0, 0.02), "*.bias": sp.zeros()}; exact names win over patterns, patterns
     apply in the order given, and an override that matches nothing is an error.
     scratchproof.external() keeps a parameter's current values and records them as
-    loaded (kind 0). A parameter of any other module type needs an override.
+    loaded (kind 0). A parameter of any other module type needs an override. An override
+    may name a tied parameter by any of its names (lm_head.weight for the recorded
+    transformer.wte.weight) and a wrapped model's parameter by its module./_orig_mod. name.
+    own_init: the model's own initialisation, recorded (torch_init.py): own_init(model) a
+    callable, True (every reset_parameters(), then model._init_weights on every module), or
+    a Recorder the model was built under:
+        with scratchproof.torch.own_init() as rec:
+            model = GPT(config)                   # its constructor's init calls are recorded
+        scratchproof.torch.initialize(model, run, own_init=rec)
+    Each routed torch.nn.init / Tensor fill call becomes the parameter's scheme; a call with
+    no deterministic equivalent is an error naming it, unless an override covers it.
+    DDP and torch.compile wrappers are unwrapped: names carry no module./_orig_mod. prefix.
     Returns {name: Init}.
 
 initialize_from(model, run, weights)
@@ -55,7 +66,7 @@ import torch.nn as nn
 from . import _lib
 from . import _tensors
 from .errors import Error, TensorError
-from .run import write_safetensors
+from .run import strip_prefixes, unwrap, write_safetensors
 from .schemes import EXTERNAL, Init, as_init, constant, normal, ones, uniform, zeros
 
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)
@@ -123,8 +134,9 @@ def default_scheme(module, local, p, name):
     return None
 
 
-def _walk(model):
+def _walk(model, strict=True):
     """[(full name, parameter, scheme or None)] in named_parameters() order."""
+    model = unwrap(model)
     owner, adjust = {}, {}
     for prefix, mod in model.named_modules():
         dot = prefix + "." if prefix else ""
@@ -143,14 +155,36 @@ def _walk(model):
             out.append((name, p, adjust[id(p)]))
             continue
         mod, local = owner[id(p)]
-        out.append((name, p, default_scheme(mod, local, p, name)))
+        try:
+            out.append((name, p, default_scheme(mod, local, p, name)))
+        except ValueError:
+            if strict:
+                raise
+            out.append((name, p, None))
     return out
 
 
-def _apply_overrides(params, overrides):
+def _aliases(model):
+    """{alias name or wrapped name: recorded name} for tied parameters (every name
+    named_parameters(remove_duplicate=False) gives a tensor, the first being the one
+    recorded) and for the module./_orig_mod. names of a wrapped model."""
+    out, first = {}, {n: None for n, _ in ()}
+    for name, p in unwrap(model).named_parameters():
+        first[id(p)] = name
+    for prefix, mod in unwrap(model).named_modules(remove_duplicate=False):
+        for local, p in mod._parameters.items():
+            if p is not None and id(p) in first:
+                out[(prefix + "." if prefix else "") + local] = first[id(p)]
+    for name, _ in model.named_parameters():
+        out.setdefault(name, out.get(strip_prefixes(name), strip_prefixes(name)))
+    return out
+
+
+def _apply_overrides(params, overrides, aliases=None):
     if not overrides:
         return params
-    ov = [(k, as_init(v, "override '%s'" % k)) for k, v in dict(overrides).items()]
+    aliases = aliases or {}
+    ov = [(aliases.get(k, k), as_init(v, "override '%s'" % k)) for k, v in dict(overrides).items()]
     used = set()
     out = []
     for name, p, s in params:
@@ -177,24 +211,45 @@ def _init_dtype(p, name):
     return dt, ptr
 
 
-def initialize(model, run, overrides=None):
+def initialize(model, run, overrides=None, own_init=None):
     """See the module docstring. Returns {name: Init}."""
     t0, h0 = time.perf_counter(), run.hook_seconds
     try:
-        return _initialize(model, run, overrides)
+        return _initialize(model, run, overrides, own_init)
     finally:   # run.genesis counted its own time already
         run._add_hook_time(time.perf_counter() - t0 - (run.hook_seconds - h0))
 
 
-def _initialize(model, run, overrides):
+def _initialize(model, run, overrides, own_init=None):
     if not isinstance(model, nn.Module):
         raise TypeError("scratchproof: initialize wants a torch.nn.Module, got %s"
                         % type(model).__name__)
     run._handle()                      # a closed run fails before any parameter changes
-    params = _apply_overrides(_walk(model), overrides)
+    own = own_init is not None and own_init is not False
+    params = _walk(model, strict=not own)
+    if own:
+        from . import torch_init
+        rec = torch_init.run_own_init(unwrap(model), own_init)
+        routed, bad = [], []
+        for name, p, s in params:
+            got, why = rec.scheme_of(p)
+            if why is not None:
+                bad.append("'%s': %s" % (name, why))
+            if got is None and why is None:
+                got = torch_init.constant_of(p) if s is None or not _is_torch_default(
+                    _owner_of(unwrap(model), name)) else s
+            routed.append((name, p, got if got is not None else s))
+        if bad and not overrides:
+            raise ValueError("scratchproof: the model's own initialisation has no deterministic "
+                             "equivalent for %s; give those parameters an override" % "; ".join(bad[:8]))
+        if bad:
+            names = {b.split("'")[1] for b in bad}
+            routed = [(n, p, None if n in names else s) for n, p, s in routed]
+        params = routed
+    params = _apply_overrides(params, overrides, _aliases(model) if overrides else None)
     missing = [n for n, _, s in params if s is None]
     if missing:
-        kinds = sorted({type(_owner_of(model, n)).__name__ for n in missing})
+        kinds = sorted({_type_name(_owner_of(unwrap(model), n)) for n in missing})
         raise ValueError("scratchproof: no default scheme for %s (module type %s); pass "
                          "overrides={name or pattern: scratchproof.uniform(...)/normal(...)/...}"
                          % (missing[:8] if len(missing) > 8 else missing, ", ".join(kinds)))
@@ -221,6 +276,20 @@ def _initialize(model, run, overrides):
     return {name: s for name, _, s, _, _ in plan}
 
 
+def _is_torch_default(module):
+    """True when module is a torch.nn class whose defaults _walk knows."""
+    return type(module).__module__.startswith("torch.nn")
+
+
+def _type_name(module):
+    """A module's class as a user would name it: torch.nn classes by their name, others
+    qualified by their module (a custom LayerNorm is not torch.nn.LayerNorm)."""
+    t = type(module)
+    if t.__module__.startswith("torch.nn"):
+        return t.__name__
+    return "%s.%s (not a torch.nn class)" % (t.__module__, t.__qualname__)
+
+
 def _owner_of(model, name):
     mod_name = name.rpartition(".")[0]
     return model.get_submodule(mod_name) if mod_name else model
@@ -229,7 +298,7 @@ def _owner_of(model, name):
 def _copy_into(model, weights, exact_dtype):
     if isinstance(weights, (str, bytes, os.PathLike)):
         weights = load_file(weights)
-    params = dict(model.named_parameters())
+    params = dict(unwrap(model).named_parameters())
     if set(weights) != set(params):
         extra = sorted(set(weights) - set(params))
         missing = sorted(set(params) - set(weights))
@@ -348,7 +417,7 @@ def start_replay(model: nn.Module, run, weights, optimizer=None, optimizer_state
     load_weights(model, weights)
     if optimizer_state:
         load_optimizer_state(optimizer, model, optimizer_state)
-    run.genesis([(name, p, Init(EXTERNAL)) for name, p in model.named_parameters()])
+    run.genesis([(name, p, Init(EXTERNAL)) for name, p in unwrap(model).named_parameters()])
 
 
 def optimizer_tensors(optimizer, named):
@@ -383,7 +452,22 @@ def optimizer_tensors(optimizer, named):
     return out
 
 
+def own_init():
+    """A Recorder (torch_init.py): build the model inside `with own_init() as rec:` and pass
+    initialize(..., own_init=rec)."""
+    from .torch_init import Recorder
+    return Recorder()
+
+
 _FROM_SP = None
+
+
+def _FROM_SP_map():
+    """{sp dtype number: torch dtype}."""
+    global _FROM_SP
+    if _FROM_SP is None:
+        _FROM_SP = {v: k for k, v in _tensors.torch_dtypes().items()}
+    return _FROM_SP
 
 
 def load_file(path):

@@ -74,11 +74,11 @@ $(GEN_C) $(GEN_H): proto/record.proto
 	protoc-c --proto_path=proto --c_out=$(BUILD)/gen proto/record.proto
 
 # Generated code is compiled without our strict warning set.
-$(BUILD)/obj/gen/record.pb-c.o: $(GEN_C)
+$(BUILD)/obj/gen/record.pb-c.o: $(GEN_C) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(BASEFLAGS) $(INC) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard attest/*.h hooks/*.h verify/*/*.h)
+$(BUILD)/obj/%.o: %.c $(GEN_H) $(wildcard attest/*.h hooks/*.h verify/*/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

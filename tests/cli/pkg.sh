@@ -32,7 +32,8 @@ readelf -d "$SO" | grep -q 'SONAME.*\[libscratchproof\.so\.0\]' && ok "readelf -
   && ok "symlinks .so -> .so.0 -> .so.$VERSION" || bad "symlinks: $(ls -l "$BA"/libscratchproof.so*)"
 
 # --- exports = the functions the public headers declare ---
-nm -D --defined-only "$SO" | awk '$2 ~ /^[TtWVDdBbRr]$/ {print $3}' | sort >"$t/exported"
+# (__odr_asan.* are AddressSanitizer's one-definition-rule markers, not our symbols)
+nm -D --defined-only "$SO" | awk '$2 ~ /^[TtWVDdBbRr]$/ {print $3}' | grep -v '^__odr_asan' | sort >"$t/exported"
 cat >"$t/all.c" <<'C'
 #include "scratchproof.h"
 C

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import socket
+import time
 import struct
 import subprocess
 import sys
@@ -197,17 +198,26 @@ def launch(mode, out, world):
         procs.append(subprocess.Popen([sys.executable, os.path.abspath(__file__), "--rank", mode,
                                        out, str(world)], env=env, stdout=log,
                                       stderr=subprocess.STDOUT))
-    # a rank that fails leaves its peers blocked in a collective: stop them then
+    # A rank that fails leaves its peers blocked in a collective: stop them then. A rank
+    # that is still running 120 s after a peer ended (or 600 s in all) is stopped too:
+    # a hang is a failure of the test, never a hang of the suite.
+    start, first_end = time.monotonic(), None
     alive = list(procs)
     while alive:
-        pid, status = os.wait()
-        done = [p for p in alive if p.pid == pid]
-        for p in done:
-            alive.remove(p)
-            p.returncode = os.waitstatus_to_exitcode(status)
-            if p.returncode != 0:
-                for q in alive:
-                    q.terminate()
+        for p in list(alive):
+            if p.poll() is not None:
+                alive.remove(p)
+                first_end = first_end or time.monotonic()
+                if p.returncode != 0:
+                    for q in alive:
+                        q.terminate()
+        now = time.monotonic()
+        if alive and ((first_end is not None and now - first_end > 120) or now - start > 600):
+            for q in alive:
+                q.kill()
+                q.wait()
+            alive = []
+        time.sleep(0.05)
     res = []
     for p, log in zip(procs, logs):
         rc = p.wait()

@@ -198,7 +198,11 @@ static void test_misuse(void **state)
     assert_int_equal(sp_run_commit_batch(run, 4, "x", 1), SP_OK);
     assert_int_equal(sp_run_commit_batch(run, 3, "x", 1), SP_EINVAL);   /* steps never decrease */
     assert_int_equal(sp_run_checkpoint(run, &info, f->t, 2), SP_OK);
-    assert_int_equal(sp_run_checkpoint(run, &info, f->t, 2), SP_EINVAL);   /* same step again */
+    /* the same step again, same digests, no batch since: a resumed trainer re-saving the
+       step it resumed from; nothing is appended (SPEC.md 3.6) */
+    assert_int_equal(sp_run_checkpoint(run, &info, f->t, 2), SP_OK);
+    assert_int_equal(sp_run_commit_batch(run, 5, "x", 1), SP_OK);
+    assert_int_equal(sp_run_checkpoint(run, &info, f->t, 2), SP_EINVAL);   /* same step after a batch */
     assert_int_equal(sp_run_final(run, 4, f->t, 2), SP_EINVAL);            /* before step 5 */
     assert_int_equal(sp_run_final(run, 5, f->t, 2), SP_OK);
     assert_int_equal(sp_run_final(run, 6, f->t, 2), SP_EBADSTATE);

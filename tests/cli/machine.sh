@@ -147,7 +147,7 @@ if grep -aqE 'regenerating initial tensors: [0-9.]+ MiB / 96\.0 MiB +[0-9]+%' "$
    && grep -aq 'ETA ' "$t/tty.log" && grep -aq 'VERIFIED' "$t/tty.log"; then
   ok "verify on a terminal: a byte-based progress line (regeneration, hashing) with ETA"
 else bad "verify on a terminal: no progress line: $(tr '\r\033' '|~' <"$t/tty.log" | head -c 600)"; fi
-grep -aqE 'MiB/s' "$t/tty.log" && ok "the progress line shows a rate" || bad "no rate: $(tr '\r\033' '|~' <"$t/tty.log" | head -c 400)"
+grep -aqE '[0-9.]+ ([KMGT]i)?B/s' "$t/tty.log" && ok "the progress line shows a rate" || bad "no rate: $(tr '\r\033' '|~' <"$t/tty.log" | head -c 400)"
 grep -aq $'\r\033\[K' "$t/tty.log" && ok "the progress line is cleared at the end" || bad "progress line not cleared"
 script -qec "'$sp' record genesis --ledger '$t/big2.ledger' --key '$t/k.key' --seed 1 '$t/big.safetensors'" "$t/rtty.log" >/dev/null 2>&1
 grep -aqE 'hashing tensors: [0-9.]+ MiB / 96\.0 MiB' "$t/rtty.log" && ok "record on a terminal: hashing progress" \

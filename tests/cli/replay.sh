@@ -92,6 +92,21 @@ expect 1 "a trainer that exits 1" "exited with status 1; log tail:" -- V --repla
 expect 1 "a trainer that does not exist" "status 127; log tail: scratchproof verify --replay: cannot execute" -- \
   V --replay "$t/no-such-trainer {out}" --segments 1
 expect 1 "a trainer killed by a signal" "killed by signal 9" -- V --replay "sh -c 'kill -9 \$\$'" --segments 1
+# a hung trainer, and what it started (a marker argument finds the grandchild): stopped
+# after --replay-timeout, the segment failed; SIGTERM ignored still ends in SIGKILL
+mark=$((600000 + RANDOM))
+expect 1 "a hung trainer is stopped by --replay-timeout" "did not finish within --replay-timeout 1 s and was stopped" -- \
+  V --replay "sh -c 'sleep $mark & wait' {out}" --segments 1 --replay-timeout 1
+sleep 0.5
+pgrep -f "sleep $mark" >/dev/null && { bad "the hung trainer's child still runs"; pkill -f "sleep $mark"; } \
+  || ok "the hung trainer's process group is gone"
+expect 1 "a trainer ignoring SIGTERM is killed" "did not finish within --replay-timeout 0.5 s" -- \
+  V --replay "sh -c 'trap \"\" TERM; sleep $((mark + 1)) & wait; wait' {out}" --segments 1 --replay-timeout 0.5
+sleep 0.5
+pgrep -f "sleep $((mark + 1))" >/dev/null && { bad "a TERM-ignoring trainer survived"; pkill -9 -f "sleep $((mark + 1))"; } \
+  || ok "SIGKILL follows SIGTERM"
+expect 0 "--replay-timeout with a trainer that finishes in time" "bit for bit" -- \
+  V --replay "$R" --segments first --replay-timeout 600
 expect 1 "a trainer that writes no ledger" "no readable replay ledger" -- V --replay "true {out}" --segments 1
 expect 1 "a trainer that writes a garbage ledger" "no readable replay ledger" -- \
   V --replay "sh -c 'printf \"\\033[2J junk\" > \$0/replay.ledger; echo \"\\033[31mred\"' {out}" --segments 1
@@ -154,6 +169,8 @@ expect 2 "--tolerance without --replay" "--tolerance needs --replay" -- V --tole
 expect 2 "bad --segments" "--segments wants" -- V --replay "$R" --segments 0,2
 expect 2 "--segments beyond the run" "--segments: segment 9 is beyond this run's 6 segments" -- V --replay "$R" --segments 9
 expect 2 "negative --tolerance" "--tolerance wants" -- V --replay "$R" --tolerance -1
+expect 2 "--replay-timeout 0" "--replay-timeout wants seconds > 0, not '0'" -- V --replay "$R" --replay-timeout 0
+expect 2 "--replay-timeout without --replay" "--replay-timeout needs --replay" -- V --replay-timeout 5
 expect 2 "bad --nonce" "--nonce wants 32 hex digits" -- V --replay "$R" --nonce abc
 expect 2 "unreadable --config" "--config $t/nope" -- V --config "$t/nope"
 

@@ -17,7 +17,7 @@
 static const char verify_usage[] =
     "usage: scratchproof verify LEDGER|BUNDLE --pubkey PUB [--checkpoints DIR] [--model FILE|DIR|INDEX]...\n"
     "                           [--replay 'CMD ARGS' [--segments all|first|LIST] [--tolerance T]\n"
-    "                            [--nonce HEX] [--calibrate] [--keep-replays DIR]]\n"
+    "                            [--nonce HEX] [--calibrate] [--keep-replays DIR] [--replay-timeout S]]\n"
     "                           [--config FILE] [--allow-incomplete] [--ref REF]... [--json] [--html FILE]\n"
     "                           [--head FILE [--witness PUB]...] [--threads N] [--quiet]\n"
     "Replays LEDGER (or a BUNDLE from `scratchproof export -o`): every record\n"
@@ -29,8 +29,9 @@ static const char verify_usage[] =
     "fails unless --allow-incomplete; --config FILE must match the genesis config\n"
     "digest. With --replay, chosen training segments are re-executed by the\n"
     "trainer (split without a shell; placeholders {weights} {optimizer} {first}\n"
-    "{last} {seed} {out}) and compared bit for bit, or within --tolerance T.\n"
-    "recorded set of weights, tensor by tensor. With --checkpoints, the trajectory\n"
+    "{last} {seed} {out}) and compared bit for bit, or within --tolerance T;\n"
+    "--replay-timeout S stops a trainer still running after S seconds (a failed\n"
+    "segment). With --checkpoints, the trajectory\n"
     "is screened (update sizes, the genesis's trace; --ref: derivation from REF);\n"
     "--html FILE writes a self-contained report page. With --head, LEDGER is\n"
     "checked against its signed head (not cut short, rolled back or forked;\n"
@@ -39,7 +40,7 @@ static const char verify_usage[] =
     "and tensor), 2 usage error or unreadable input.\n";
 
 /* Long-only options of replay and the run-level checks (no short letters to collide). */
-enum { OPT_REPLAY = 256, OPT_SEGMENTS, OPT_TOLERANCE, OPT_NONCE, OPT_CALIBRATE, OPT_KEEP, OPT_CONFIG,
+enum { OPT_REPLAY = 256, OPT_SEGMENTS, OPT_TOLERANCE, OPT_NONCE, OPT_CALIBRATE, OPT_KEEP, OPT_TIMEOUT, OPT_CONFIG,
        OPT_INCOMPLETE, OPT_HEAD, OPT_WITNESS };
 
 int sp_cmd_verify(int argc, char **argv)
@@ -51,13 +52,14 @@ int sp_cmd_verify(int argc, char **argv)
         {"replay", required_argument, NULL, OPT_REPLAY}, {"segments", required_argument, NULL, OPT_SEGMENTS},
         {"tolerance", required_argument, NULL, OPT_TOLERANCE}, {"nonce", required_argument, NULL, OPT_NONCE},
         {"calibrate", no_argument, NULL, OPT_CALIBRATE}, {"keep-replays", required_argument, NULL, OPT_KEEP},
+        {"replay-timeout", required_argument, NULL, OPT_TIMEOUT},
         {"config", required_argument, NULL, OPT_CONFIG}, {"allow-incomplete", no_argument, NULL, OPT_INCOMPLETE},
         {"help", no_argument, NULL, 'h'}, {"ref", required_argument, NULL, 'R'},
         {"html", required_argument, NULL, 'H'}, {"head", required_argument, NULL, OPT_HEAD},
         {"witness", required_argument, NULL, OPT_WITNESS}, {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0}};
     static const char metas[] = "pubkey=PUB checkpoints=DIR model=FILE threads=N replay='CMD ARGS' "
-                                "segments=SPEC tolerance=T nonce=HEX keep-replays=DIR config=FILE "
+                                "segments=SPEC tolerance=T nonce=HEX keep-replays=DIR replay-timeout=S config=FILE "
                                 "ref=REF html=FILE head=FILE witness=PUB";
     sp_replay_opts ro = {.tolerance = -1};
     uint8_t nonce[SP_REPLAY_NONCE_BYTES];
@@ -120,6 +122,14 @@ int sp_cmd_verify(int argc, char **argv)
             break;
         case OPT_CALIBRATE: ro.calibrate = 1; replay_only = "--calibrate"; break;
         case OPT_KEEP: ro.keep_dir = optarg; replay_only = "--keep-replays"; break;
+        case OPT_TIMEOUT:
+            if (sp_cli_parse_double(optarg, &ro.timeout_s) != 0 || !(ro.timeout_s > 0) || ro.timeout_s > 1e9) {
+                free(models);
+                free(wits);
+                return sp_cli_usage_error("verify", "--replay-timeout wants seconds > 0, not '%s'", optarg);
+            }
+            replay_only = "--replay-timeout";
+            break;
         case OPT_CONFIG: config = optarg; break;
         case OPT_INCOMPLETE: allow_incomplete = 1; break;
         case OPT_HEAD: headpath = optarg; break;

@@ -207,9 +207,9 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
     int rc = sp_argv_substitute(&argv, c->argv, &ph);
     if (rc != SP_OK)
         return rc;
-    int code = 0, sig = 0;
+    int code = 0, sig = 0, timed_out = 0;
     char err[SP_ERRMSG_MAX] = "";
-    rc = sp_spawn(argv, log, threads, &code, &sig, err);
+    rc = sp_spawn(argv, log, threads, c->o->timeout_s, &code, &sig, &timed_out, err);
     sp_argv_free(argv);
     if (rc != SP_OK) {
         snprintf(detail, cap, "%s", err);
@@ -218,7 +218,10 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
     if (code != 0) {
         char tail[400];
         sp_log_tail(tail, sizeof tail, log, 300);
-        if (sig != 0)
+        if (timed_out)
+            snprintf(detail, cap, "the trainer did not finish within --replay-timeout %g s and was stopped; log tail: %s",
+                     c->o->timeout_s, tail);
+        else if (sig != 0)
             snprintf(detail, cap, "the trainer was killed by signal %d; log tail: %s", sig, tail);
         else
             snprintf(detail, cap, "the trainer exited with status %d; log tail: %s", code, tail);

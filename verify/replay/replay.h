@@ -76,6 +76,7 @@ typedef struct sp_replay_opts {
     int calibrate;             /* --calibrate */
     const char *keep_dir;      /* --keep-replays DIR, or NULL: scratch removed */
     unsigned threads;          /* hashing threads */
+    double timeout_s;          /* --replay-timeout: > 0 stops a trainer running longer; 0 none */
 } sp_replay_opts;
 
 /*

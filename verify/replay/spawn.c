@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void sp_argv_free(char **argv)
@@ -177,6 +178,7 @@ int sp_argv_substitute(char ***out, char *const *argv, const sp_placeholders *p)
 /* In the child: never returns. Only async-signal-safe calls after fork. */
 static void child(char *const *argv, int logfd)
 {
+    (void)setpgid(0, 0);   /* its own group: a timeout stops the trainer and what it started */
     int in = open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
         _exit(127);
@@ -193,10 +195,52 @@ static void child(char *const *argv, int logfd)
     _exit(127);
 }
 
-int sp_spawn(char *const *argv, const char *logpath, unsigned threads, int *code, int *sig, char *err)
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits for pid; with a limit, polls every 20 ms and stops the group past it. */
+static int wait_child(pid_t pid, double timeout_s, int *st, int *timed_out)
+{
+    *timed_out = 0;
+    if (timeout_s <= 0) {
+        while (waitpid(pid, st, 0) < 0)
+            if (errno != EINTR)
+                return -1;
+        return 0;
+    }
+    double deadline = mono_s() + timeout_s, kill_at = 0;
+    for (;;) {
+        pid_t r = waitpid(pid, st, WNOHANG);
+        if (r == pid)
+            return 0;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        double t = mono_s();
+        if (!*timed_out && t >= deadline) {
+            *timed_out = 1;
+            kill_at = t + 5.0;
+            (void)kill(-pid, SIGTERM);
+            (void)kill(pid, SIGTERM);   /* if setpgid had not happened yet */
+        } else if (*timed_out && kill_at > 0 && t >= kill_at) {
+            (void)kill(-pid, SIGKILL);
+            (void)kill(pid, SIGKILL);
+            kill_at = 0;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+int sp_spawn(char *const *argv, const char *logpath, unsigned threads, double timeout_s, int *code, int *sig,
+             int *timed_out, char *err)
 {
     *code = -1;
     *sig = 0;
+    *timed_out = 0;
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (logfd < 0) {
         sp_errf(err, "%s: cannot create the replay log: %s", logpath, strerror(errno));
@@ -225,12 +269,12 @@ int sp_spawn(char *const *argv, const char *logpath, unsigned threads, int *code
         return SP_EIO;
     }
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0) {
-        if (errno != EINTR) {
-            sp_errf(err, "waiting for the trainer: %s", strerror(errno));
-            return SP_EIO;
-        }
+    if (wait_child(pid, timeout_s, &st, timed_out) != 0) {
+        sp_errf(err, "waiting for the trainer: %s", strerror(errno));
+        return SP_EIO;
     }
+    if (*timed_out)   /* what it left running in its group goes too */
+        (void)kill(-pid, SIGKILL);
     if (WIFEXITED(st)) {
         *code = WEXITSTATUS(st);
     } else if (WIFSIGNALED(st)) {

@@ -159,6 +159,32 @@ int sp_escape_fputs(const char *str, FILE *f)
     return 0;
 }
 
+int sp_escape_html_fputs(const char *str, FILE *f)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t len = strlen(str);
+    for (size_t i = 0; i < len;) {
+        char u[SP_ESCAPE_UNIT_MAX];
+        size_t ulen;
+        int unsafe;
+        i += unit(u, &ulen, &unsafe, s + i, len - i);
+        for (size_t k = 0; k < ulen; k++) {
+            const char *ent = NULL;
+            switch (u[k]) {
+            case '&': ent = "&amp;"; break;
+            case '<': ent = "&lt;"; break;
+            case '>': ent = "&gt;"; break;
+            case '"': ent = "&quot;"; break;
+            case '\'': ent = "&#39;"; break;
+            default: break;
+            }
+            if (ent != NULL ? fputs(ent, f) == EOF : fputc(u[k], f) == EOF)
+                return -1;
+        }
+    }
+    return 0;
+}
+
 int sp_utf8_valid(const void *src, size_t len)
 {
     const unsigned char *s = src;

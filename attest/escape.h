@@ -38,6 +38,14 @@ char *sp_escape_dupn(const void *s, size_t len);
 int sp_escape_fputs(const char *s, FILE *f) SP_NONNULL(1, 2);
 
 /*
+ * The same escaped form as HTML text or a quoted attribute value (the HTML
+ * reports, SPEC.md 1.1): escaped as above, then & < > " ' as entities
+ * (&amp; &lt; &gt; &quot; &#39;), so the page stays valid UTF-8 without
+ * markup or a control byte from the string. 0, or -1 on a write error.
+ */
+int sp_escape_html_fputs(const char *s, FILE *f) SP_NONNULL(1, 2);
+
+/*
  * In place: every byte that sp_escape would write as \xNN becomes '?'
  * (backslashes are kept). Used by sp_errf, so a detail line from the library
  * is one line of valid UTF-8 even before a caller escapes it for printing.

@@ -183,6 +183,33 @@ static void test_fputs(void **state)
     free(buf);
 }
 
+/* HTML: the terminal escaping first, then the five metacharacters; a "\x" from escaping is text. */
+static void test_html_fputs(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(sp_escape_html_fputs("<b a='1'>&amp;\"\x1b\xe2\x80\xae\xff caf\xc3\xa9\\", f), 0);
+    fclose(f);
+    assert_string_equal(buf, "&lt;b a=&#39;1&#39;&gt;&amp;amp;&quot;\\x1b\\xe2\\x80\\xae\\xff caf\xc3\xa9\\\\");
+    free(buf);
+    /* every byte value alone: the output is valid UTF-8 with no control byte and no markup */
+    for (int c = 1; c < 256; c++) {
+        char in[2] = {(char)c, 0};
+        buf = NULL;
+        f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        assert_int_equal(sp_escape_html_fputs(in, f), 0);
+        fclose(f);
+        assert_true(sp_utf8_valid(buf, strlen(buf)));
+        for (const char *p = buf; *p; p++)
+            assert_true((unsigned char)*p >= 0x20 && *p != 0x7f && *p != '<' && *p != '>' && *p != '"' && *p != '\'');
+        free(buf);
+    }
+}
+
 /* sp_errf: unsafe bytes of a detail line become '?', backslashes stay. */
 static void test_errf_scrub(void **state)
 {
@@ -292,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_output_properties),
         cmocka_unit_test(test_utf8_valid),
         cmocka_unit_test(test_fputs),
+        cmocka_unit_test(test_html_fputs),
         cmocka_unit_test(test_errf_scrub),
         cmocka_unit_test(test_json_str),
         cmocka_unit_test(test_report_detail),

@@ -28,30 +28,10 @@
 #define CHUNK 48            /* tensors per chart at most */
 #define LABEL_GAP 34.0      /* viewBox units between two x labels */
 
-/*
- * An untrusted string (path, tensor name) as HTML text or attribute value:
- * first the terminal escaping of SPEC.md 1.1, so control bytes, invalid
- * UTF-8 and bidi overrides show as \xNN and the page stays valid UTF-8,
- * then the five HTML metacharacters as entities.
- */
+/* An untrusted string (path, tensor name) as HTML text or attribute value (SPEC.md 1.1). */
 static void esc(FILE *f, const char *str)
 {
-    char *e = sp_escape_dup(str);
-    if (e == NULL) {
-        fputs("(out of memory)", f);
-        return;
-    }
-    for (const char *s = e; *s; s++) {
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
-        }
-    }
-    free(e);
+    (void)sp_escape_html_fputs(str, f);
 }
 
 /* Natural order: digit runs compare as numbers ("layers.2" < "layers.10"), the rest bytewise. */

@@ -6,6 +6,8 @@
  */
 #include "verify_html.h"
 
+#include "escape.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,64 +117,10 @@ json_t *sp_trajectory_json(const sp_trajectory *t)
 
 /* ------------------------------------------------------------ escaping */
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629), 0 when invalid. */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
-    if (n == 0)
-        return 0;
-    for (size_t k = 1; k < n; k++)
-        if ((s[k] & 0xC0) != 0x80)
-            return 0;                       /* also stops at the NUL */
-    if (n == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0)))
-        return 0;                           /* overlong, surrogate */
-    if (n == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90)))
-        return 0;                           /* overlong, above U+10FFFF */
-    if (n == 2 && c == 0xC2 && s[1] < 0xA0)
-        return 0;                           /* C1 controls */
-    return n;
-}
-
-/* Bidirectional marks, overrides and isolates, and line separators: could reorder the text shown. */
-static int bidi_or_separator(const unsigned char *s, size_t n)
-{
-    if (n == 2)
-        return s[0] == 0xD8 && s[1] == 0x9C;                       /* U+061C */
-    if (n != 3 || s[0] != 0xE2)
-        return 0;
-    unsigned cp = ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-    return cp == 0x200E || cp == 0x200F || (cp >= 0x2028 && cp <= 0x202E) ||
-           (cp >= 0x2066 && cp <= 0x2069);
-}
-
-/* Text for HTML content or a quoted attribute: always valid UTF-8, no markup. */
+/* Every string from the ledger, a file or the command line: SPEC.md 1.1, then HTML entities. */
 static void esc(FILE *f, const char *str)
 {
-    const unsigned char *s = (const unsigned char *)(str ? str : "");
-    while (*s) {
-        size_t n = utf8_len(s);
-        if (n == 0 || bidi_or_separator(s, n)) {
-            fputs("&#xFFFD;", f);
-            s += n ? n : 1;
-            continue;
-        }
-        switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default:
-            if (*s < 0x20 || *s == 0x7F)
-                fputs("&#xFFFD;", f);
-            else
-                fwrite(s, 1, n, f);
-        }
-        s += n;
-    }
+    (void)sp_escape_html_fputs(str ? str : "", f);
 }
 
 /* ------------------------------------------------------------ charts */

@@ -144,22 +144,28 @@ char *sp_escape_dup(const char *s)
     return sp_escape_dupn(s, strlen(s));
 }
 
-int sp_escape_fputs(const char *str, FILE *f)
+/* One unit's escaped bytes to f, with the HTML metacharacters as entities when html. */
+static int put_unit(const char *u, size_t ulen, int html, FILE *f)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t len = strlen(str);
-    for (size_t i = 0; i < len;) {
-        char u[SP_ESCAPE_UNIT_MAX];
-        size_t ulen;
-        int unsafe;
-        i += unit(u, &ulen, &unsafe, s + i, len - i);
-        if (fwrite(u, 1, ulen, f) != ulen)
+    if (!html)
+        return fwrite(u, 1, ulen, f) == ulen ? 0 : -1;
+    for (size_t k = 0; k < ulen; k++) {
+        const char *ent = NULL;
+        switch (u[k]) {
+        case '&': ent = "&amp;"; break;
+        case '<': ent = "&lt;"; break;
+        case '>': ent = "&gt;"; break;
+        case '"': ent = "&quot;"; break;
+        case '\'': ent = "&#39;"; break;
+        default: break;
+        }
+        if (ent != NULL ? fputs(ent, f) == EOF : fputc(u[k], f) == EOF)
             return -1;
     }
     return 0;
 }
 
-int sp_escape_html_fputs(const char *str, FILE *f)
+static int escape_to(const char *str, int html, FILE *f)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t len = strlen(str);
@@ -168,21 +174,20 @@ int sp_escape_html_fputs(const char *str, FILE *f)
         size_t ulen;
         int unsafe;
         i += unit(u, &ulen, &unsafe, s + i, len - i);
-        for (size_t k = 0; k < ulen; k++) {
-            const char *ent = NULL;
-            switch (u[k]) {
-            case '&': ent = "&amp;"; break;
-            case '<': ent = "&lt;"; break;
-            case '>': ent = "&gt;"; break;
-            case '"': ent = "&quot;"; break;
-            case '\'': ent = "&#39;"; break;
-            default: break;
-            }
-            if (ent != NULL ? fputs(ent, f) == EOF : fputc(u[k], f) == EOF)
-                return -1;
-        }
+        if (put_unit(u, ulen, html, f) != 0)
+            return -1;
     }
     return 0;
+}
+
+int sp_escape_fputs(const char *str, FILE *f)
+{
+    return escape_to(str, 0, f);
+}
+
+int sp_escape_html_fputs(const char *str, FILE *f)
+{
+    return escape_to(str, 1, f);
 }
 
 int sp_utf8_valid(const void *src, size_t len)

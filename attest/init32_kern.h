@@ -20,10 +20,12 @@ typedef uint32_t VU __attribute__((vector_size(4 * K32_LANES)));
 typedef double VD __attribute__((vector_size(8 * K32_LANES)));
 
 #if K32_LANES == 8
-#define K32_EVEN 0, 2, 4, 6, 8, 10, 12, 14
-#define K32_ODD 1, 3, 5, 7, 9, 11, 13, 15
-#define K32_LO 0, 8, 1, 9, 2, 10, 3, 11
-#define K32_HI 4, 12, 5, 13, 6, 14, 7, 15
+/* In-lane shuffles only (shufps, unpcklps/unpckhps): the lanes hold pairs 0 1 4 5 2 3 6 7,
+   and the interleave back puts every element where it belongs. */
+#define K32_EVEN 0, 2, 8, 10, 4, 6, 12, 14
+#define K32_ODD 1, 3, 9, 11, 5, 7, 13, 15
+#define K32_LO 0, 8, 1, 9, 4, 12, 5, 13
+#define K32_HI 2, 10, 3, 11, 6, 14, 7, 15
 #elif K32_LANES == 4
 #define K32_EVEN 0, 2, 4, 6
 #define K32_ODD 1, 3, 5, 7

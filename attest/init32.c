@@ -224,6 +224,23 @@ size_t sp_init32_uniform_lanes(unsigned lanes, float *out, const unsigned char *
     return 0;
 }
 
+size_t sp_init32_bf16_lanes(unsigned lanes, unsigned char *out, const float *f, size_t n)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (lanes == 4)
+        return k32_sse2_bf16(out, f, n);
+    if (lanes == 8 && have_avx2())
+        return k32_avx2_bf16(out, f, n);
+#else
+    (void)lanes;
+    (void)out;
+    (void)f;
+    (void)n;
+#endif
+    return 0;
+}
+
 /* ---- keystream and the fill loop ---- */
 
 /*
@@ -250,7 +267,7 @@ static void ks_blocks(unsigned char *buf, const unsigned char key[32], uint64_t 
     }
 }
 
-static void store_floats(unsigned char *out, sp_dtype dtype, const float *f, size_t n)
+static void store_floats(unsigned char *out, sp_dtype dtype, unsigned lanes, const float *f, size_t n)
 {
     switch (dtype) {
     case SP_DTYPE_F32:
@@ -271,13 +288,15 @@ static void store_floats(unsigned char *out, sp_dtype dtype, const float *f, siz
             out[2 * k + 1] = (unsigned char)(h >> 8);
         }
         break;
-    default: /* SP_DTYPE_BF16 */
-        for (size_t k = 0; k < n; k++) {
+    default: { /* SP_DTYPE_BF16 */
+        size_t k = sp_init32_bf16_lanes(lanes, out, f, n);
+        for (; k < n; k++) {
             uint16_t h = sp_f32_to_bf16(f[k]);
             out[2 * k] = (unsigned char)h;
             out[2 * k + 1] = (unsigned char)(h >> 8);
         }
         break;
+    }
     }
 }
 
@@ -340,7 +359,7 @@ void sp_init32_fill(unsigned char *out, sp_dtype dtype, const unsigned char key[
         if (end - i < n)
             n = (size_t)(end - i);
         gen_batch(f, s, lanes, key, ks, i, n);
-        store_floats(out, dtype, f, n);
+        store_floats(out, dtype, lanes, f, n);
         out += n * esize;
         i += n;
     }

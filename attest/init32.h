@@ -56,6 +56,10 @@ size_t sp_init32_normal_lanes(unsigned lanes, float *out, const unsigned char *w
 size_t sp_init32_uniform_lanes(unsigned lanes, float *out, const unsigned char *words,
                                size_t n, double low, double span);
 
+/* Floats [0, k) of f as BF16 bytes (sp_f32_to_bf16, little-endian) on a vector width (4 or
+   8); returns k, a multiple of the width (0: no such path; the caller converts the rest). */
+size_t sp_init32_bf16_lanes(unsigned lanes, unsigned char *out, const float *f, size_t n);
+
 /* The width sp_init32_fill uses: 8 with AVX2, else 4; SP_INIT_LANES=1 forces 1, =2 or =4 forces 4. */
 unsigned sp_init32_lanes(void);
 

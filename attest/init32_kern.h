@@ -114,6 +114,24 @@ K32_TARGET static size_t K32_CAT(K32_NAME, uniform)(float *out, const unsigned c
     return k;
 }
 
+/* Floats [0, k) of f as BF16 (little-endian) at out, exactly as sp_f32_to_bf16. */
+K32_TARGET static size_t K32_CAT(K32_NAME, bf16)(unsigned char *out, const float *f, size_t n)
+{
+    typedef uint16_t VH __attribute__((vector_size(2 * K32_LANES)));
+    size_t k = 0;
+    for (; k + K32_LANES <= n; k += K32_LANES) {
+        VU b;
+        memcpy(&b, f + k, sizeof b);
+        VI nan = (VI)(b & 0x7fffffffu) > 0x7f800000;   /* -1 where NaN */
+        VU r = (b + 0x7fffu + ((b >> 16) & 1u)) >> 16;
+        VU q = ((b >> 16) & 0x8000u) | 0x7fc0u;
+        r = (r & (VU)~nan) | (q & (VU)nan);
+        VH h = __builtin_convertvector(r, VH);
+        memcpy(out + 2 * k, &h, sizeof h);
+    }
+    return k;
+}
+
 #undef VF
 #undef VI
 #undef VU

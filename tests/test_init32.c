@@ -304,6 +304,36 @@ static void test_lanes(void **state)
     free(got);
 }
 
+/* The vector BF16 rounding against sp_f32_to_bf16 on every kind of bit pattern. */
+static void test_bf16_lanes(void **state)
+{
+    (void)state;
+    enum { N = 1 << 18 };
+    float *f = malloc(N * sizeof(float));
+    unsigned char *got = xmalloc(2 * N);
+    assert_non_null(f);
+    static const uint32_t sp[] = {0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u,
+                                  0x7f800001u, 0x7f7fffffu, 0x7f7f8000u, 0x7f7f7fffu, 0x3f808000u,
+                                  0x3f818000u, 0x3f808001u, 0x00000001u, 0x00008000u, 0x80018000u};
+    rng_state = 13;
+    for (size_t i = 0; i < N; i++)
+        f[i] = bits_f(i < sizeof sp / sizeof sp[0] ? sp[i] : (uint32_t)rng());
+    for (unsigned lanes = 4; lanes <= 8; lanes += 4) {
+        size_t done = sp_init32_bf16_lanes(lanes, got, f, N);
+        if (done == 0)
+            continue;
+        assert_int_equal(done, N);
+        for (size_t i = 0; i < N; i++) {
+            uint16_t h = (uint16_t)(got[2 * i] | got[2 * i + 1] << 8);
+            if (h != sp_f32_to_bf16(f[i]))
+                fail_msg("bf16 %u lanes: %08x -> %04x, scalar %04x", lanes, f_bits(f[i]), h,
+                         sp_f32_to_bf16(f[i]));
+        }
+    }
+    free(f);
+    free(got);
+}
+
 /* ---------------------------------------------------------------- accuracy */
 
 static double ulp32(double x)
@@ -528,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_slices),
         cmocka_unit_test(test_threads_digest),
         cmocka_unit_test(test_lanes),
+        cmocka_unit_test(test_bf16_lanes),
         cmocka_unit_test(test_ln32_accuracy),
         cmocka_unit_test(test_sincos32_accuracy),
         cmocka_unit_test(test_radius_bound),

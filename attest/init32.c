@@ -354,12 +354,22 @@ void sp_init32_fill(unsigned char *out, sp_dtype dtype, const unsigned char key[
     unsigned lanes = sp_init32_lanes();
     size_t esize = sp_dtype_size(dtype);
     uint64_t i = first, end = first + count;
+    /* F32 on a little-endian host: the floats are the output bytes, written in place
+       (when out is aligned for floats), saving a copy per batch. */
+    int direct = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    direct = dtype == SP_DTYPE_F32 && (uintptr_t)out % _Alignof(float) == 0;
+#endif
     while (i < end) {
         size_t n = KS_WORDS - (size_t)(i % KS_WORDS);
         if (end - i < n)
             n = (size_t)(end - i);
-        gen_batch(f, s, lanes, key, ks, i, n);
-        store_floats(out, dtype, lanes, f, n);
+        if (direct) {
+            gen_batch((float *)(void *)out, s, lanes, key, ks, i, n);
+        } else {
+            gen_batch(f, s, lanes, key, ks, i, n);
+            store_floats(out, dtype, lanes, f, n);
+        }
         out += n * esize;
         i += n;
     }

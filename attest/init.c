@@ -8,6 +8,7 @@
  * state; thread-safe. Must be compiled with -ffp-contract=off.
  */
 #include "init.h"
+#include "init32.h"
 #include "init_math.h"
 
 #include <assert.h>
@@ -247,6 +248,8 @@ int sp_init_check(const sp_init_scheme *s)
         break;
     case SP_INIT_UNIFORM:
     case SP_INIT_NORMAL:
+    case SP_INIT_UNIFORM32:
+    case SP_INIT_NORMAL32:
         used = 2;
         break;
     case SP_INIT_TRUNC_NORMAL:
@@ -274,6 +277,9 @@ int sp_init_check(const sp_init_scheme *s)
         if (!(p[1] > 0.0) || !(p[2] < p[3]))
             return SP_EINVAL;
         break;
+    case SP_INIT_UNIFORM32:
+    case SP_INIT_NORMAL32:
+        return sp_init32_check(s);
     default:
         break;
     }
@@ -303,6 +309,12 @@ int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
     trunc_setup ts = {0.0, 0.0};
     int keyed = s->kind == SP_INIT_UNIFORM || s->kind == SP_INIT_NORMAL ||
                 s->kind == SP_INIT_TRUNC_NORMAL;
+    if (s->kind == SP_INIT_UNIFORM32 || s->kind == SP_INIT_NORMAL32) {
+        /* scheme version 2 (SPEC.md 6.8): 32-bit words, init32.c */
+        tensor_key(key, seed, name, name_len);
+        sp_init32_fill(out, dtype, key, s, first, count);
+        return SP_OK;
+    }
     if (keyed)
         tensor_key(key, seed, name, name_len);
     if (s->kind == SP_INIT_TRUNC_NORMAL)

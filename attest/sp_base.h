@@ -135,6 +135,11 @@ SP_API int sp_tensor_check(const sp_tensor *t) SP_WUR SP_NONNULL(1);
  *   SP_INIT_TRUNC_NORMAL  p[0] = mean, p[1] = std, p[2] = low, p[3] = high,
  *                         absolute bounds as torch.nn.init.trunc_normal_
  *                         (low < high, std > 0)
+ *   SP_INIT_UNIFORM32     p[0] = low, p[1] = high       (low < high)
+ *   SP_INIT_NORMAL32      p[0] = mean, p[1] = std       (std > 0; both round to
+ *                         finite binary32, std to one > 0)
+ *   The *32 kinds (scheme version 2, SPEC.md 6.8) read 4 keystream bytes per
+ *   element: 24-bit uniforms, Box-Muller in binary32 (|z| <= 5.77).
  * Unused parameters must be 0.
  */
 typedef enum sp_init_kind {
@@ -143,9 +148,11 @@ typedef enum sp_init_kind {
     SP_INIT_CONSTANT = 2,
     SP_INIT_UNIFORM = 3,
     SP_INIT_NORMAL = 4,
-    SP_INIT_TRUNC_NORMAL = 5
+    SP_INIT_TRUNC_NORMAL = 5,
+    SP_INIT_UNIFORM32 = 6,
+    SP_INIT_NORMAL32 = 7
 } sp_init_kind;
-#define SP_INIT_KIND_MAX 5
+#define SP_INIT_KIND_MAX 7
 
 typedef struct sp_init_scheme {
     sp_init_kind kind;

@@ -27,6 +27,8 @@ echo "== initialiser (goal: uniform >= 0.5x, normal >= 0.3x the ChaCha20 keystre
 echo
 echo "== scale: a 4 GiB model in 8 shards (goal: genesis check <= 1.5x hashing the same bytes)"
 "$B/bench/bench_scale" "$d" 4096 2
+echo "-- the same with normal32 (version 2, SPEC.md 6.8: 4 keystream bytes per element)"
+"$B/bench/bench_scale" "$d" 4096 2 normal32
 echo
 echo "== ledger (goal: durable append near the disk's fsync rate)"
 "$B/bench/bench_ledger" "$d"

@@ -9,7 +9,11 @@ What is deliberately *not* shared with the C code:
   - the AS241 coefficients are parsed from their published decimal form;
   - every rounding to binary32 / binary16 / bfloat16 (the C cast and the
     conversions) is done on exact rationals (fractions.Fraction) instead of
-    bit tricks.
+    bit tricks;
+  - the binary32 arithmetic of the version-2 kinds (SPEC.md 6.8) is done in
+    doubles, each result rounded to binary32 by struct.pack('<f'): for + - *
+    / and sqrt of binary32 operands the double result rounded once more is
+    the correctly rounded binary32 result (53 >= 2 * 24 + 2).
 
 Usage:
   init_reference.py            print the vector table (same text as the C
@@ -94,6 +98,16 @@ AS_F = [float(x) for x in (
 
 INF = float('inf')
 NAN = float('nan')
+
+# version-2 kinds (SPEC.md 6.8): binary32 constants
+F_SQRT2 = H('0x1.6a09e6p+0')          # RN32(sqrt 2)
+F_LN2_HI = H('0x1.62e3p-1')           # fdlibm logf ln2_hi (0x3f317180)
+F_LN2_LO = H('0x1.2fefa4p-17')        # RN32(ln 2 - F_LN2_HI)
+F_TWOPI_2M24 = H('0x1.921fb6p-22')    # RN32(2 pi) * 2^-24
+F_L = [H(x) for x in ('0x1.555556p-2', '0x1.99999ap-3', '0x1.24924ap-3', '0x1.c71c72p-4')]
+F_S = [H(x) for x in ('-0x1.555556p-3', '0x1.111112p-7', '-0x1.a01a02p-13', '0x1.71de3ap-19')]
+F_C = [H(x) for x in ('-0x1p-1', '0x1.555556p-5', '-0x1.6c16c2p-10', '0x1.a01a02p-16',
+                      '-0x1.27e4fcp-22')]
 
 
 def d2u(x):
@@ -260,6 +274,73 @@ def ndtri(p):
     return -x if q < 0.0 else x
 
 
+# ---------------------------------------------------------------- binary32 math (6.8)
+def f32(x):
+    """x rounded to binary32 (nearest-even; overflow to infinity), as a Python float."""
+    try:
+        return struct.unpack('<f', struct.pack('<f', x))[0]
+    except OverflowError:
+        return math.copysign(INF, x)
+
+
+def f32_bits(x):
+    return struct.unpack('<I', struct.pack('<f', x))[0]
+
+
+def bits_f32(u):
+    return struct.unpack('<f', struct.pack('<I', u))[0]
+
+
+def ln32(x):
+    """ln of a positive normal binary32, every operation rounded to binary32."""
+    b = f32_bits(x)
+    e = (b >> 23) - 127
+    f = bits_f32((b & 0x7fffff) | 0x3f800000)
+    if f >= F_SQRT2:
+        f = f32(f * 0.5)
+        e += 1
+    s = f32(f32(f - 1.0) / f32(f + 1.0))
+    z = f32(s * s)
+    p = F_L[3]
+    for k in (2, 1, 0):
+        p = f32(F_L[k] + f32(z * p))
+    p = f32(z * p)
+    t = f32(2.0 * f32(s + f32(s * p)))
+    fe = float(e)
+    return f32(f32(fe * F_LN2_HI) + f32(t + f32(fe * F_LN2_LO)))
+
+
+def sincos32(n):
+    """(sin, cos) of 2*pi*n*2^-24 for an integer 0 <= n < 2^24, in binary32."""
+    q = (n + (1 << 21)) >> 22
+    rr = n - (q << 22)                     # in [-2^21, 2^21)
+    x = f32(float(rr) * F_TWOPI_2M24)
+    z = f32(x * x)
+    ps = F_S[3]
+    for k in (2, 1, 0):
+        ps = f32(F_S[k] + f32(z * ps))
+    s = f32(x + f32(x * f32(z * ps)))
+    pc = F_C[4]
+    for k in (3, 2, 1, 0):
+        pc = f32(F_C[k] + f32(z * pc))
+    c = f32(1.0 + f32(z * pc))
+    q &= 3
+    if q == 0:
+        return s, c
+    if q == 1:
+        return c, -s
+    if q == 2:
+        return -s, -c
+    return -c, s
+
+
+def normal32_pair(w0, w1, m, sd):
+    u1 = float((w0 >> 8) + 1) * 2.0 ** -24          # exact
+    r = f32(math.sqrt(f32(-2.0 * ln32(u1))))
+    s, c = sincos32(w1 >> 8)
+    return f32(m + f32(sd * f32(r * c))), f32(m + f32(sd * f32(r * s)))
+
+
 # ---------------------------------------------------------------- rounding on exact values
 def round_binary(v, p, emin, emax):
     """Bits (without sign) of the exact rational v >= 0 rounded to nearest-even
@@ -369,8 +450,20 @@ class Words:
         return struct.unpack_from('<Q', self.data, o)[0]
 
 
+class Words32:
+    """w(j) = u32le(S[4j .. 4j+4)) for j in [j0, j1) (SPEC.md 6.8)."""
+    def __init__(self, key, j0, j1):
+        self.b0 = j0 >> 4
+        nb = ((j1 - 1) >> 4) - self.b0 + 1 if j1 > j0 else 0
+        self.data = keystream_blocks(key, self.b0, nb)
+
+    def __call__(self, j):
+        return struct.unpack_from('<I', self.data, (j - (self.b0 << 4)) * 4)[0]
+
+
 # ---------------------------------------------------------------- schemes
 ZEROS, CONSTANT, UNIFORM, NORMAL, TRUNC = 1, 2, 3, 4, 5
+UNIFORM32, NORMAL32 = 6, 7
 F32, F16, BF16 = 1, 2, 3
 DTYPE_NAME = {F32: 'F32', F16: 'F16', BF16: 'BF16'}
 
@@ -414,6 +507,18 @@ def elements(kind, p, seed, name, first, count):
             if v > hi:
                 v = hi
             out.append(v)
+    elif kind == UNIFORM32:
+        w = Words32(key, first, last + 1)
+        span = p[1] - p[0]
+        for i in range(first, last + 1):
+            out.append(p[0] + span * (float(w(i) >> 8) * 2.0 ** -24))
+    elif kind == NORMAL32:
+        w = Words32(key, 2 * (first // 2), 2 * (last // 2) + 2)
+        m, sd = f32(p[0]), f32(p[1])
+        for i in range(first, last + 1):
+            k = i // 2
+            zc, zs = normal32_pair(w(2 * k), w(2 * k + 1), m, sd)
+            out.append(zc if i % 2 == 0 else zs)
     else:
         raise ValueError(kind)
     return out
@@ -473,6 +578,28 @@ EXTRA = [
 ]
 
 
+P36 = 1 << 36   # element 2^36: the first of block 2^32, where the nonce changes (6.8)
+PRIMARY32 = [
+    ('uniform32', UNIFORM32, (-0.1, 0.1, 0.0, 0.0)),
+    ('normal32', NORMAL32, (0.0, 0.02, 0.0, 0.0)),
+]
+EXTRA32 = [
+    ('uniform32', UNIFORM32, (-0.1, 0.1, 0.0, 0.0), F32, 7, NAME, P36 - 5, 16),
+    ('normal32', NORMAL32, (0.0, 0.02, 0.0, 0.0), F32, 7, NAME, P36 - 5, 16),
+    ('uniform32', UNIFORM32, (-0.1, 0.1, 0.0, 0.0), F32, 7, NAME, P62 - 7, 7),
+    ('normal32', NORMAL32, (0.0, 0.02, 0.0, 0.0), F32, 7, NAME, P62 - 3, 3),
+    ('normal32_shift', NORMAL32, (0.5, 3.0, 0.0, 0.0), F16, 7, NAME, 1, 4098),
+    ('normal32_big', NORMAL32, (0.0, 30000.0, 0.0, 0.0), F16, 7, NAME, 0, 4099),
+    ('normal32_huge', NORMAL32, (0.0, 1e38, 0.0, 0.0), F32, 7, NAME, 0, 1000),
+    ('normal32_subnormal', NORMAL32, (0.0, 1e-40, 0.0, 0.0), F32, 7, NAME, 0, 1000),
+    ('uniform32_tiny', UNIFORM32, (-1e-6, 1e-6, 0.0, 0.0), BF16, 7, NAME, 0, 4099),
+    ('uniform32_unit', UNIFORM32, (0.0, 1.0, 0.0, 0.0), F32, 0, b'x', 3, 100),
+    ('normal32_unit', NORMAL32, (1.0, 1.0, 0.0, 0.0), F32, (1 << 64) - 1,
+     'layer.\u00e9'.encode('utf-8'), 0, 100),
+    ('normal32_unit', NORMAL32, (1.0, 1.0, 0.0, 0.0), BF16, 1, b'a' * 512, 5, 100),
+]
+
+
 class SplitMix:
     def __init__(self, seed):
         self.s = seed
@@ -496,7 +623,19 @@ SWEEP_N = 4096
 def sweep_inputs(which):
     """the inputs of one math sweep: specials, then SWEEP_N pseudo-random values"""
     g = SplitMix({'ln': 1, 'exp': 2, 'sincos': 3, 'erf': 4, 'phi': 5, 'ndtri': 6,
-                  'd2f': 7, 'f32': 8}[which])
+                  'd2f': 7, 'f32': 8, 'ln32': 9, 'sincos32': 10}[which])
+    if which == 'ln32':   # binary32 bit patterns
+        xs = [0x33800000, 0x3f800000, 0x3f000000, f32_bits(F_SQRT2), f32_bits(F_SQRT2) - 1,
+              0x3f7fffff, 0x00800000, 0x7f7fffff]
+        for i in range(SWEEP_N):
+            r = g.next()
+            xs.append(f32_bits(float((r >> 40) + 1) * 2.0 ** -24) if i % 2 == 0
+                      else (r & 0x7fffff) | ((1 + (r >> 23) % 254) << 23))
+        return xs
+    if which == 'sincos32':
+        ns = [0, 1, (1 << 21) - 1, 1 << 21, (1 << 21) + 1, 1 << 22, 3 << 22, (1 << 24) - 1,
+              7 << 21, 1 << 23]
+        return ns + [g.next() >> 40 for _ in range(SWEEP_N)]
     if which == 'ln':
         xs = [1.0, 0.5, 2.0, SQRT2, H('0x1.6a09e667f3bccp+0'), 2.0 ** -53, 2.0 ** -1074,
               2.0 ** -1022, H('0x1.fffffffffffffp+1023'), 0.0, INF]
@@ -577,6 +716,13 @@ def sweeps():
     lines.append(('ndtri', blake(pack_d([ndtri(x) for x in sweep_inputs('ndtri')]))))
     lines.append(('d2f', blake(b''.join(struct.pack('<I', d2f_bits(x))
                                         for x in sweep_inputs('d2f')))))
+    lines.append(('ln32', blake(b''.join(struct.pack('<I', f32_bits(ln32(bits_f32(b))))
+                                         for b in sweep_inputs('ln32')))))
+    sc = []
+    for n in sweep_inputs('sincos32'):
+        s, c = sincos32(n)
+        sc += [f32_bits(s), f32_bits(c)]
+    lines.append(('sincos32', blake(b''.join(struct.pack('<I', v) for v in sc))))
     bs = sweep_inputs('f32')
     lines.append(('f32_to_f16', blake(b''.join(struct.pack('<H', f32_to_f16(b)) for b in bs))))
     lines.append(('f32_to_bf16', blake(b''.join(struct.pack('<H', f32_to_bf16(b)) for b in bs))))
@@ -598,6 +744,18 @@ def table():
                                                 blake(data)))
     for name, dg in sweeps():
         out.append('math %s %s' % (name, dg))
+    # version-2 kinds (SPEC.md 6.8)
+    for label, kind, p in PRIMARY32:
+        for dt in (F32, F16, BF16):
+            data = fill(kind, p, dt, 7, NAME, 0, 4099)
+            out.append('fill %s %s 7 0 4099 %s' % (label, DTYPE_NAME[dt], blake(data)))
+        head = fill(kind, p, F32, 7, NAME, 0, 8)
+        out.append('head %s %s' % (label, ' '.join(
+            '%08x' % v for v in struct.unpack('<8I', head))))
+    for label, kind, p, dt, seed, name, first, count in EXTRA32:
+        data = fill(kind, p, dt, seed, name, first, count)
+        out.append('fill %s %s %d %d %d %s' % (label, DTYPE_NAME[dt], seed, first, count,
+                                                blake(data)))
     return out
 
 
@@ -632,6 +790,26 @@ def check_constants():
                for k in range(9)]
     checks += [('A%d' % n, A[n], rn(2 / mpmath.sqrt(mpmath.pi) * (-1) ** n /
                                     (fact(n) * (2 * n + 1)))) for n in range(20)]
+    # version-2 kinds (6.8): binary32 constants
+    def rn32(x):
+        if not isinstance(x, Fraction):
+            s_, m, e, _ = mpmath.mpf(x)._mpf_
+            x = Fraction(m) * (Fraction(2) ** e) * (-1 if s_ else 1)
+        b = round_binary(abs(x), 24, -126, 127)
+        return -bits_f32(b) if x < 0 else bits_f32(b)
+
+    checks += [
+        ('F_SQRT2', F_SQRT2, rn32(mpmath.sqrt(2))),
+        ('F_LN2_HI', f32_bits(F_LN2_HI), 0x3f317180),
+        ('F_LN2_HI low 7 bits zero', f32_bits(F_LN2_HI) & 0x7f == 0, True),
+        ('F_LN2_LO', F_LN2_LO, rn32(mpmath.log(2) - mpmath.mpf(F_LN2_HI))),
+        ('F_TWOPI_2M24', F_TWOPI_2M24, rn32(2 * mpmath.pi) * 2.0 ** -24),
+    ]
+    checks += [('F_L%d' % (k + 1), F_L[k], rn32(Fraction(1, 2 * k + 3))) for k in range(4)]
+    checks += [('F_S%d' % (k + 1), F_S[k], rn32(Fraction((-1) ** (k + 1), fact(2 * k + 3))))
+               for k in range(4)]
+    checks += [('F_C%d' % (k + 1), F_C[k], rn32(Fraction((-1) ** (k + 1), fact(2 * k + 2))))
+               for k in range(5)]
     for name, have, want in checks:
         if have != want:
             ok = False

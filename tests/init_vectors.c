@@ -4,11 +4,13 @@
  * text comes from the independent tests/init_reference.py; the shell tests
  * tests/cli/init_reference.sh and init_crosscompiler.sh compare them.
  *
- * Standalone on purpose (only init.c, init_math.c, sp_base.c, libsodium):
- *   cc -std=c11 -O2 -ffp-contract=off -Iattest attest/init.c \
- *      attest/init_math.c attest/sp_base.c tests/init_vectors.c -lsodium -lm
+ * Standalone on purpose (only init.c, init32.c, init_math.c, sp_base.c,
+ * escape.c, libsodium):
+ *   cc -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Iattest attest/init.c attest/init32.c \
+ *      attest/init_math.c attest/sp_base.c attest/escape.c tests/init_vectors.c -lsodium -lm
  */
 #include "init.h"
+#include "init32.h"
 #include "init_math.h"
 
 #include <math.h>
@@ -20,6 +22,7 @@
 #define NAME "blocks.0.attn.weight"
 #define P35 (UINT64_C(1) << 35)
 #define P62 (UINT64_C(1) << 62)
+#define P36 (UINT64_C(1) << 36)
 #define SWEEP_N 4096
 #define MAXN 4099
 
@@ -73,6 +76,28 @@ static const extra_case extra[] = {
     {"const_1e39", SP_INIT_CONSTANT, {1e39, 0, 0, 0}, SP_DTYPE_F32, 7, NAME, 0, 5},
     {"const_1e-46", SP_INIT_CONSTANT, {1e-46, 0, 0, 0}, SP_DTYPE_F32, 7, NAME, 0, 5},
     {"const_1e-40", SP_INIT_CONSTANT, {1e-40, 0, 0, 0}, SP_DTYPE_BF16, 7, NAME, 0, 5},
+};
+
+/* version-2 kinds (SPEC.md 6.8), printed after the sweeps */
+static const scheme_case primary32[] = {
+    {"uniform32", SP_INIT_UNIFORM32, {-0.1, 0.1, 0.0, 0.0}},
+    {"normal32", SP_INIT_NORMAL32, {0.0, 0.02, 0.0, 0.0}},
+};
+
+static const extra_case extra32[] = {
+    {"uniform32", SP_INIT_UNIFORM32, {-0.1, 0.1, 0, 0}, SP_DTYPE_F32, 7, NAME, P36 - 5, 16},
+    {"normal32", SP_INIT_NORMAL32, {0.0, 0.02, 0, 0}, SP_DTYPE_F32, 7, NAME, P36 - 5, 16},
+    {"uniform32", SP_INIT_UNIFORM32, {-0.1, 0.1, 0, 0}, SP_DTYPE_F32, 7, NAME, P62 - 7, 7},
+    {"normal32", SP_INIT_NORMAL32, {0.0, 0.02, 0, 0}, SP_DTYPE_F32, 7, NAME, P62 - 3, 3},
+    {"normal32_shift", SP_INIT_NORMAL32, {0.5, 3.0, 0, 0}, SP_DTYPE_F16, 7, NAME, 1, 4098},
+    {"normal32_big", SP_INIT_NORMAL32, {0.0, 30000.0, 0, 0}, SP_DTYPE_F16, 7, NAME, 0, 4099},
+    {"normal32_huge", SP_INIT_NORMAL32, {0.0, 1e38, 0, 0}, SP_DTYPE_F32, 7, NAME, 0, 1000},
+    {"normal32_subnormal", SP_INIT_NORMAL32, {0.0, 1e-40, 0, 0}, SP_DTYPE_F32, 7, NAME, 0, 1000},
+    {"uniform32_tiny", SP_INIT_UNIFORM32, {-1e-6, 1e-6, 0, 0}, SP_DTYPE_BF16, 7, NAME, 0, 4099},
+    {"uniform32_unit", SP_INIT_UNIFORM32, {0.0, 1.0, 0, 0}, SP_DTYPE_F32, 0, "x", 3, 100},
+    {"normal32_unit", SP_INIT_NORMAL32, {1.0, 1.0, 0, 0}, SP_DTYPE_F32, UINT64_MAX,
+     "layer.\xc3\xa9", 0, 100},
+    {"normal32_unit", SP_INIT_NORMAL32, {1.0, 1.0, 0, 0}, SP_DTYPE_BF16, 1, NULL, 5, 100},
 };
 
 static unsigned char buf[MAXN * 4];
@@ -307,6 +332,47 @@ static void sweeps(void)
     }
     h_print(&h, "d2f");
 
+    {   /* binary32 ln and sincos of SPEC.md 6.8 */
+        static const uint32_t lsp[] = {0x33800000u, 0x3f800000u, 0x3f000000u, 0x3fb504f3u,
+                                       0x3fb504f2u, 0x3f7fffffu, 0x00800000u, 0x7f7fffffu};
+        sm_state = 9;
+        h_init(&h);
+        for (int i = 0; i < 8 + SWEEP_N; i++) {
+            uint32_t b;
+            if (i < 8) {
+                b = lsp[i];
+            } else {
+                uint64_t r = sm_next();
+                float u = (float)((r >> 40) + 1) * 0x1p-24f;
+                if ((i - 8) % 2 == 0)
+                    memcpy(&b, &u, sizeof b);
+                else
+                    b = (uint32_t)((r & 0x7fffffu) | ((1 + (r >> 23) % 254) << 23));
+            }
+            float x, y;
+            memcpy(&x, &b, sizeof x);
+            y = sp_imath32_ln(x);
+            memcpy(&b, &y, sizeof b);
+            h_bytes(&h, b, 4);
+        }
+        h_print(&h, "ln32");
+        static const uint32_t nsp[] = {0, 1, (1u << 21) - 1, 1u << 21, (1u << 21) + 1, 1u << 22,
+                                       3u << 22, (1u << 24) - 1, 7u << 21, 1u << 23};
+        sm_state = 10;
+        h_init(&h);
+        for (int i = 0; i < 10 + SWEEP_N; i++) {
+            uint32_t v = i < 10 ? nsp[i] : (uint32_t)(sm_next() >> 40);
+            float s, c;
+            uint32_t bs, bc;
+            sp_imath32_sincos2pi(v, &s, &c);
+            memcpy(&bs, &s, 4);
+            memcpy(&bc, &c, 4);
+            h_bytes(&h, bs, 4);
+            h_bytes(&h, bc, 4);
+        }
+        h_print(&h, "sincos32");
+    }
+
     {
         static const uint32_t sp[] = {
             0, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0xffc00001u, 0x7f800001u,
@@ -368,5 +434,27 @@ int main(void)
             return 1;
     }
     sweeps();
+    for (size_t c = 0; c < sizeof primary32 / sizeof primary32[0]; c++) {
+        const scheme_case *k = &primary32[c];
+        for (int d = 0; d < 3; d++)
+            if (fill_line(k->label, k->kind, k->p, dts[d], 7, NAME, 0, 4099) != 0)
+                return 1;
+        sp_init_scheme s = {k->kind, {k->p[0], k->p[1], k->p[2], k->p[3]}};
+        unsigned char head[32];
+        if (sp_init_fill(head, SP_DTYPE_F32, NAME, 7, &s, 0, 8) != SP_OK)
+            return 1;
+        printf("head %s", k->label);
+        for (int i = 0; i < 8; i++)
+            printf(" %08lx", (unsigned long)((uint32_t)head[4 * i] | (uint32_t)head[4 * i + 1] << 8 |
+                                             (uint32_t)head[4 * i + 2] << 16 |
+                                             (uint32_t)head[4 * i + 3] << 24));
+        printf("\n");
+    }
+    for (size_t c = 0; c < sizeof extra32 / sizeof extra32[0]; c++) {
+        const extra_case *e = &extra32[c];
+        if (fill_line(e->label, e->kind, e->p, e->dtype, e->seed, e->name ? e->name : long_name,
+                      e->first, e->count) != 0)
+            return 1;
+    }
     return 0;
 }

@@ -195,6 +195,18 @@ static void pick_most_specific_or_refuse(void **state)
     char text[128];
     sp_cli_scheme_text(text, sizeof text, &r[0].s);
     assert_string_equal(text, "trunc_normal:0:1:-2:2");
+    /* the version-2 kinds (SPEC.md 6.8) */
+    char v2a[] = "*.weight=normal32:0:0.02", v2b[] = "*=uniform32:-0.5:0.5", v2c[] = "x=normal32:0";
+    assert_int_equal(sp_cli_parse_rule(v2a, &r[0]), 0);
+    assert_int_equal(r[0].s.kind, SP_INIT_NORMAL32);
+    assert_true(r[0].s.p[1] == 0.02);
+    sp_cli_scheme_text(text, sizeof text, &r[0].s);
+    assert_string_equal(text, "normal32:0:0.02");
+    assert_int_equal(sp_cli_parse_rule(v2b, &r[0]), 0);
+    assert_int_equal(r[0].s.kind, SP_INIT_UNIFORM32);
+    sp_cli_scheme_text(text, sizeof text, &r[0].s);
+    assert_string_equal(text, "uniform32:-0.5:0.5");
+    assert_int_equal(sp_cli_parse_rule(v2c, &r[0]), -1);
 }
 
 /* ---- layout text ---- */

@@ -230,6 +230,46 @@ class TestSameGenesisAsC(Base):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
+class TestVersion2Kinds(Base):
+    """uniform32 and normal32 (SPEC.md 6.8): the values of the reference, recorded and verified."""
+
+    def test_constructors(self):
+        self.assertEqual(repr(sp.uniform32(-0.5, 0.5)), "uniform32(-0.5, 0.5)")
+        self.assertEqual(repr(sp.normal32(0, 0.02)), "normal32(0.0, 0.02)")
+        self.assertEqual(sp.normal32(0, 0.02).kind, 7)
+        self.assertEqual(sp.uniform32(0, 1).kind, 6)
+        self.assertNotEqual(sp.normal32(0, 0.02), sp.normal(0, 0.02))
+        self.assertEqual(sp.Init(7, 0, 0.02), sp.normal32(0, 0.02))
+        for bad in (lambda: sp.uniform32(1, 0), lambda: sp.normal32(0, 0),
+                    lambda: sp.normal32(0, 1e-50), lambda: sp.normal32(0, 4e38),
+                    lambda: sp.normal32(-4e38, 1), lambda: sp.Init(8 + 90, 0)):
+            with self.assertRaises(ValueError):
+                bad()
+
+    def test_values_match_the_pure_python_initialiser(self):
+        for dt, ref in ((torch.float32, iref.F32), (torch.bfloat16, iref.BF16), (torch.float16, iref.F16)):
+            with self.subTest(dtype=str(dt)):
+                t = torch.empty(301, dtype=dt)
+                sp.init_fill(t, "blocks.0.attn.weight", 7, sp.normal32(0, 0.02))
+                want = iref.fill(iref.NORMAL32, (0.0, 0.02, 0.0, 0.0), ref, 7, b"blocks.0.attn.weight", 0, 301)
+                self.assertEqual(tensor_bytes(t), want)
+                sp.init_fill(t, "w", 3, sp.uniform32(-0.1, 0.1))
+                want = iref.fill(iref.UNIFORM32, (-0.1, 0.1, 0.0, 0.0), ref, 3, b"w", 0, 301)
+                self.assertEqual(tensor_bytes(t), want)
+
+    def test_recorded_genesis_verifies(self):
+        model = nn.Sequential(nn.Linear(64, 32), nn.Linear(32, 8))
+        ledger = self.path("l")
+        with sp.Run(ledger, key=self.key, seed=5) as run:
+            schemes = spt.initialize(model, run, overrides={"*.weight": sp.normal32(0, 0.02),
+                                                            "*.bias": sp.uniform32(-0.1, 0.1)})
+            run.final(0, model, path=self.path("final.safetensors"))
+        self.assertEqual(schemes["0.weight"], sp.normal32(0, 0.02))
+        self.assertLess(float(model[0].weight.abs().max()), 0.02 * 5.77)
+        r = self.verify(ledger, "--json")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+
 # ---- records made from Python ------------------------------------------------------
 
 class Small(nn.Module):

@@ -20,7 +20,8 @@ static const struct {
     int nparams;
 } kinds[] = {{"external", SP_INIT_EXTERNAL, 0}, {"zeros", SP_INIT_ZEROS, 0},
              {"constant", SP_INIT_CONSTANT, 1}, {"uniform", SP_INIT_UNIFORM, 2},
-             {"normal", SP_INIT_NORMAL, 2}, {"trunc_normal", SP_INIT_TRUNC_NORMAL, 4}};
+             {"normal", SP_INIT_NORMAL, 2}, {"trunc_normal", SP_INIT_TRUNC_NORMAL, 4},
+             {"uniform32", SP_INIT_UNIFORM32, 2}, {"normal32", SP_INIT_NORMAL32, 2}};
 
 int sp_cli_parse_rule(char *arg, sp_cli_rule *r)
 {

@@ -35,7 +35,9 @@ static const char init_usage[] =
     "--dtype: the dtype of every tensor (default: the layout's, the file's, F32).\n"
     "Each tensor takes the most specific --scheme whose GLOB matches its name\n"
     "('*' any run, '?' one character); every tensor needs one. SCHEME: zeros |\n"
-    "constant:V | uniform:LO:HI | normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI.\n"
+    "constant:V | uniform:LO:HI | normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI |\n"
+    "uniform32:LO:HI | normal32:MEAN:STD (4 keystream bytes per element: cheaper to\n"
+    "check at scale; 24-bit uniforms, normal tail cut at 5.77 std; SPEC.md 6.8).\n"
     "Then: scratchproof record genesis --seed N with the same --scheme flags.\n";
 
 /* Appends the tensors of l (names moved) to *all; 0 or 2. */

@@ -32,14 +32,15 @@ from .errors import BusyError, Error, KeyFileError, StateError, TensorError
 from .derive import config_digest, step_seed
 from .run import keep_files, strip_prefixes, unwrap
 from .run import REPLAY_LEDGER, Run
-from .schemes import (Init, constant, external, normal, ones, trunc_normal, uniform,
-                      zeros)
+from .schemes import (Init, constant, external, normal, normal32, ones, trunc_normal, uniform,
+                      uniform32, zeros)
 
 __version__ = "0.1.0"
 library_path = _lib.path
 
 __all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileError", "Init",
            "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "external",
+           "uniform32", "normal32",
            "tensor_digest", "init_fill", "library_path", "config_digest", "step_seed",
            "REPLAY_LEDGER", "keep_files", "strip_prefixes", "unwrap"]
 

@@ -7,26 +7,36 @@ An ``Init`` names the kind and its parameters exactly as the genesis records the
   uniform(low, high)                kind 3, low < high
   normal(mean, std)                 kind 4, std > 0
   trunc_normal(mean, std, low, high) kind 5, absolute bounds as torch.nn.init.trunc_normal_
+  uniform32(low, high)              kind 6, low < high        } scheme version 2 (SPEC.md 6.8):
+  normal32(mean, std)               kind 7, std > 0           } 4 keystream bytes per element,
+                                    binary32 math: a genesis check at 100B scale costs little
+                                    more than hashing; 24-bit uniforms, normal tail cut at
+                                    5.77 std. mean and std must round to finite float32, std
+                                    to one > 0. Never chosen by default.
   external()                        kind 0: the tensor's current values are recorded as
                                     they are (loaded weights); a verifier will say that the
                                     run does not start from scratch.
 """
 import math
+import struct
 
 from . import _lib
 
-EXTERNAL, ZEROS, CONSTANT, UNIFORM, NORMAL, TRUNC_NORMAL = range(6)
-_KIND_NAMES = ("external", "zeros", "constant", "uniform", "normal", "trunc_normal")
+EXTERNAL, ZEROS, CONSTANT, UNIFORM, NORMAL, TRUNC_NORMAL, UNIFORM32, NORMAL32 = range(8)
+_KIND_NAMES = ("external", "zeros", "constant", "uniform", "normal", "trunc_normal",
+               "uniform32", "normal32")
+_USED = {EXTERNAL: 0, ZEROS: 0, CONSTANT: 1, UNIFORM: 2, NORMAL: 2, TRUNC_NORMAL: 4,
+         UNIFORM32: 2, NORMAL32: 2}
 
 
 class Init:
-    """An initialisation scheme: kind (0..5) and up to four float parameters."""
+    """An initialisation scheme: kind (0..7) and up to four float parameters."""
 
     __slots__ = ("kind", "params")
 
     def __init__(self, kind, *params):
-        if not isinstance(kind, int) or not 0 <= kind <= TRUNC_NORMAL:
-            raise ValueError("scratchproof: unknown init kind %r (0..5)" % (kind,))
+        if not isinstance(kind, int) or kind not in _USED:
+            raise ValueError("scratchproof: unknown init kind %r (0..%d)" % (kind, max(_USED)))
         p = tuple(float(x) for x in params)
         if len(p) > 4:
             raise ValueError("scratchproof: an init scheme has at most 4 parameters")
@@ -53,7 +63,7 @@ class Init:
         return hash((self.kind, self.params))
 
     def __repr__(self):
-        n = {EXTERNAL: 0, ZEROS: 0, CONSTANT: 1, UNIFORM: 2, NORMAL: 2, TRUNC_NORMAL: 4}[self.kind]
+        n = _USED[self.kind]
         return "%s(%s)" % (self.kind_name, ", ".join(repr(x) for x in self.params[:n]))
 
 
@@ -62,15 +72,31 @@ def _check(s):
     p = s.params
     if not all(math.isfinite(x) for x in p):
         raise ValueError("scratchproof: init parameters must be finite, got %r" % (p,))
-    used = {EXTERNAL: 0, ZEROS: 0, CONSTANT: 1, UNIFORM: 2, NORMAL: 2, TRUNC_NORMAL: 4}[s.kind]
+    used = _USED[s.kind]
     if any(x != 0.0 for x in p[used:]):
         raise ValueError("scratchproof: %s takes %d parameter(s)" % (_KIND_NAMES[s.kind], used))
-    if s.kind == UNIFORM and not p[0] < p[1]:
-        raise ValueError("scratchproof: uniform(low, high) needs low < high, got %r" % (p[:2],))
-    if s.kind in (NORMAL, TRUNC_NORMAL) and not p[1] > 0:
+    if s.kind in (UNIFORM, UNIFORM32) and not p[0] < p[1]:
+        raise ValueError("scratchproof: %s(low, high) needs low < high, got %r"
+                         % (_KIND_NAMES[s.kind], p[:2]))
+    if s.kind in (UNIFORM, UNIFORM32) and not math.isfinite(p[1] - p[0]):
+        raise ValueError("scratchproof: %s(low, high): high - low overflows" % _KIND_NAMES[s.kind])
+    if s.kind == NORMAL32:
+        m, sd = _float32(p[0]), _float32(p[1])
+        if not (math.isfinite(m) and math.isfinite(sd) and sd > 0):
+            raise ValueError("scratchproof: normal32(mean, std) needs mean and std that round to "
+                             "finite float32 values, std to one > 0, got %r" % (p[:2],))
+    if s.kind in (NORMAL, TRUNC_NORMAL, NORMAL32) and not p[1] > 0:
         raise ValueError("scratchproof: %s needs std > 0, got %r" % (_KIND_NAMES[s.kind], p[1]))
     if s.kind == TRUNC_NORMAL and not p[2] < p[3]:
         raise ValueError("scratchproof: trunc_normal needs low < high, got %r" % (p[2:],))
+
+
+def _float32(x):
+    """x rounded to float32 (infinity when it overflows), as sp_init_check rounds it."""
+    try:
+        return struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:
+        return math.copysign(math.inf, x)
 
 
 def external():
@@ -101,6 +127,17 @@ def trunc_normal(mean, std, low, high):
     return Init(TRUNC_NORMAL, mean, std, low, high)
 
 
+def uniform32(low, high):
+    """Uniform on [low, high] from 24-bit uniforms, 4 keystream bytes per element (SPEC.md 6.8)."""
+    return Init(UNIFORM32, low, high)
+
+
+def normal32(mean, std):
+    """Normal(mean, std) by Box-Muller in float32, |z| <= 5.77, 4 keystream bytes per element
+    (SPEC.md 6.8)."""
+    return Init(NORMAL32, mean, std)
+
+
 def as_init(x, where):
     """x as an Init (an Init, or one of the names 'zeros', 'ones', 'external')."""
     if isinstance(x, Init):
@@ -110,4 +147,5 @@ def as_init(x, where):
         return named[x]()
     raise TypeError("scratchproof: %s: %r is not an init scheme; use "
                 "scratchproof.uniform(low, high), normal(mean, std), trunc_normal(...), "
+                "uniform32(low, high), normal32(mean, std), "
                 "constant(v), zeros(), ones() or external()" % (where, x))

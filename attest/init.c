@@ -1,6 +1,7 @@
 /*
  * init.c - the deterministic initialiser (init.h, SPEC.md 6): per-tensor
- * ChaCha20 keystream, the five schemes, and the rounding to F32/F16/BF16.
+ * ChaCha20 keystream, the schemes, and the rounding to F32/F16/BF16
+ * (ORTHOGONAL's QR factorisation is init_orth.c).
  *
  * Element i of a tensor depends only on (seed, name, scheme, dtype, i), so
  * any slice is generated alone: only the 64-byte keystream blocks it needs
@@ -9,10 +10,12 @@
  */
 #include "init.h"
 #include "init_math.h"
+#include "init_orth.h"
 
 #include <assert.h>
 #include <math.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SP_INIT_DOMAIN "scratchproof/init"   /* followed by one 0x00 byte */
@@ -252,6 +255,9 @@ int sp_init_check(const sp_init_scheme *s)
     case SP_INIT_TRUNC_NORMAL:
         used = 4;
         break;
+    case SP_INIT_ORTHOGONAL:
+        used = 3;
+        break;
     default:
         return SP_EINVAL;
     }
@@ -274,9 +280,92 @@ int sp_init_check(const sp_init_scheme *s)
         if (!(p[1] > 0.0) || !(p[2] < p[3]))
             return SP_EINVAL;
         break;
+    case SP_INIT_ORTHOGONAL: {
+        /* rows and cols: integers >= 1 with rows * cols and the QR's work bounded */
+        double lim = (double)SP_INIT_ORTHO_MAX_NUMEL;
+        if (!(p[0] > 0.0) || !(p[1] >= 1.0) || !(p[2] >= 1.0) || !(p[1] <= lim) ||
+            !(p[2] <= lim) || floor(p[1]) != p[1] || floor(p[2]) != p[2])
+            return SP_EINVAL;
+        uint64_t r = (uint64_t)p[1], c = (uint64_t)p[2], mn = r < c ? r : c;
+        if (r * c > SP_INIT_ORTHO_MAX_NUMEL || r * c * mn > SP_INIT_ORTHO_MAX_WORK)
+            return SP_EINVAL;
+        break;
+    }
     default:
         break;
     }
+    return SP_OK;
+}
+
+int sp_init_shape_check(const sp_init_scheme *s, const uint64_t *shape, uint32_t ndim)
+{
+    if (s->kind != SP_INIT_ORTHOGONAL)
+        return SP_OK;
+    uint64_t numel;
+    if (ndim < 2 || sp_shape_numel(&numel, shape, ndim) != SP_OK || shape[0] == 0)
+        return SP_EINVAL;
+    if (s->p[1] != (double)shape[0] || s->p[2] != (double)(numel / shape[0]))
+        return SP_EINVAL;
+    return SP_OK;
+}
+
+int sp_init_orthogonal(sp_init_scheme *s, double gain, const uint64_t *shape, uint32_t ndim)
+{
+    memset(s, 0, sizeof *s);
+    uint64_t numel;
+    if (ndim < 2 || ndim > SP_MAX_DIMS || sp_shape_numel(&numel, shape, ndim) != SP_OK || numel == 0)
+        return SP_EINVAL;
+    sp_init_scheme o = {SP_INIT_ORTHOGONAL, {gain, (double)shape[0], (double)(numel / shape[0]), 0.0}};
+    if (numel > SP_INIT_ORTHO_MAX_NUMEL || sp_init_check(&o) != SP_OK)
+        return SP_EINVAL;
+    *s = o;
+    return SP_OK;
+}
+
+void sp_init_normal_values(double *v, uint64_t seed, const char *name, size_t name_len,
+                           uint64_t count)
+{
+    unsigned char key[32];
+    ks_window w;
+    tensor_key(key, seed, name, name_len);
+    /* batches of KS_WORDS elements from a multiple of KS_WORDS: whole blocks, whole pairs */
+    for (uint64_t i = 0; i < count; i += KS_WORDS) {
+        uint64_t e = count - i < KS_WORDS ? count : i + KS_WORDS;
+        uint64_t we = e + (e & 1u);   /* words up to the end of the last pair */
+        ks_load(&w, key, i, we);
+        for (uint64_t k = i; k < e; k += 2) {
+            double zc, zs;
+            box_muller(ks_word(&w, k), ks_word(&w, k + 1), &zc, &zs);
+            v[k] = 0.0 + 1.0 * zc;
+            if (k + 1 < e)
+                v[k + 1] = 0.0 + 1.0 * zs;
+        }
+    }
+}
+
+/* ORTHOGONAL elements [first, first + count): the whole matrix, then the slice. */
+static int fill_orthogonal(unsigned char *out, sp_dtype dtype, const char *name, size_t name_len,
+                           uint64_t seed, const sp_init_scheme *s, uint64_t first, uint64_t count)
+{
+    uint64_t numel = (uint64_t)s->p[1] * (uint64_t)s->p[2];
+    if (first > numel || count > numel - first)
+        return SP_ERANGE;
+    if (count == 0)
+        return SP_OK;
+    double *v = NULL;
+    int rc = sp_init_orth_values(&v, s, seed, name, name_len);
+    if (rc != SP_OK)
+        return rc;
+    float f[KS_WORDS];
+    size_t esize = sp_dtype_size(dtype);
+    for (uint64_t i = 0; i < count;) {
+        size_t n = count - i < KS_WORDS ? (size_t)(count - i) : KS_WORDS;
+        for (size_t k = 0; k < n; k++)
+            f[k] = (float)v[first + i + k];
+        emit_batch(out + i * esize, dtype, f, n);
+        i += n;
+    }
+    free(v);
     return SP_OK;
 }
 
@@ -299,6 +388,8 @@ int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
 
     if (sodium_init() < 0)
         return SP_ECRYPTO;
+    if (s->kind == SP_INIT_ORTHOGONAL)
+        return fill_orthogonal(out, dtype, name, name_len, seed, s, first, count);
     unsigned char key[32] = {0};
     trunc_setup ts = {0.0, 0.0};
     int keyed = s->kind == SP_INIT_UNIFORM || s->kind == SP_INIT_NORMAL ||

@@ -10,6 +10,8 @@
 #include "pool.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define FILL_SLICE (UINT64_C(1) << 16)   /* elements per work item */
 
@@ -47,6 +49,8 @@ int sp_init_fill_threads(void *out, sp_dtype dtype, const char *name, uint64_t s
     int rc = sp_init_fill(out, dtype, name, seed, s, first, 0);
     if (rc != SP_OK || count == 0)
         return rc;
+    if (s->kind == SP_INIT_ORTHOGONAL)   /* one QR for the whole slice, not one per work item */
+        return sp_init_fill(out, dtype, name, seed, s, first, count);
     if (first > (UINT64_C(1) << 62) || count > (UINT64_C(1) << 62) - first)
         return SP_ERANGE;
     fill_job j = {.out = out, .dtype = dtype, .esize = sp_dtype_size(dtype), .name = name,
@@ -72,6 +76,17 @@ static int gen_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
     return sp_init_fill(buf, g->t->dtype, g->t->name, g->seed, g->s, off / g->esize, len / g->esize);
 }
 
+typedef struct mem_ctx {
+    uint8_t *buf;
+} mem_ctx;
+
+static int mem_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
+{
+    const mem_ctx *m = arg;
+    memcpy(buf, m->buf + off, len);
+    return SP_OK;
+}
+
 int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
                    const sp_init_scheme *s, unsigned nthreads)
 {
@@ -91,5 +106,15 @@ int sp_init_digest_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, ui
         return rc;
     if (t->nbytes != numel * g.esize)
         return SP_EINVAL;
-    return sp_tensor_digest_gen_progress(out, t, gen_chunk, &g, nthreads, pg);
+    if (s->kind != SP_INIT_ORTHOGONAL)
+        return sp_tensor_digest_gen_progress(out, t, gen_chunk, &g, nthreads, pg);
+    /* ORTHOGONAL: the whole matrix once (it needs one QR), then chunks copied from it */
+    mem_ctx mc = {malloc(t->nbytes ? (size_t)t->nbytes : 1)};
+    if (mc.buf == NULL)
+        return SP_ENOMEM;
+    rc = sp_init_fill(mc.buf, t->dtype, t->name, seed, s, 0, numel);
+    if (rc == SP_OK)
+        rc = sp_tensor_digest_gen_progress(out, t, mem_chunk, &mc, nthreads, pg);
+    free(mc.buf);
+    return rc;
 }

@@ -215,6 +215,10 @@ static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *
         sp_errf(err, "tensor '%s' has invalid init parameters", t->name);
         return SP_EFORMAT;
     }
+    if (sp_init_shape_check(&s, t->shape, (uint32_t)t->n_shape) != SP_OK) {
+        sp_errf(err, "tensor '%s': its orthogonal scheme does not fit its shape", t->name);
+        return SP_EFORMAT;
+    }
     return SP_OK;
 }
 

@@ -135,6 +135,10 @@ SP_API int sp_tensor_check(const sp_tensor *t) SP_WUR SP_NONNULL(1);
  *   SP_INIT_TRUNC_NORMAL  p[0] = mean, p[1] = std, p[2] = low, p[3] = high,
  *                         absolute bounds as torch.nn.init.trunc_normal_
  *                         (low < high, std > 0)
+ *   SP_INIT_ORTHOGONAL    p[0] = gain (> 0), p[1] = rows, p[2] = cols: the
+ *                         matrix of torch.nn.init.orthogonal_ (rows = shape[0],
+ *                         cols = numel / rows; integers, rows * cols at most
+ *                         SP_INIT_ORTHO_MAX_NUMEL)
  * Unused parameters must be 0.
  */
 typedef enum sp_init_kind {
@@ -143,9 +147,14 @@ typedef enum sp_init_kind {
     SP_INIT_CONSTANT = 2,
     SP_INIT_UNIFORM = 3,
     SP_INIT_NORMAL = 4,
-    SP_INIT_TRUNC_NORMAL = 5
+    SP_INIT_TRUNC_NORMAL = 5,
+    SP_INIT_ORTHOGONAL = 8
 } sp_init_kind;
-#define SP_INIT_KIND_MAX 5
+#define SP_INIT_KIND_MAX 8   /* kinds 6 and 7 are reserved (sp_init_check refuses them) */
+/* ORTHOGONAL: at most 2^24 elements and rows * cols * min(rows, cols) at most 2^36
+ * (the QR factorisation's cost), SPEC.md 6.8. */
+#define SP_INIT_ORTHO_MAX_NUMEL (UINT64_C(1) << 24)
+#define SP_INIT_ORTHO_MAX_WORK (UINT64_C(1) << 36)
 
 typedef struct sp_init_scheme {
     sp_init_kind kind;

@@ -161,6 +161,10 @@ static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
                         t[i].name ? t[i].name : "(null)", sp_strerror(rc));
         if (schemes != NULL && (rc = sp_init_check(&schemes[i])) != SP_OK)
             return fail(run, rc, "tensor '%s': invalid init scheme", t[i].name);
+        if (schemes != NULL && sp_init_shape_check(&schemes[i], t[i].shape, t[i].ndim) != SP_OK)
+            return fail(run, SP_EINVAL, "tensor '%s': its orthogonal scheme is for %.17g x %.17g, "
+                        "not this shape (sp_init_orthogonal binds one)", t[i].name, schemes[i].p[1],
+                        schemes[i].p[2]);
         ts->order[i] = &t[i];
     }
     int rc = SP_OK;

@@ -122,6 +122,17 @@ SP_API int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t se
 SP_API int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
 
 /*
+ * The ORTHOGONAL scheme (SPEC.md 6.8, torch.nn.init.orthogonal_) with this
+ * gain for a tensor of this shape: *s = {SP_INIT_ORTHOGONAL, {gain, rows =
+ * shape[0], cols = numel / rows, 0}}. SP_EINVAL (and *s zeroed) for fewer than
+ * 2 dimensions, no elements, a gain not finite and > 0, more than 2^24
+ * elements or rows * cols * min(rows, cols) above 2^36. sp_run_genesis refuses
+ * an ORTHOGONAL scheme whose rows and cols are not its tensor's.
+ */
+SP_API int sp_init_orthogonal(sp_init_scheme *s, double gain, const uint64_t *shape, uint32_t ndim)
+    SP_WUR SP_NONNULL(1, 3);
+
+/*
  * Describing a flat parameter buffer (llm.c keeps every parameter in one
  * float array, tensor after tensor, with a table of sizes). spec[i] gives the
  * name and shape of tensor i, in buffer order; sp_tensor_table fills t[i]

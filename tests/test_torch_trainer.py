@@ -159,8 +159,8 @@ class OwnInit(Base):
                 self.e = nn.Embedding(10, 4, padding_idx=0)
         m = Orth()
         with sp.Run(self.ledger(), self.key, 1) as run:
-            with self.assertRaisesRegex(ValueError, "orthogonal"):
-                spt.initialize(m, run, own_init=lambda mod: nn.init.orthogonal_(mod.w.weight))
+            with self.assertRaisesRegex(ValueError, "eye_"):
+                spt.initialize(m, run, own_init=lambda mod: nn.init.eye_(mod.w.weight))
             with self.assertRaisesRegex(ValueError, "part of the tensor"):
                 spt.initialize(m, run, own_init=True)          # the padding row
 
@@ -182,6 +182,88 @@ class OwnInit(Base):
             run.final(0, m)
         self.verify(led)
         self.assertEqual(s["emb.weight"], sp.normal(0, 0.02))
+
+
+class RNNLM(nn.Module):               # a char-RNN: orthogonal recurrent weights
+    def __init__(self, vocab=64, d=32, h=48):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.rnn = nn.LSTM(d, h, num_layers=2)
+        self.head = nn.Linear(h, vocab)
+        for name, p in self.rnn.named_parameters():
+            if "weight_hh" in name:
+                nn.init.orthogonal_(p)
+            elif "weight_ih" in name:
+                nn.init.orthogonal_(p, gain=nn.init.calculate_gain("tanh"))
+            else:
+                nn.init.zeros_(p)
+        nn.init.normal_(self.emb.weight, 0.0, 0.1)
+
+
+class Schemes(Base):
+    def test_rnn_orthogonal_no_overrides(self):
+        with spt.own_init() as rec:
+            model = RNNLM()
+        led = self.ledger()
+        with sp.Run(led, self.key, 11, model_name="rnn") as run:
+            s = spt.initialize(model, run, own_init=rec)
+            run.final(0, model)
+        self.verify(led)
+        self.assertEqual(s["rnn.weight_hh_l0"], sp.orthogonal(1.0).bind((192, 48)))
+        self.assertEqual(s["rnn.weight_ih_l1"], sp.orthogonal(5.0 / 3).bind((192, 48)))
+        self.assertEqual(s["rnn.bias_hh_l1"], sp.zeros())
+        # orthonormal columns (tall 192 x 48) scaled by the gain, as torch's own
+        for name, gain in (("weight_hh_l0", 1.0), ("weight_hh_l1", 1.0), ("weight_ih_l1", 5.0 / 3)):
+            w = getattr(model.rnn, name).detach().double()
+            err = (w.T @ w / gain ** 2 - torch.eye(48, dtype=torch.float64)).abs().max()
+            self.assertLess(float(err), 1e-6, name)
+            self.assertTrue(torch.allclose(w.norm(dim=0), torch.full((48,), gain,
+                                                                      dtype=torch.float64),
+                                           atol=1e-6))
+        # a wide matrix: orthonormal rows, like torch.nn.init.orthogonal_
+        w = torch.empty(20, 70)
+        sp.init_fill(w, "wide", 3, sp.orthogonal(0.5))
+        ref = torch.empty(20, 70)
+        nn.init.orthogonal_(ref, gain=0.5)
+        for x in (w.double(), ref.double()):
+            self.assertLess(float((x @ x.T / 0.25 - torch.eye(20, dtype=torch.float64))
+                                  .abs().max()), 1e-6)
+            self.assertAlmostEqual(float(x.norm(dim=1).mean()), 0.5, places=6)
+        # the same normals factorised by torch in double give the same matrix
+        g = torch.empty(40, 25, dtype=torch.float32)
+        q = torch.empty(40, 25)
+        sp.init_fill(q, "m", 4, sp.orthogonal(1.0))
+        sp.init_fill(g, "m", 4, sp.normal(0.0, 1.0))   # the F32 rounding of the same normals
+        gd = g.double()
+        tq, tr = torch.linalg.qr(gd)
+        tq = tq * torch.sign(torch.diagonal(tr))
+        self.assertLess(float((tq - q.double()).abs().max()), 1e-5)
+
+    def test_orthogonal_cli_init_and_record(self):
+        out = os.path.join(self.tmp, "w.safetensors")
+        r = subprocess.run([SPBIN, "init", "--seed", "5", "--scheme", "*.weight_hh=orthogonal",
+                            "--scheme", "*.weight_ih=orthogonal:2", "--scheme", "*=zeros",
+                            "--tensor", "l.weight_hh 64x16", "--tensor", "l.weight_ih 16x4x4",
+                            "--tensor", "l.bias 64", "-o", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        w = spt.load_file(out)
+        x = w["l.weight_ih"].reshape(16, 16).double()
+        self.assertLess(float((x.T @ x / 4 - torch.eye(16, dtype=torch.float64)).abs().max()), 1e-6)
+        # the Python binding generates the same bytes
+        y = torch.empty(64, 16)
+        sp.init_fill(y, "l.weight_hh", 5, sp.orthogonal())
+        self.assertTrue(torch.equal(y, w["l.weight_hh"]))
+        led = self.ledger()
+        r = subprocess.run([SPBIN, "record", "genesis", "--ledger", led, "--key", self.key,
+                            "--seed", "5", "--scheme", "*.weight_hh=orthogonal", "--scheme",
+                            "*.weight_ih=orthogonal:2", "--scheme", "*=zeros", out],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.verify(led, "--allow-incomplete")
+        r = subprocess.run([SPBIN, "init", "--seed", "5", "--scheme", "*=orthogonal", "--tensor",
+                            "b 64", "-o", out + "2"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("orthogonal needs a matrix", r.stderr)
 
 
 class Compiled(nn.Module):

@@ -310,6 +310,9 @@ static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
     case SP_INIT_TRUNC_NORMAL:
         snprintf(buf, cap, "trunc_normal(%g, %g, %g, %g)", s->p[0], s->p[1], s->p[2], s->p[3]);
         break;
+    case SP_INIT_ORTHOGONAL:
+        snprintf(buf, cap, "orthogonal(%g; %.0f x %.0f)", s->p[0], s->p[1], s->p[2]);
+        break;
     default: snprintf(buf, cap, "external"); break;
     }
     return buf;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "init.h"
 
 static const struct {
     const char *name;
@@ -20,7 +21,8 @@ static const struct {
     int nparams;
 } kinds[] = {{"external", SP_INIT_EXTERNAL, 0}, {"zeros", SP_INIT_ZEROS, 0},
              {"constant", SP_INIT_CONSTANT, 1}, {"uniform", SP_INIT_UNIFORM, 2},
-             {"normal", SP_INIT_NORMAL, 2}, {"trunc_normal", SP_INIT_TRUNC_NORMAL, 4}};
+             {"normal", SP_INIT_NORMAL, 2}, {"trunc_normal", SP_INIT_TRUNC_NORMAL, 4},
+             {"orthogonal", SP_INIT_ORTHOGONAL, 1}};
 
 int sp_cli_parse_rule(char *arg, sp_cli_rule *r)
 {
@@ -38,6 +40,10 @@ int sp_cli_parse_rule(char *arg, sp_cli_rule *r)
             continue;
         r->s.kind = kinds[i].kind;
         const char *p = spec + klen;
+        if (kinds[i].kind == SP_INIT_ORTHOGONAL && *p == '\0') {   /* bare: gain 1 */
+            r->s.p[0] = 1.0;
+            return 0;
+        }
         for (int k = 0; k < kinds[i].nparams; k++) {
             if (*p != ':')
                 return -1;
@@ -131,6 +137,13 @@ int sp_cli_pick_rule(const sp_cli_rule *rules, size_t n, const char *name,
         return SP_ENOTFOUND;
     *pick = first;
     return SP_OK;
+}
+
+int sp_cli_bind_scheme(sp_init_scheme *s, const sp_tensor *t)
+{
+    if (s->kind != SP_INIT_ORTHOGONAL)
+        return SP_OK;
+    return sp_init_orthogonal(s, s->p[0], t->shape, t->ndim);
 }
 
 void sp_cli_scheme_text(char *buf, size_t len, const sp_init_scheme *s)

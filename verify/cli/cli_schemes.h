@@ -43,6 +43,13 @@ int sp_cli_glob_within(const char *p, const char *q);
 int sp_cli_pick_rule(const sp_cli_rule *rules, size_t n, const char *name,
                      size_t *pick, size_t *a, size_t *b);
 
+/*
+ * Binds a rule's scheme to tensor t: ORTHOGONAL takes its rows and columns
+ * from t's shape (sp_init_orthogonal; SP_EINVAL when t is not a matrix of
+ * at most the size limit); other kinds are left as they are. SP_OK.
+ */
+int sp_cli_bind_scheme(sp_init_scheme *s, const sp_tensor *t);
+
 /* "normal:0:0.02"-style text of a scheme, into buf (at least 128 bytes). */
 void sp_cli_scheme_text(char *buf, size_t len, const sp_init_scheme *s);
 

@@ -35,7 +35,8 @@ static const char init_usage[] =
     "--dtype: the dtype of every tensor (default: the layout's, the file's, F32).\n"
     "Each tensor takes the most specific --scheme whose GLOB matches its name\n"
     "('*' any run, '?' one character); every tensor needs one. SCHEME: zeros |\n"
-    "constant:V | uniform:LO:HI | normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI.\n"
+    "constant:V | uniform:LO:HI | normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI |\n"
+    "orthogonal[:GAIN] (torch.nn.init.orthogonal_ of a matrix, rows = the first dimension).\n"
     "Then: scratchproof record genesis --seed N with the same --scheme flags.\n";
 
 /* Appends the tensors of l (names moved) to *all; 0 or 2. */
@@ -107,6 +108,11 @@ static int choose(const sp_tensor *t, size_t n, const sp_cli_rule *rules, size_t
         if (rc == SP_ENOTFOUND)
             return sp_cli_usage_error("init", "tensor '%s' matches no --scheme", t[i].name);
         s[i] = rules[k].s;
+        if (sp_cli_bind_scheme(&s[i], &t[i]) != SP_OK)
+            return sp_cli_usage_error("init", "tensor '%s': orthogonal needs a matrix of 2 or more "
+                                      "dimensions, at most 2^24 elements and rows*cols*min(rows, cols) "
+                                      "at most 2^36 (--scheme '%s=%s')", t[i].name, rules[k].glob,
+                                      rules[k].text);
         if (s[i].kind == SP_INIT_EXTERNAL)
             return sp_cli_usage_error("init", "tensor '%s': scheme external cannot be generated "
                                       "(--scheme '%s=%s')", t[i].name, rules[k].glob, rules[k].text);

@@ -38,7 +38,8 @@ static const char record_usage[] =
     "'external'. (--no-regenerate records the schemes unchecked: only for building\n"
     "a lying genesis to test a verifier, which then reports it.)\n"
     "SCHEME: zeros | constant:V | uniform:LO:HI | normal:MEAN:STD |\n"
-    "trunc_normal:MEAN:STD:LO:HI | external. 'scratchproof init' writes such a file.\n"
+    "trunc_normal:MEAN:STD:LO:HI | orthogonal[:GAIN] | external. 'scratchproof init'\n"
+    "writes such a file.\n"
     "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
     "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
     "--batches LIST commits the data batches of the steps since the previous record\n"
@@ -85,6 +86,11 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
         }
         rt[i].init = rules[k].s;
         rule_of[i] = k;
+        if (sp_cli_bind_scheme(&rt[i].init, &rt[i].t) != SP_OK)
+            return sp_cli_usage_error("record", "%s: tensor '%s': orthogonal needs a matrix of 2 or "
+                                      "more dimensions, at most 2^24 elements and rows*cols*min(rows, "
+                                      "cols) at most 2^36 (--scheme '%s=%s')", file, name,
+                                      rules[k].glob, rules[k].text);
         if (rt[i].init.kind != SP_INIT_EXTERNAL && sp_init_check(&rt[i].init) != SP_OK)
             return sp_cli_usage_error("record", "%s: tensor '%s': invalid scheme '%s' (SPEC.md 6.1)",
                                       file, name, rules[k].text);

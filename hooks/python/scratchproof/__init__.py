@@ -32,14 +32,14 @@ from .errors import BusyError, Error, KeyFileError, StateError, TensorError
 from .derive import config_digest, step_seed
 from .run import keep_files, strip_prefixes, unwrap
 from .run import REPLAY_LEDGER, Run
-from .schemes import (Init, constant, external, normal, ones, trunc_normal, uniform,
-                      zeros)
+from .schemes import (Init, constant, external, normal, ones, orthogonal, trunc_normal,
+                      uniform, zeros)
 
 __version__ = "0.1.0"
 library_path = _lib.path
 
 __all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileError", "Init",
-           "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "external",
+           "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "orthogonal", "external",
            "tensor_digest", "init_fill", "library_path", "config_digest", "step_seed",
            "REPLAY_LEDGER", "keep_files", "strip_prefixes", "unwrap"]
 
@@ -66,6 +66,8 @@ def init_fill(tensor, name, seed, scheme):
     from .schemes import as_init
     s = as_init(scheme, "init_fill")
     dt, shape, ptr, nbytes = _tensors.layout(tensor, name, "tensor")
+    if not s.bound:
+        s = s.bind(shape)
     if dt not in _lib.INIT_DTYPES:
         raise TensorError(_lib.SP_EUNSUPPORTED, "scratchproof: tensor '%s': the initialiser "
                           "generates float32, float16 and bfloat16 only" % name)

@@ -7,6 +7,9 @@ An ``Init`` names the kind and its parameters exactly as the genesis records the
   uniform(low, high)                kind 3, low < high
   normal(mean, std)                 kind 4, std > 0
   trunc_normal(mean, std, low, high) kind 5, absolute bounds as torch.nn.init.trunc_normal_
+  orthogonal(gain=1.0)              kind 8, torch.nn.init.orthogonal_ (SPEC 6.8): p0 = gain > 0,
+                                    p1, p2 = rows, cols of the tensor it is bound to
+                                    (.bind(shape); scratchproof.torch.initialize binds it)
   external()                        kind 0: the tensor's current values are recorded as
                                     they are (loaded weights); a verifier will say that the
                                     run does not start from scratch.
@@ -16,17 +19,23 @@ import math
 from . import _lib
 
 EXTERNAL, ZEROS, CONSTANT, UNIFORM, NORMAL, TRUNC_NORMAL = range(6)
-_KIND_NAMES = ("external", "zeros", "constant", "uniform", "normal", "trunc_normal")
+ORTHOGONAL = 8
+_KIND_NAMES = {EXTERNAL: "external", ZEROS: "zeros", CONSTANT: "constant", UNIFORM: "uniform",
+               NORMAL: "normal", TRUNC_NORMAL: "trunc_normal", ORTHOGONAL: "orthogonal"}
+_USED = {EXTERNAL: 0, ZEROS: 0, CONSTANT: 1, UNIFORM: 2, NORMAL: 2, TRUNC_NORMAL: 4, ORTHOGONAL: 3}
+# ORTHOGONAL's size limits (SP_INIT_ORTHO_MAX_NUMEL, SP_INIT_ORTHO_MAX_WORK in sp_base.h)
+ORTHO_MAX_NUMEL = 1 << 24
+ORTHO_MAX_WORK = 1 << 36
 
 
 class Init:
-    """An initialisation scheme: kind (0..5) and up to four float parameters."""
+    """An initialisation scheme: kind (0..5, 8) and up to four float parameters."""
 
     __slots__ = ("kind", "params")
 
     def __init__(self, kind, *params):
-        if not isinstance(kind, int) or not 0 <= kind <= TRUNC_NORMAL:
-            raise ValueError("scratchproof: unknown init kind %r (0..5)" % (kind,))
+        if not isinstance(kind, int) or kind not in _KIND_NAMES:
+            raise ValueError("scratchproof: unknown init kind %r (0..5, 8)" % (kind,))
         p = tuple(float(x) for x in params)
         if len(p) > 4:
             raise ValueError("scratchproof: an init scheme has at most 4 parameters")
@@ -38,8 +47,32 @@ class Init:
     def kind_name(self):
         return _KIND_NAMES[self.kind]
 
+    @property
+    def bound(self):
+        """False for an orthogonal(gain) not yet bound to a tensor's shape."""
+        return self.kind != ORTHOGONAL or self.params[1] != 0.0
+
+    def bind(self, shape):
+        """This scheme for a tensor of this shape: orthogonal takes rows = shape[0] and
+        cols = the product of the other dimensions (sp_init_orthogonal); other kinds, and an
+        orthogonal already bound to this shape, are returned as they are."""
+        if self.kind != ORTHOGONAL:
+            return self
+        shape = tuple(int(d) for d in shape)
+        numel = 1
+        for d in shape:
+            numel *= d
+        if len(shape) < 2 or numel == 0:
+            raise ValueError("scratchproof: orthogonal needs a tensor of 2 or more dimensions "
+                             "with elements, not shape %s" % (shape,))
+        return Init(ORTHOGONAL, self.params[0], shape[0], numel // shape[0])
+
     def to_c(self):
         """The scheme as a struct sp_init_scheme."""
+        if not self.bound:
+            raise ValueError("scratchproof: orthogonal(gain) is not bound to a tensor; "
+                             "scratchproof.torch.initialize binds it, else pass "
+                             "orthogonal(gain).bind(tensor.shape)")
         s = _lib.SpInitScheme()
         s.kind = self.kind
         for i, v in enumerate(self.params):
@@ -53,7 +86,10 @@ class Init:
         return hash((self.kind, self.params))
 
     def __repr__(self):
-        n = {EXTERNAL: 0, ZEROS: 0, CONSTANT: 1, UNIFORM: 2, NORMAL: 2, TRUNC_NORMAL: 4}[self.kind]
+        if self.kind == ORTHOGONAL:
+            return "orthogonal(%r%s)" % (self.params[0], "" if not self.bound else
+                                         ", rows=%d, cols=%d" % self.params[1:3])
+        n = _USED[self.kind]
         return "%s(%s)" % (self.kind_name, ", ".join(repr(x) for x in self.params[:n]))
 
 
@@ -62,8 +98,8 @@ def _check(s):
     p = s.params
     if not all(math.isfinite(x) for x in p):
         raise ValueError("scratchproof: init parameters must be finite, got %r" % (p,))
-    used = {EXTERNAL: 0, ZEROS: 0, CONSTANT: 1, UNIFORM: 2, NORMAL: 2, TRUNC_NORMAL: 4}[s.kind]
-    if any(x != 0.0 for x in p[used:]):
+    used = _USED[s.kind]
+    if any(x != 0.0 or math.copysign(1.0, x) < 0 for x in p[used:]):
         raise ValueError("scratchproof: %s takes %d parameter(s)" % (_KIND_NAMES[s.kind], used))
     if s.kind == UNIFORM and not p[0] < p[1]:
         raise ValueError("scratchproof: uniform(low, high) needs low < high, got %r" % (p[:2],))
@@ -71,6 +107,20 @@ def _check(s):
         raise ValueError("scratchproof: %s needs std > 0, got %r" % (_KIND_NAMES[s.kind], p[1]))
     if s.kind == TRUNC_NORMAL and not p[2] < p[3]:
         raise ValueError("scratchproof: trunc_normal needs low < high, got %r" % (p[2:],))
+    if s.kind == ORTHOGONAL:
+        if not p[0] > 0:
+            raise ValueError("scratchproof: orthogonal needs gain > 0, got %r" % (p[0],))
+        rows, cols = p[1], p[2]
+        if (rows, cols) == (0.0, 0.0):
+            return   # not bound to a shape yet
+        if rows != int(rows) or cols != int(cols) or rows < 1 or cols < 1:
+            raise ValueError("scratchproof: orthogonal's rows and cols are integers >= 1, got %r"
+                             % ((rows, cols),))
+        r, c = int(rows), int(cols)
+        if r * c > ORTHO_MAX_NUMEL or r * c * min(r, c) > ORTHO_MAX_WORK:
+            raise ValueError("scratchproof: orthogonal of %d x %d is beyond the limits of SPEC "
+                             "6.8 (at most 2^24 elements and rows*cols*min(rows, cols) <= 2^36: "
+                             "the QR factorisation's cost)" % (r, c))
 
 
 def external():
@@ -101,6 +151,11 @@ def trunc_normal(mean, std, low, high):
     return Init(TRUNC_NORMAL, mean, std, low, high)
 
 
+def orthogonal(gain=1.0):
+    """torch.nn.init.orthogonal_(gain=gain), bound to a tensor's shape when it is used."""
+    return Init(ORTHOGONAL, gain)
+
+
 def as_init(x, where):
     """x as an Init (an Init, or one of the names 'zeros', 'ones', 'external')."""
     if isinstance(x, Init):
@@ -110,4 +165,4 @@ def as_init(x, where):
         return named[x]()
     raise TypeError("scratchproof: %s: %r is not an init scheme; use "
                 "scratchproof.uniform(low, high), normal(mean, std), trunc_normal(...), "
-                "constant(v), zeros(), ones() or external()" % (where, x))
+                "constant(v), zeros(), ones(), orthogonal(gain) or external()" % (where, x))

@@ -255,6 +255,8 @@ def _initialize(model, run, overrides, own_init=None):
                          % (missing[:8] if len(missing) > 8 else missing, ", ".join(kinds)))
     plan = []
     for name, p, s in params:           # check everything before changing anything
+        if not s.bound:                 # orthogonal(gain): rows and cols from the parameter
+            s = s.bind(p.shape)
         if s.kind == EXTERNAL:
             _tensors.torch_layout(p, name, "parameter")
             plan.append((name, p, s, None, None))

@@ -25,11 +25,9 @@ import math
 import torch
 import torch.nn as nn
 
-from .schemes import constant, normal, trunc_normal, uniform, zeros
+from .schemes import constant, normal, orthogonal, trunc_normal, uniform, zeros
 
-_UNSUPPORTED = {"orthogonal_": "an orthogonal matrix needs a QR factorisation, which SPEC 6 "
-                               "has no scheme for",
-                "eye_": "the identity is not a scheme of SPEC 6",
+_UNSUPPORTED = {"eye_": "the identity is not a scheme of SPEC 6",
                 "dirac_": "the Dirac delta is not a scheme of SPEC 6",
                 "sparse_": "sparse initialisation is not a scheme of SPEC 6"}
 _MODIFIERS = ("copy_", "mul_", "div_", "add_", "sub_", "clamp_", "clamp_min_", "clamp_max_")
@@ -94,10 +92,13 @@ class Recorder:
             finally:
                 self._depth -= 1
             if outer:
+                s = scheme_fn(tensor, *a, **kw) if scheme_fn is not None else None
                 if scheme_fn is None:
                     self._set_bad(tensor, "torch.nn.init.%s: %s" % (name, _UNSUPPORTED[name]))
+                elif isinstance(s, str):
+                    self._set_bad(tensor, s)
                 else:
-                    self._set(tensor, scheme_fn(tensor, *a, **kw), "torch.nn.init.%s" % name)
+                    self._set(tensor, s, "torch.nn.init.%s" % name)
             return out
         return orig, routed
 
@@ -148,6 +149,7 @@ class Recorder:
                 _sym_uniform(math.sqrt(3.0) * _gain(nonlinearity, a) / math.sqrt(k_fan(t, mode))),
             "kaiming_normal_": lambda t, a=0, mode="fan_in", nonlinearity="leaky_relu", **k:
                 normal(0.0, _gain(nonlinearity, a) / math.sqrt(k_fan(t, mode))),
+            "orthogonal_": lambda t, gain=1, **k: _orthogonal(t, gain),
         }
         for name in _UNSUPPORTED:
             inits[name] = None
@@ -191,6 +193,19 @@ class Recorder:
 def _const(v):
     v = float(v)
     return zeros() if v == 0.0 and math.copysign(1.0, v) > 0 else constant(v)
+
+
+def _orthogonal(t, gain):
+    """orthogonal_(t, gain) bound to t's shape (torch refused fewer than 2 dimensions
+    already); an empty tensor has no values, zeros() records it as well as any."""
+    if t.numel() == 0:
+        return zeros()
+    if not float(gain) > 0:
+        return "torch.nn.init.orthogonal_ with gain %r: SPEC 6.8 takes a gain > 0" % (gain,)
+    try:
+        return orthogonal(float(gain)).bind(t.shape)
+    except ValueError as e:
+        return "torch.nn.init.orthogonal_: %s" % str(e).replace("scratchproof: ", "")
 
 
 def _sym_uniform(b):

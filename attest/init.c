@@ -418,6 +418,77 @@ int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
     return SP_OK;
 }
 
+static int same_scheme(const sp_init_scheme *a, const sp_init_scheme *b)
+{
+    return a->kind == b->kind && memcmp(a->p, b->p, sizeof a->p) == 0;
+}
+
+/* The checks of sp_init_ranges_check without the shape; *end = the last range's end. */
+static int ranges_valid(const sp_init_range *r, size_t n, uint64_t *end)
+{
+    if (r == NULL || n < 2 || n > SP_INIT_MAX_RANGES || r[0].first != 0)
+        return SP_EINVAL;
+    uint64_t at = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (r[k].first != at || r[k].count == 0 || r[k].count > INDEX_LIMIT - at)
+            return SP_EINVAL;
+        if (sp_init_check(&r[k].init) != SP_OK || r[k].init.kind == SP_INIT_EXTERNAL)
+            return SP_EINVAL;
+        if (k > 0 && same_scheme(&r[k - 1].init, &r[k].init))
+            return SP_EINVAL;
+        at += r[k].count;
+    }
+    *end = at;
+    return SP_OK;
+}
+
+int sp_init_ranges_check(const sp_init_range *r, size_t n, const uint64_t *shape, uint32_t ndim)
+{
+    uint64_t end = 0, numel = 0;
+    if (ranges_valid(r, n, &end) != SP_OK || shape == NULL ||
+        sp_shape_numel(&numel, shape, ndim) != SP_OK || end != numel)
+        return SP_EINVAL;
+    for (size_t k = 0; k < n; k++)
+        if (sp_init_shape_check(&r[k].init, shape, ndim) != SP_OK)
+            return SP_EINVAL;
+    return SP_OK;
+}
+
+int sp_init_fill_ranges(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                        const sp_init_range *r, size_t n, uint64_t first, uint64_t count)
+{
+    uint64_t end = 0;
+    if (ranges_valid(r, n, &end) != SP_OK)
+        return SP_EINVAL;
+    /* the argument checks of sp_init_fill, once */
+    int rc = sp_init_fill(out, dtype, name, seed, &r[0].init, 0, 0);
+    if (rc != SP_OK)
+        return rc;
+    if (first > end || count > end - first)
+        return SP_ERANGE;
+    /* the range holding `first`: the last one starting at or before it */
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].first <= first)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    unsigned char *o = out;
+    size_t esize = sp_dtype_size(dtype);
+    for (size_t k = lo; k < n && count > 0; k++) {
+        uint64_t a = first, b = r[k].first + r[k].count;
+        uint64_t m = b - a < count ? b - a : count;
+        if ((rc = sp_init_fill(o, dtype, name, seed, &r[k].init, a, m)) != SP_OK)
+            return rc;
+        o += m * esize;
+        first += m;
+        count -= m;
+    }
+    return SP_OK;
+}
+
 /*
  * f32 -> bf16, round to nearest even on the bit pattern: adding 0x7fff plus
  * the lowest kept bit carries exactly when the discarded half is above the

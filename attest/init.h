@@ -41,6 +41,33 @@ int sp_init_shape_check(const sp_init_scheme *s, const uint64_t *shape, uint32_t
     SP_WUR SP_NONNULL(1);
 
 /*
+ * Checks the ranges r[0..n) of a tensor of this shape (SPEC.md 6.9): 2 <= n
+ * <= SP_INIT_MAX_RANGES; r[0].first = 0; every count >= 1; each range starts
+ * where the previous ends; the last ends at the element count; every scheme
+ * passes sp_init_check and sp_init_shape_check and is not EXTERNAL; no two
+ * neighbours have the same scheme (kind and parameters bit for bit), so that
+ * a tensor's ranges have one encoding. SP_OK or SP_EINVAL.
+ */
+SP_API int sp_init_ranges_check(const sp_init_range *r, size_t n, const uint64_t *shape, uint32_t ndim)
+    SP_WUR;   /* public, re-declared in scratchproof.h */
+
+/*
+ * sp_init_fill for a tensor given by ranges: elements [first, first + count)
+ * of tensor `name`, each from the scheme of its range at its own index. The
+ * ranges must pass sp_init_ranges_check's checks other than the shape's
+ * (SP_EINVAL); SP_ERANGE when first + count passes the last range's end;
+ * otherwise the errors of sp_init_fill.
+ */
+SP_API int sp_init_fill_ranges(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                               const sp_init_range *r, size_t n, uint64_t first, uint64_t count)
+    SP_WUR SP_NONNULL(1, 3);   /* public, re-declared in scratchproof.h */
+
+/* sp_init_digest for a tensor given by ranges (the errors of sp_init_fill_ranges too). */
+int sp_init_digest_ranges(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
+                          const sp_init_range *r, size_t n, unsigned nthreads, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1, 2);
+
+/*
  * Fills out with elements [first, first + count) of the tensor `name` as the
  * scheme generates it for `seed`, in dtype (F32, F16 or BF16; SP_EUNSUPPORTED
  * otherwise). out holds count * sp_dtype_size(dtype) bytes. SP_EINVAL for

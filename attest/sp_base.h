@@ -161,6 +161,20 @@ typedef struct sp_init_scheme {
     double p[4];
 } sp_init_scheme;
 
+/*
+ * Per-range schemes (SPEC.md 6.9): elements [first, first + count) of a tensor
+ * take the values scheme init gives those same element indices. A tensor's
+ * ranges are 2 to SP_INIT_MAX_RANGES, in element order, from element 0, each
+ * starting where the previous one ends and covering the tensor, none empty,
+ * none EXTERNAL, and no two neighbours with the same scheme.
+ */
+typedef struct sp_init_range {
+    uint64_t first;
+    uint64_t count;
+    sp_init_scheme init;
+} sp_init_range;
+#define SP_INIT_MAX_RANGES 65536u
+
 #ifdef __cplusplus
 }
 #endif

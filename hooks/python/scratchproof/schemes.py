@@ -10,6 +10,10 @@ An ``Init`` names the kind and its parameters exactly as the genesis records the
   orthogonal(gain=1.0)              kind 8, torch.nn.init.orthogonal_ (SPEC 6.8): p0 = gain > 0,
                                     p1, p2 = rows, cols of the tensor it is bound to
                                     (.bind(shape); scratchproof.torch.initialize binds it)
+  ranges([(first, count, Init), ...]) per-range schemes (SPEC 6.9): element i of the tensor,
+                                    in [first, first + count), is element i of that Init;
+                                    in element order from 0, covering the tensor (a padded
+                                    vocabulary: [(0, V*d, normal(0, .02)), (V*d, P*d, zeros())])
   external()                        kind 0: the tensor's current values are recorded as
                                     they are (loaded weights); a verifier will say that the
                                     run does not start from scratch.
@@ -151,6 +155,96 @@ def trunc_normal(mean, std, low, high):
     return Init(TRUNC_NORMAL, mean, std, low, high)
 
 
+RANGES = -1   # not a C kind: a Ranges object, recorded as TensorDigest.ranges
+
+
+class Ranges(Init):
+    """Per-range schemes of one tensor (SPEC.md 6.9): parts ((first, count, Init), ...) in
+    element order from 0, contiguous, none empty or external, neighbours differing (ranges()
+    merges them). Recorded by scratchproof.torch.initialize with sp_run_genesis_ranges."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts):   # pylint: disable=super-init-not-called
+        self.kind = RANGES
+        self.params = ()
+        self.parts = tuple(parts)
+
+    @property
+    def kind_name(self):
+        return "ranges"
+
+    @property
+    def numel(self):
+        f, c, _ = self.parts[-1]
+        return f + c
+
+    @property
+    def bound(self):
+        return all(s.bound for _, _, s in self.parts)
+
+    def bind(self, shape):
+        """Binds orthogonal parts to shape and checks the parts cover its elements."""
+        numel = 1
+        for d in shape:
+            numel *= int(d)
+        if self.numel != numel:
+            raise ValueError("scratchproof: ranges cover %d elements, the tensor has %d (shape %s)"
+                             % (self.numel, numel, tuple(shape)))
+        return Ranges([(f, c, s.bind(shape)) for f, c, s in self.parts])
+
+    def to_c(self):
+        raise ValueError("scratchproof: per-range schemes are recorded by "
+                         "scratchproof.torch.initialize (sp_run_genesis_ranges), not as one "
+                         "struct sp_init_scheme")
+
+    def c_ranges(self):
+        """(array of struct sp_init_range, count)."""
+        arr = (_lib.SpInitRange * len(self.parts))()
+        for i, (f, c, s) in enumerate(self.parts):
+            arr[i].first, arr[i].count, arr[i].init = f, c, s.to_c()
+        return arr, len(self.parts)
+
+    def __eq__(self, other):
+        return isinstance(other, Ranges) and self.parts == other.parts
+
+    def __hash__(self):
+        return hash(self.parts)
+
+    def __repr__(self):
+        return "ranges([%s])" % ", ".join("(%d, %d, %r)" % p for p in self.parts)
+
+
+def ranges(parts):
+    """Per-range schemes from [(first, count, Init), ...] in element order from element 0
+    (SPEC.md 6.9). Neighbours with the same scheme are merged; a single range left is
+    returned as its Init."""
+    out, at = [], 0
+    for e in parts:
+        try:
+            first, count, s = e
+        except (TypeError, ValueError):
+            raise TypeError("scratchproof: ranges() wants (first, count, scheme) triples") from None
+        s = as_init(s, "ranges()")
+        first, count = int(first), int(count)
+        if isinstance(s, Ranges) or s.kind == EXTERNAL:
+            raise ValueError("scratchproof: a range's scheme is one generated scheme, not %r" % (s,))
+        if first != at or count < 1:
+            raise ValueError("scratchproof: ranges must start at element 0, follow each other "
+                             "without gaps and hold at least one element (range at %d, count %d; "
+                             "expected to start at %d)" % (first, count, at))
+        at += count
+        if out and out[-1][2] == s:
+            out[-1] = (out[-1][0], out[-1][1] + count, s)
+        else:
+            out.append((first, count, s))
+    if not out:
+        raise ValueError("scratchproof: ranges() needs at least one range")
+    if len(out) > 65536:
+        raise ValueError("scratchproof: at most 65536 ranges in a tensor")
+    return out[0][2] if len(out) == 1 else Ranges(out)
+
+
 def orthogonal(gain=1.0):
     """torch.nn.init.orthogonal_(gain=gain), bound to a tensor's shape when it is used."""
     return Init(ORTHOGONAL, gain)
@@ -164,5 +258,6 @@ def as_init(x, where):
     if isinstance(x, str) and x in named:
         return named[x]()
     raise TypeError("scratchproof: %s: %r is not an init scheme; use "
-                "scratchproof.uniform(low, high), normal(mean, std), trunc_normal(...), "
-                "constant(v), zeros(), ones(), orthogonal(gain) or external()" % (where, x))
+                    "scratchproof.uniform(low, high), normal(mean, std), trunc_normal(...), "
+                    "constant(v), zeros(), ones(), orthogonal(gain), ranges([...]) or external()"
+                    % (where, x))

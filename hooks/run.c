@@ -146,13 +146,11 @@ static size_t ranges_of(const sp_init_ranges *ranges, size_t k)
 /* Checks tensor k's ranges and that its scheme is left empty beside them. */
 static int ranges_ok(sp_run *run, const sp_tensor *t, const sp_init_scheme *s, const sp_init_ranges *r)
 {
-    static const sp_init_scheme none;
     if (r->range == NULL || sp_init_ranges_check(r->range, r->n, t->shape, t->ndim) != SP_OK)
         return fail(run, SP_EINVAL, "tensor '%s': invalid init ranges (SPEC.md 6.9: 2 or more, in "
                     "order from element 0, contiguous, covering the tensor, none empty or external, "
                     "neighbours differing)", t->name);
-    if (memcmp(s, &none, sizeof none) != 0 && (s->kind != SP_INIT_EXTERNAL || s->p[0] != 0 ||
-                                               s->p[1] != 0 || s->p[2] != 0 || s->p[3] != 0))
+    if (s->kind != SP_INIT_EXTERNAL || s->p[0] != 0 || s->p[1] != 0 || s->p[2] != 0 || s->p[3] != 0)
         return fail(run, SP_EINVAL, "tensor '%s': a tensor with init ranges has no scheme of its "
                     "own (leave init zeroed, SP_INIT_EXTERNAL)", t->name);
     return SP_OK;

@@ -38,7 +38,7 @@ static const char init_usage[] =
     "constant:V | uniform:LO:HI | normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI |\n"
     "orthogonal[:GAIN] (torch.nn.init.orthogonal_ of a matrix, rows = the first dimension).\n"
     "GLOB[A:B)=SCHEME gives rows A..B-1 of the first dimension (elements of a 1-D tensor;\n"
-    "[A:) to the last row) their own scheme, over the tensor's whole-GLOB scheme: e.g.\n"
+    "[A:) to the last row) their own scheme, over the tensor's whole-tensor scheme: e.g.\n"
     "'embed.weight=normal:0:0.02' 'embed.weight[50000:)=zeros' for padded vocabulary rows.\n"
     "Range rules matching one tensor may not overlap.\n"
     "Then: scratchproof record genesis --seed N with the same --scheme flags.\n";

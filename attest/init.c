@@ -343,7 +343,7 @@ void sp_init_normal_values(double *v, uint64_t seed, const char *name, size_t na
     }
 }
 
-/* ORTHOGONAL elements [first, first + count): the whole matrix, then the slice. */
+/* ORTHOGONAL elements [first, first + count): the whole matrix (or its cached values), then the slice. */
 static int fill_orthogonal(unsigned char *out, sp_dtype dtype, const char *name, size_t name_len,
                            uint64_t seed, const sp_init_scheme *s, uint64_t first, uint64_t count)
 {
@@ -352,21 +352,14 @@ static int fill_orthogonal(unsigned char *out, sp_dtype dtype, const char *name,
         return SP_ERANGE;
     if (count == 0)
         return SP_OK;
-    double *v = NULL;
-    int rc = sp_init_orth_values(&v, s, seed, name, name_len);
-    if (rc != SP_OK)
-        return rc;
-    float f[KS_WORDS];
-    size_t esize = sp_dtype_size(dtype);
-    for (uint64_t i = 0; i < count;) {
-        size_t n = count - i < KS_WORDS ? (size_t)(count - i) : KS_WORDS;
-        for (size_t k = 0; k < n; k++)
-            f[k] = (float)v[first + i + k];
-        emit_batch(out + i * esize, dtype, f, n);
-        i += n;
-    }
-    free(v);
-    return SP_OK;
+    float *f = malloc((size_t)count * sizeof *f);
+    if (f == NULL)
+        return SP_ENOMEM;
+    int rc = sp_init_orth_f32(f, s, seed, name, name_len, first, count);
+    if (rc == SP_OK)
+        emit_batch(out, dtype, f, (size_t)count);
+    free(f);
+    return rc;
 }
 
 int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,

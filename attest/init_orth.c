@@ -8,12 +8,21 @@
  * Q's columns take the signs of R's diagonal, as torch does, and the gain.
  *
  * The whole matrix is computed for any slice: two rows*cols arrays of
- * doubles on the heap (at most SP_INIT_ORTHO_MAX_NUMEL elements).
+ * doubles on the heap (at most SP_INIT_ORTHO_MAX_NUMEL elements). Callers
+ * that read a tensor in small slices (trajectory screening reads 4096
+ * elements at a time) would compute it once per slice, so the binary32
+ * values of the last ORTH_CACHE matrices are kept in a process-wide cache
+ * (a mutex around a few entries, least recently used evicted): the one piece
+ * of global state of the initialiser, and it never changes a value.
  */
 #include "init_orth.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define ORTH_CACHE 4   /* matrices kept: at most 4 x 64 MiB of binary32 */
 
 /*
  * Householder step k on the column-major m x n matrix a (column j at a + j*m):
@@ -123,5 +132,92 @@ int sp_init_orth_values(double **vals, const sp_init_scheme *s, uint64_t seed, c
     free(q);
     free(d);
     *vals = a;
+    return SP_OK;
+}
+
+/* ---- the cache of computed matrices (binary32 values, row-major) ---- */
+
+typedef struct orth_entry {
+    float *f;               /* NULL: empty slot */
+    uint64_t seed, tick;
+    sp_init_scheme s;
+    size_t name_len;
+    char name[SP_NAME_MAX];
+} orth_entry;
+
+static orth_entry cache[ORTH_CACHE];
+static uint64_t cache_tick;
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int entry_is(const orth_entry *e, const sp_init_scheme *s, uint64_t seed, const char *name,
+                    size_t name_len)
+{
+    return e->f != NULL && e->seed == seed && e->s.kind == s->kind &&
+           memcmp(e->s.p, s->p, sizeof s->p) == 0 && e->name_len == name_len &&
+           memcmp(e->name, name, name_len) == 0;
+}
+
+/* Copies [first, first + count) of a cached matrix into out: 1 found, 0 not. */
+static int cache_get(float *out, const sp_init_scheme *s, uint64_t seed, const char *name,
+                     size_t name_len, uint64_t first, uint64_t count)
+{
+    int found = 0;
+    pthread_mutex_lock(&cache_lock);
+    for (size_t k = 0; k < ORTH_CACHE && !found; k++)
+        if (entry_is(&cache[k], s, seed, name, name_len)) {
+            memcpy(out, cache[k].f + first, (size_t)count * sizeof *out);
+            cache[k].tick = ++cache_tick;
+            found = 1;
+        }
+    pthread_mutex_unlock(&cache_lock);
+    return found;
+}
+
+/* Keeps f (taken over: freed here if another thread cached the same matrix first). */
+static void cache_put(float *f, const sp_init_scheme *s, uint64_t seed, const char *name,
+                      size_t name_len)
+{
+    pthread_mutex_lock(&cache_lock);
+    size_t slot = 0;
+    for (size_t k = 0; k < ORTH_CACHE; k++) {
+        if (entry_is(&cache[k], s, seed, name, name_len)) {
+            pthread_mutex_unlock(&cache_lock);
+            free(f);
+            return;
+        }
+        if (cache[k].f == NULL || (cache[slot].f != NULL && cache[k].tick < cache[slot].tick))
+            slot = k;
+    }
+    orth_entry *e = &cache[slot];
+    free(e->f);
+    e->f = f;
+    e->seed = seed;
+    e->s = *s;
+    e->name_len = name_len;
+    memcpy(e->name, name, name_len);
+    e->tick = ++cache_tick;
+    pthread_mutex_unlock(&cache_lock);
+}
+
+int sp_init_orth_f32(float *out, const sp_init_scheme *s, uint64_t seed, const char *name,
+                     size_t name_len, uint64_t first, uint64_t count)
+{
+    if (cache_get(out, s, seed, name, name_len, first, count))
+        return SP_OK;
+    double *v = NULL;
+    int rc = sp_init_orth_values(&v, s, seed, name, name_len);
+    if (rc != SP_OK)
+        return rc;
+    size_t numel = (size_t)s->p[1] * (size_t)s->p[2];
+    float *f = malloc(numel * sizeof *f);
+    if (f == NULL) {
+        free(v);
+        return SP_ENOMEM;
+    }
+    for (size_t i = 0; i < numel; i++)
+        f[i] = (float)v[i];
+    free(v);
+    memcpy(out, f + first, (size_t)count * sizeof *out);
+    cache_put(f, s, seed, name, name_len);
     return SP_OK;
 }

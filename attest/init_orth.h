@@ -26,4 +26,13 @@ void sp_init_normal_values(double *v, uint64_t seed, const char *name, size_t na
 int sp_init_orth_values(double **vals, const sp_init_scheme *s, uint64_t seed, const char *name,
                         size_t name_len) SP_WUR;
 
+/*
+ * out[0..count) = the binary32 values (f = (binary32) v, SPEC.md 6.3) of
+ * elements [first, first + count) of an ORTHOGONAL tensor (s checked, the
+ * range inside rows * cols), from a cache of recent matrices or computed and
+ * then cached. SP_OK or SP_ENOMEM. Thread-safe.
+ */
+int sp_init_orth_f32(float *out, const sp_init_scheme *s, uint64_t seed, const char *name,
+                     size_t name_len, uint64_t first, uint64_t count) SP_WUR;
+
 #endif

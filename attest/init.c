@@ -1,6 +1,7 @@
 /*
  * init.c - the deterministic initialiser (init.h, SPEC.md 6): per-tensor
- * ChaCha20 keystream, the five schemes, and the rounding to F32/F16/BF16.
+ * ChaCha20 keystream, the schemes, and the rounding to F32/F16/BF16
+ * (ORTHOGONAL's QR factorisation is init_orth.c).
  *
  * Element i of a tensor depends only on (seed, name, scheme, dtype, i), so
  * any slice is generated alone: only the 64-byte keystream blocks it needs
@@ -10,10 +11,12 @@
 #include "init.h"
 #include "init32.h"
 #include "init_math.h"
+#include "init_orth.h"
 
 #include <assert.h>
 #include <math.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SP_INIT_DOMAIN "scratchproof/init"   /* followed by one 0x00 byte */
@@ -255,6 +258,9 @@ int sp_init_check(const sp_init_scheme *s)
     case SP_INIT_TRUNC_NORMAL:
         used = 4;
         break;
+    case SP_INIT_ORTHOGONAL:
+        used = 3;
+        break;
     default:
         return SP_EINVAL;
     }
@@ -280,10 +286,86 @@ int sp_init_check(const sp_init_scheme *s)
     case SP_INIT_UNIFORM32:
     case SP_INIT_NORMAL32:
         return sp_init32_check(s);
+    case SP_INIT_ORTHOGONAL: {
+        /* rows and cols: integers >= 1 with rows * cols and the QR's work bounded */
+        double lim = (double)SP_INIT_ORTHO_MAX_NUMEL;
+        if (!(p[0] > 0.0) || !(p[1] >= 1.0) || !(p[2] >= 1.0) || !(p[1] <= lim) ||
+            !(p[2] <= lim) || floor(p[1]) != p[1] || floor(p[2]) != p[2])
+            return SP_EINVAL;
+        uint64_t r = (uint64_t)p[1], c = (uint64_t)p[2], mn = r < c ? r : c;
+        if (r * c > SP_INIT_ORTHO_MAX_NUMEL || r * c * mn > SP_INIT_ORTHO_MAX_WORK)
+            return SP_EINVAL;
+        break;
+    }
     default:
         break;
     }
     return SP_OK;
+}
+
+int sp_init_shape_check(const sp_init_scheme *s, const uint64_t *shape, uint32_t ndim)
+{
+    if (s->kind != SP_INIT_ORTHOGONAL)
+        return SP_OK;
+    uint64_t numel;
+    if (ndim < 2 || sp_shape_numel(&numel, shape, ndim) != SP_OK || shape[0] == 0)
+        return SP_EINVAL;
+    if (s->p[1] != (double)shape[0] || s->p[2] != (double)(numel / shape[0]))
+        return SP_EINVAL;
+    return SP_OK;
+}
+
+int sp_init_orthogonal(sp_init_scheme *s, double gain, const uint64_t *shape, uint32_t ndim)
+{
+    memset(s, 0, sizeof *s);
+    uint64_t numel;
+    if (ndim < 2 || ndim > SP_MAX_DIMS || sp_shape_numel(&numel, shape, ndim) != SP_OK || numel == 0)
+        return SP_EINVAL;
+    sp_init_scheme o = {SP_INIT_ORTHOGONAL, {gain, (double)shape[0], (double)(numel / shape[0]), 0.0}};
+    if (numel > SP_INIT_ORTHO_MAX_NUMEL || sp_init_check(&o) != SP_OK)
+        return SP_EINVAL;
+    *s = o;
+    return SP_OK;
+}
+
+void sp_init_normal_values(double *v, uint64_t seed, const char *name, size_t name_len,
+                           uint64_t count)
+{
+    unsigned char key[32];
+    ks_window w;
+    tensor_key(key, seed, name, name_len);
+    /* batches of KS_WORDS elements from a multiple of KS_WORDS: whole blocks, whole pairs */
+    for (uint64_t i = 0; i < count; i += KS_WORDS) {
+        uint64_t e = count - i < KS_WORDS ? count : i + KS_WORDS;
+        uint64_t we = e + (e & 1u);   /* words up to the end of the last pair */
+        ks_load(&w, key, i, we);
+        for (uint64_t k = i; k < e; k += 2) {
+            double zc, zs;
+            box_muller(ks_word(&w, k), ks_word(&w, k + 1), &zc, &zs);
+            v[k] = 0.0 + 1.0 * zc;
+            if (k + 1 < e)
+                v[k + 1] = 0.0 + 1.0 * zs;
+        }
+    }
+}
+
+/* ORTHOGONAL elements [first, first + count): the whole matrix (or its cached values), then the slice. */
+static int fill_orthogonal(unsigned char *out, sp_dtype dtype, const char *name, size_t name_len,
+                           uint64_t seed, const sp_init_scheme *s, uint64_t first, uint64_t count)
+{
+    uint64_t numel = (uint64_t)s->p[1] * (uint64_t)s->p[2];
+    if (first > numel || count > numel - first)
+        return SP_ERANGE;
+    if (count == 0)
+        return SP_OK;
+    float *f = malloc((size_t)count * sizeof *f);
+    if (f == NULL)
+        return SP_ENOMEM;
+    int rc = sp_init_orth_f32(f, s, seed, name, name_len, first, count);
+    if (rc == SP_OK)
+        emit_batch(out, dtype, f, (size_t)count);
+    free(f);
+    return rc;
 }
 
 int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
@@ -305,6 +387,8 @@ int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
 
     if (sodium_init() < 0)
         return SP_ECRYPTO;
+    if (s->kind == SP_INIT_ORTHOGONAL)
+        return fill_orthogonal(out, dtype, name, name_len, seed, s, first, count);
     unsigned char key[32] = {0};
     trunc_setup ts = {0.0, 0.0};
     int keyed = s->kind == SP_INIT_UNIFORM || s->kind == SP_INIT_NORMAL ||
@@ -335,6 +419,77 @@ int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t seed,
         emit_batch(o, dtype, f, n);
         o += n * esize;
         i += n;
+    }
+    return SP_OK;
+}
+
+static int same_scheme(const sp_init_scheme *a, const sp_init_scheme *b)
+{
+    return a->kind == b->kind && memcmp(a->p, b->p, sizeof a->p) == 0;
+}
+
+/* The checks of sp_init_ranges_check without the shape; *end = the last range's end. */
+static int ranges_valid(const sp_init_range *r, size_t n, uint64_t *end)
+{
+    if (r == NULL || n < 2 || n > SP_INIT_MAX_RANGES || r[0].first != 0)
+        return SP_EINVAL;
+    uint64_t at = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (r[k].first != at || r[k].count == 0 || r[k].count > INDEX_LIMIT - at)
+            return SP_EINVAL;
+        if (sp_init_check(&r[k].init) != SP_OK || r[k].init.kind == SP_INIT_EXTERNAL)
+            return SP_EINVAL;
+        if (k > 0 && same_scheme(&r[k - 1].init, &r[k].init))
+            return SP_EINVAL;
+        at += r[k].count;
+    }
+    *end = at;
+    return SP_OK;
+}
+
+int sp_init_ranges_check(const sp_init_range *r, size_t n, const uint64_t *shape, uint32_t ndim)
+{
+    uint64_t end = 0, numel = 0;
+    if (ranges_valid(r, n, &end) != SP_OK || shape == NULL ||
+        sp_shape_numel(&numel, shape, ndim) != SP_OK || end != numel)
+        return SP_EINVAL;
+    for (size_t k = 0; k < n; k++)
+        if (sp_init_shape_check(&r[k].init, shape, ndim) != SP_OK)
+            return SP_EINVAL;
+    return SP_OK;
+}
+
+int sp_init_fill_ranges(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                        const sp_init_range *r, size_t n, uint64_t first, uint64_t count)
+{
+    uint64_t end = 0;
+    if (ranges_valid(r, n, &end) != SP_OK)
+        return SP_EINVAL;
+    /* the argument checks of sp_init_fill, once */
+    int rc = sp_init_fill(out, dtype, name, seed, &r[0].init, 0, 0);
+    if (rc != SP_OK)
+        return rc;
+    if (first > end || count > end - first)
+        return SP_ERANGE;
+    /* the range holding `first`: the last one starting at or before it */
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].first <= first)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    unsigned char *o = out;
+    size_t esize = sp_dtype_size(dtype);
+    for (size_t k = lo; k < n && count > 0; k++) {
+        uint64_t a = first, b = r[k].first + r[k].count;
+        uint64_t m = b - a < count ? b - a : count;
+        if ((rc = sp_init_fill(o, dtype, name, seed, &r[k].init, a, m)) != SP_OK)
+            return rc;
+        o += m * esize;
+        first += m;
+        count -= m;
     }
     return SP_OK;
 }

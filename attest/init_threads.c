@@ -10,6 +10,8 @@
 #include "pool.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define FILL_SLICE (UINT64_C(1) << 16)   /* elements per work item */
 
@@ -47,6 +49,8 @@ int sp_init_fill_threads(void *out, sp_dtype dtype, const char *name, uint64_t s
     int rc = sp_init_fill(out, dtype, name, seed, s, first, 0);
     if (rc != SP_OK || count == 0)
         return rc;
+    if (s->kind == SP_INIT_ORTHOGONAL)   /* one QR for the whole slice, not one per work item */
+        return sp_init_fill(out, dtype, name, seed, s, first, count);
     if (first > (UINT64_C(1) << 62) || count > (UINT64_C(1) << 62) - first)
         return SP_ERANGE;
     fill_job j = {.out = out, .dtype = dtype, .esize = sp_dtype_size(dtype), .name = name,
@@ -72,6 +76,17 @@ static int gen_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
     return sp_init_fill(buf, g->t->dtype, g->t->name, g->seed, g->s, off / g->esize, len / g->esize);
 }
 
+typedef struct mem_ctx {
+    uint8_t *buf;
+} mem_ctx;
+
+static int mem_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
+{
+    const mem_ctx *m = arg;
+    memcpy(buf, m->buf + off, len);
+    return SP_OK;
+}
+
 int sp_init_digest(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
                    const sp_init_scheme *s, unsigned nthreads)
 {
@@ -91,5 +106,61 @@ int sp_init_digest_progress(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, ui
         return rc;
     if (t->nbytes != numel * g.esize)
         return SP_EINVAL;
-    return sp_tensor_digest_gen_progress(out, t, gen_chunk, &g, nthreads, pg);
+    if (s->kind != SP_INIT_ORTHOGONAL)
+        return sp_tensor_digest_gen_progress(out, t, gen_chunk, &g, nthreads, pg);
+    /* ORTHOGONAL: the whole matrix once (it needs one QR), then chunks copied from it */
+    mem_ctx mc = {malloc(t->nbytes ? (size_t)t->nbytes : 1)};
+    if (mc.buf == NULL)
+        return SP_ENOMEM;
+    rc = sp_init_fill(mc.buf, t->dtype, t->name, seed, s, 0, numel);
+    if (rc == SP_OK)
+        rc = sp_tensor_digest_gen_progress(out, t, mem_chunk, &mc, nthreads, pg);
+    free(mc.buf);
+    return rc;
+}
+
+typedef struct ranges_ctx {
+    const sp_tensor *t;
+    uint64_t seed;
+    const sp_init_range *r;
+    size_t n;
+    size_t esize;
+} ranges_ctx;
+
+static int ranges_chunk(void *arg, uint8_t *buf, uint64_t off, size_t len)
+{
+    const ranges_ctx *g = arg;
+    return sp_init_fill_ranges(buf, g->t->dtype, g->t->name, g->seed, g->r, g->n, off / g->esize,
+                               len / g->esize);
+}
+
+int sp_init_digest_ranges(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t, uint64_t seed,
+                          const sp_init_range *r, size_t n, unsigned nthreads, const sp_progress *pg)
+{
+    uint8_t probe[4];
+    int rc = sp_init_fill_ranges(probe, t->dtype, t->name, seed, r, n, 0, 0);
+    if (rc != SP_OK)
+        return rc;
+    if (sp_init_ranges_check(r, n, t->shape, t->ndim) != SP_OK)
+        return SP_EINVAL;
+    ranges_ctx g = {t, seed, r, n, sp_dtype_size(t->dtype)};
+    uint64_t numel;
+    if ((rc = sp_shape_numel(&numel, t->shape, t->ndim)) != SP_OK)
+        return rc;
+    if (t->nbytes != numel * g.esize)
+        return SP_EINVAL;
+    int orth = 0;
+    for (size_t k = 0; k < n; k++)
+        orth |= r[k].init.kind == SP_INIT_ORTHOGONAL;
+    if (!orth)
+        return sp_tensor_digest_gen_progress(out, t, ranges_chunk, &g, nthreads, pg);
+    /* an ORTHOGONAL range: the whole tensor once (one QR), then chunks copied from it */
+    mem_ctx mc = {malloc(t->nbytes ? (size_t)t->nbytes : 1)};
+    if (mc.buf == NULL)
+        return SP_ENOMEM;
+    rc = sp_init_fill_ranges(mc.buf, t->dtype, t->name, seed, r, n, 0, numel);
+    if (rc == SP_OK)
+        rc = sp_tensor_digest_gen_progress(out, t, mem_chunk, &mc, nthreads, pg);
+    free(mc.buf);
+    return rc;
 }

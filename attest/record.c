@@ -181,7 +181,77 @@ int sp_record_digest(uint8_t out[SP_DIGEST_BYTES], const uint8_t *payload, size_
     return sp_hash_tagged(out, "scratchproof/record", payload, len);
 }
 
-/* Validates one tensor entry; genesis entries must carry a scheme. */
+static int range_scheme(sp_init_scheme *s, const Sp__InitScheme *in)
+{
+    memset(s, 0, sizeof *s);
+    if (in == NULL || in->kind > SP_INIT_KIND_MAX || in->n_params != 4)
+        return SP_EFORMAT;
+    s->kind = (sp_init_kind)in->kind;
+    memcpy(s->p, in->params, sizeof s->p);
+    return SP_OK;
+}
+
+/* A genesis tensor's ranges (SPEC.md 3.3, 6.10): no init beside them, then sp_init_ranges_check. */
+static int check_ranges(const Sp__TensorDigest *t, char *err)
+{
+    if (t->init != NULL) {
+        sp_errf(err, "tensor '%s' has both an init scheme and init ranges", t->name);
+        return SP_EFORMAT;
+    }
+    if (t->n_ranges < 2 || t->n_ranges > SP_INIT_MAX_RANGES) {
+        sp_errf(err, "tensor '%s' has %zu init ranges (2 to %u)", t->name, t->n_ranges,
+                SP_INIT_MAX_RANGES);
+        return SP_EFORMAT;
+    }
+    sp_init_range *r = malloc(t->n_ranges * sizeof *r);
+    if (r == NULL) {
+        sp_errf(err, "out of memory");
+        return SP_ENOMEM;
+    }
+    int rc = SP_OK;
+    for (size_t k = 0; k < t->n_ranges && rc == SP_OK; k++) {
+        const Sp__InitRange *x = t->ranges[k];
+        if (x == NULL || range_scheme(&r[k].init, x->init) != SP_OK) {
+            sp_errf(err, "tensor '%s': init range %zu has no valid scheme", t->name, k);
+            rc = SP_EFORMAT;
+            break;
+        }
+        r[k].first = x->first;
+        r[k].count = x->count;
+    }
+    if (rc == SP_OK && sp_init_ranges_check(r, t->n_ranges, t->shape, (uint32_t)t->n_shape) != SP_OK) {
+        sp_errf(err, "tensor '%s': its init ranges are not valid (in order from element 0, "
+                "contiguous, covering the tensor, none empty or external, neighbours differing, "
+                "each scheme valid for its shape)", t->name);
+        rc = SP_EFORMAT;
+    }
+    free(r);
+    return rc;
+}
+
+int sp_record_ranges(sp_init_range **out, size_t *n, const Sp__TensorDigest *t)
+{
+    *out = NULL;
+    *n = 0;
+    if (t->n_ranges == 0)
+        return SP_OK;
+    sp_init_range *r = malloc(t->n_ranges * sizeof *r);
+    if (r == NULL)
+        return SP_ENOMEM;
+    for (size_t k = 0; k < t->n_ranges; k++) {
+        r[k].first = t->ranges[k]->first;
+        r[k].count = t->ranges[k]->count;
+        if (range_scheme(&r[k].init, t->ranges[k]->init) != SP_OK) {
+            free(r);
+            return SP_EFORMAT;
+        }
+    }
+    *out = r;
+    *n = t->n_ranges;
+    return SP_OK;
+}
+
+/* Validates one tensor entry; genesis entries must carry a scheme (or ranges). */
 static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *err)
 {
     if (t == NULL || t->name == NULL || t->name[0] == '\0' ||
@@ -203,8 +273,15 @@ static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *
         sp_errf(err, "tensor '%s' digest is %zu bytes, not 32", t->name, t->digest.len);
         return SP_EFORMAT;
     }
-    if (!genesis)
+    if (!genesis) {
+        if (t->n_ranges != 0) {
+            sp_errf(err, "tensor '%s': init ranges outside the genesis", t->name);
+            return SP_EFORMAT;
+        }
         return SP_OK;
+    }
+    if (t->n_ranges != 0)
+        return check_ranges(t, err);
     if (t->init == NULL || t->init->kind > SP_INIT_KIND_MAX || t->init->n_params != 4) {
         sp_errf(err, "tensor '%s' has no valid init scheme", t->name);
         return SP_EFORMAT;
@@ -213,6 +290,10 @@ static int check_tensor(const Sp__TensorDigest *t, int genesis, size_t i, char *
     sp_record_scheme(&s, t);
     if (sp_init_check(&s) != SP_OK) {
         sp_errf(err, "tensor '%s' has invalid init parameters", t->name);
+        return SP_EFORMAT;
+    }
+    if (sp_init_shape_check(&s, t->shape, (uint32_t)t->n_shape) != SP_OK) {
+        sp_errf(err, "tensor '%s': its orthogonal scheme does not fit its shape", t->name);
         return SP_EFORMAT;
     }
     return SP_OK;

@@ -98,4 +98,11 @@ const uint8_t *sp_record_root(const Sp__Record *r) SP_NONNULL(1);
  */
 void sp_record_scheme(sp_init_scheme *s, const Sp__TensorDigest *t) SP_NONNULL(1, 2);
 
+/*
+ * A decoded genesis TensorDigest's init ranges (SPEC.md 6.10) as a malloc'd
+ * array (free() it): *n = 0 and *out = NULL when it has none (one scheme,
+ * sp_record_scheme). Validated records only. SP_OK, SP_ENOMEM, SP_EFORMAT.
+ */
+int sp_record_ranges(sp_init_range **out, size_t *n, const Sp__TensorDigest *t) SP_WUR SP_NONNULL(1, 2, 3);
+
 #endif

@@ -140,6 +140,10 @@ SP_API int sp_tensor_check(const sp_tensor *t) SP_WUR SP_NONNULL(1);
  *                         finite binary32, std to one > 0)
  *   The *32 kinds (scheme version 2, SPEC.md 6.8) read 4 keystream bytes per
  *   element: 24-bit uniforms, Box-Muller in binary32 (|z| <= 5.77).
+ *   SP_INIT_ORTHOGONAL    p[0] = gain (> 0), p[1] = rows, p[2] = cols: the
+ *                         matrix of torch.nn.init.orthogonal_ (rows = shape[0],
+ *                         cols = numel / rows; integers, rows * cols at most
+ *                         SP_INIT_ORTHO_MAX_NUMEL)
  * Unused parameters must be 0.
  */
 typedef enum sp_init_kind {
@@ -150,14 +154,33 @@ typedef enum sp_init_kind {
     SP_INIT_NORMAL = 4,
     SP_INIT_TRUNC_NORMAL = 5,
     SP_INIT_UNIFORM32 = 6,
-    SP_INIT_NORMAL32 = 7
+    SP_INIT_NORMAL32 = 7,
+    SP_INIT_ORTHOGONAL = 8
 } sp_init_kind;
-#define SP_INIT_KIND_MAX 7
+#define SP_INIT_KIND_MAX 8
+/* ORTHOGONAL: at most 2^24 elements and rows * cols * min(rows, cols) at most 2^36
+ * (the QR factorisation's cost), SPEC.md 6.9. */
+#define SP_INIT_ORTHO_MAX_NUMEL (UINT64_C(1) << 24)
+#define SP_INIT_ORTHO_MAX_WORK (UINT64_C(1) << 36)
 
 typedef struct sp_init_scheme {
     sp_init_kind kind;
     double p[4];
 } sp_init_scheme;
+
+/*
+ * Per-range schemes (SPEC.md 6.10): elements [first, first + count) of a tensor
+ * take the values scheme init gives those same element indices. A tensor's
+ * ranges are 2 to SP_INIT_MAX_RANGES, in element order, from element 0, each
+ * starting where the previous one ends and covering the tensor, none empty,
+ * none EXTERNAL, and no two neighbours with the same scheme.
+ */
+typedef struct sp_init_range {
+    uint64_t first;
+    uint64_t count;
+    sp_init_scheme init;
+} sp_init_range;
+#define SP_INIT_MAX_RANGES 65536u
 
 #ifdef __cplusplus
 }

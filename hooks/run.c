@@ -85,6 +85,11 @@ typedef struct tensor_set {
     Sp__TensorDigest **ptrs;
     Sp__InitScheme *init;
     double *params;
+    /* per-range schemes (SPEC.md 6.10): all tensors' ranges, one block each */
+    Sp__InitRange *rng;
+    Sp__InitRange **rngp;
+    Sp__InitScheme *rsch;
+    double *rparams;
     uint8_t root[SP_DIGEST_BYTES];
 } tensor_set;
 
@@ -103,6 +108,10 @@ static void tensor_set_free(tensor_set *ts)
     free(ts->ptrs);
     free(ts->init);
     free(ts->params);
+    free(ts->rng);
+    free(ts->rngp);
+    free(ts->rsch);
+    free(ts->rparams);
     memset(ts, 0, sizeof *ts);
 }
 
@@ -128,9 +137,68 @@ void sp_run_set_progress(sp_run *run, void (*fn)(void *ctx, const char *what, ui
  * protobuf entries (schemes too when schemes is not NULL) and the root.
  * The entries point into t[] (names, shapes): keep t alive until packed.
  */
+/* Ranges given for tensor k: ranges[k].n (0 without). */
+static size_t ranges_of(const sp_init_ranges *ranges, size_t k)
+{
+    return ranges != NULL ? ranges[k].n : 0;
+}
+
+/* Checks tensor k's ranges and that its scheme is left empty beside them. */
+static int ranges_ok(sp_run *run, const sp_tensor *t, const sp_init_scheme *s, const sp_init_ranges *r)
+{
+    if (r->range == NULL || sp_init_ranges_check(r->range, r->n, t->shape, t->ndim) != SP_OK)
+        return fail(run, SP_EINVAL, "tensor '%s': invalid init ranges (SPEC.md 6.10: 2 or more, in "
+                    "order from element 0, contiguous, covering the tensor, none empty or external, "
+                    "neighbours differing)", t->name);
+    if (s->kind != SP_INIT_EXTERNAL || s->p[0] != 0 || s->p[1] != 0 || s->p[2] != 0 || s->p[3] != 0)
+        return fail(run, SP_EINVAL, "tensor '%s': a tensor with init ranges has no scheme of its "
+                    "own (leave init zeroed, SP_INIT_EXTERNAL)", t->name);
+    return SP_OK;
+}
+
+/* The protobuf entries of every tensor's ranges (after the tensors are sorted). */
+static int ranges_build(sp_run *run, tensor_set *ts, const sp_init_ranges *ranges, size_t n)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < n; k++)
+        total += ranges_of(ranges, k);
+    if (total == 0)
+        return SP_OK;
+    ts->rng = calloc(total, sizeof *ts->rng);
+    ts->rngp = calloc(total, sizeof *ts->rngp);
+    ts->rsch = calloc(total, sizeof *ts->rsch);
+    ts->rparams = calloc(4 * total, sizeof *ts->rparams);
+    if (!ts->rng || !ts->rngp || !ts->rsch || !ts->rparams)
+        return fail(run, SP_ENOMEM, "out of memory for %zu init ranges", total);
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = ts->orig[i], nr = ranges_of(ranges, k);
+        if (nr == 0)
+            continue;
+        Sp__TensorDigest *d = &ts->td[i];
+        d->init = NULL;
+        d->n_ranges = nr;
+        d->ranges = &ts->rngp[at];
+        for (size_t j = 0; j < nr; j++, at++) {
+            const sp_init_range *x = &ranges[k].range[j];
+            sp__init_range__init(&ts->rng[at]);
+            sp__init_scheme__init(&ts->rsch[at]);
+            ts->rng[at].first = x->first;
+            ts->rng[at].count = x->count;
+            ts->rsch[at].kind = (uint32_t)x->init.kind;
+            memcpy(&ts->rparams[4 * at], x->init.p, sizeof x->init.p);
+            ts->rsch[at].n_params = 4;
+            ts->rsch[at].params = &ts->rparams[4 * at];
+            ts->rng[at].init = &ts->rsch[at];
+            ts->rngp[at] = &ts->rng[at];
+        }
+    }
+    return SP_OK;
+}
+
 static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
                             const sp_init_scheme *schemes, size_t n,
-                            const uint8_t (*given)[SP_DIGEST_BYTES])
+                            const uint8_t (*given)[SP_DIGEST_BYTES], const sp_init_ranges *ranges)
 {
     memset(ts, 0, sizeof *ts);
     ts->n = n;
@@ -159,8 +227,18 @@ static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
         if (rc != SP_OK)
             return fail(run, rc, "tensor %zu ('%s'): bad description: %s", i,
                         t[i].name ? t[i].name : "(null)", sp_strerror(rc));
+        if (ranges_of(ranges, i) > 0) {
+            if ((rc = ranges_ok(run, &t[i], &schemes[i], &ranges[i])) != SP_OK)
+                return rc;
+            ts->order[i] = &t[i];
+            continue;
+        }
         if (schemes != NULL && (rc = sp_init_check(&schemes[i])) != SP_OK)
             return fail(run, rc, "tensor '%s': invalid init scheme", t[i].name);
+        if (schemes != NULL && sp_init_shape_check(&schemes[i], t[i].shape, t[i].ndim) != SP_OK)
+            return fail(run, SP_EINVAL, "tensor '%s': its orthogonal scheme is for %.17g x %.17g, "
+                        "not this shape (sp_init_orthogonal binds one)", t[i].name, schemes[i].p[1],
+                        schemes[i].p[2]);
         ts->order[i] = &t[i];
     }
     int rc = SP_OK;
@@ -208,7 +286,7 @@ static int tensor_set_build(sp_run *run, tensor_set *ts, const sp_tensor *t,
     free(nd);
     if (rc != SP_OK)
         return fail(run, rc, "checkpoint root: %s", sp_strerror(rc));
-    return SP_OK;
+    return ranges_build(run, ts, ranges, n);
 }
 
 /* ---- appending ---- */
@@ -425,7 +503,7 @@ int sp_config_digest(uint8_t out[SP_DIGEST_BYTES], const void *bytes, size_t len
 
 static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n,
                         const uint8_t (*given)[SP_DIGEST_BYTES], uint32_t world_size,
-                        const uint8_t *sharding)
+                        const uint8_t *sharding, const sp_init_ranges *ranges)
 {
     int rc = run_usable(run);
     if (rc != SP_OK)
@@ -447,7 +525,7 @@ static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n,
         schemes[i] = t[i].init;
     }
     tensor_set ts;
-    rc = tensor_set_build(run, &ts, tensors, schemes, n, given);
+    rc = tensor_set_build(run, &ts, tensors, schemes, n, given, ranges);
     if (rc == SP_OK) {
         Sp__Genesis g = SP__GENESIS__INIT;
         g.world_size = world_size;
@@ -483,7 +561,15 @@ static int genesis_impl(sp_run *run, const sp_record_tensor *t, size_t n,
 int sp_run_genesis(sp_run *run, const sp_record_tensor *t, size_t n)
 {
     double t0 = now_mono();
-    int rc = genesis_impl(run, t, n, NULL, 0, NULL);
+    int rc = genesis_impl(run, t, n, NULL, 0, NULL, NULL);
+    run->hook_seconds += now_mono() - t0;
+    return rc;
+}
+
+int sp_run_genesis_ranges(sp_run *run, const sp_record_tensor *t, size_t n, const sp_init_ranges *ranges)
+{
+    double t0 = now_mono();
+    int rc = genesis_impl(run, t, n, NULL, 0, NULL, ranges);
     run->hook_seconds += now_mono() - t0;
     return rc;
 }
@@ -573,9 +659,9 @@ static int checkpoint_impl(sp_run *run, const sp_checkpoint_info *info, const sp
         return fail(run, SP_EINVAL, "optimizer tensor list is NULL");
     tensor_set ts, os;
     memset(&os, 0, sizeof os);
-    rc = tensor_set_build(run, &ts, t, NULL, n, given);
+    rc = tensor_set_build(run, &ts, t, NULL, n, given, NULL);
     if (rc == SP_OK && info->n_optimizer > 0)
-        rc = tensor_set_build(run, &os, info->optimizer, NULL, info->n_optimizer, given_opt);
+        rc = tensor_set_build(run, &os, info->optimizer, NULL, info->n_optimizer, given_opt, NULL);
     if (rc == SP_OK && repeat) {
         int same = sodium_memcmp(ts.root, run->last_root, SP_DIGEST_BYTES) == 0 &&
                    (info->n_optimizer > 0) == run->last_has_opt &&
@@ -644,7 +730,7 @@ static int final_impl(sp_run *run, uint64_t step, const sp_tensor *t, size_t n,
         return fail(run, SP_EINVAL, "final step %llu is before checkpoint step %llu",
                     (unsigned long long)step, (unsigned long long)run->last_ckpt_step);
     tensor_set ts;
-    rc = tensor_set_build(run, &ts, t, NULL, n, given);
+    rc = tensor_set_build(run, &ts, t, NULL, n, given, NULL);
     if (rc == SP_OK) {
         Sp__Final f = SP__FINAL__INIT;
         f.step = step;
@@ -709,7 +795,7 @@ int sp_run_genesis_digests(sp_run *run, const sp_record_tensor *t, const uint8_t
                            size_t n, uint32_t world_size, const uint8_t sharding[SP_DIGEST_BYTES])
 {
     double t0 = now_mono();
-    int rc = genesis_impl(run, t, n, d, world_size, sharding);
+    int rc = genesis_impl(run, t, n, d, world_size, sharding, NULL);
     run->hook_seconds += now_mono() - t0;
     return rc;
 }

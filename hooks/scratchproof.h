@@ -122,6 +122,17 @@ SP_API int sp_init_fill(void *out, sp_dtype dtype, const char *name, uint64_t se
 SP_API int sp_init_check(const sp_init_scheme *s) SP_WUR SP_NONNULL(1);
 
 /*
+ * The ORTHOGONAL scheme (SPEC.md 6.9, torch.nn.init.orthogonal_) with this
+ * gain for a tensor of this shape: *s = {SP_INIT_ORTHOGONAL, {gain, rows =
+ * shape[0], cols = numel / rows, 0}}. SP_EINVAL (and *s zeroed) for fewer than
+ * 2 dimensions, no elements, a gain not finite and > 0, more than 2^24
+ * elements or rows * cols * min(rows, cols) above 2^36. sp_run_genesis refuses
+ * an ORTHOGONAL scheme whose rows and cols are not its tensor's.
+ */
+SP_API int sp_init_orthogonal(sp_init_scheme *s, double gain, const uint64_t *shape, uint32_t ndim)
+    SP_WUR SP_NONNULL(1, 3);
+
+/*
  * Describing a flat parameter buffer (llm.c keeps every parameter in one
  * float array, tensor after tensor, with a table of sizes). spec[i] gives the
  * name and shape of tensor i, in buffer order; sp_tensor_table fills t[i]
@@ -154,6 +165,47 @@ SP_API int sp_tensor_table(sp_tensor *t, const sp_tensor_spec *spec, size_t n, s
  * scheme. Must be the first record; names unique. SP_EBADSTATE if called twice.
  */
 SP_API int sp_run_genesis(sp_run *run, const sp_record_tensor *t, size_t n) SP_WUR SP_NONNULL(1);
+
+/*
+ * Per-range schemes (SPEC.md 6.10): a tensor whose elements come from several
+ * schemes (a padded vocabulary: rows [0, V) normal, the padding rows zeros).
+ * range[0..n) as sp_init_ranges_check wants; element i of the tensor is
+ * element i of its range's scheme (so any slice still generates alone).
+ */
+typedef struct sp_init_ranges {
+    const sp_init_range *range;
+    size_t n;                  /* 0: the tensor has its one scheme, t[i].init */
+} sp_init_ranges;
+
+/*
+ * sp_run_genesis where ranges (NULL, or n entries parallel to t) gives some
+ * tensors per-range schemes: ranges[i].n > 0 records t[i] with those ranges and
+ * no scheme of its own (t[i].init must be left zeroed). SP_EINVAL, naming the
+ * tensor in sp_run_errmsg, for ranges that fail sp_init_ranges_check or a
+ * t[i].init set beside them; otherwise as sp_run_genesis.
+ */
+SP_API int sp_run_genesis_ranges(sp_run *run, const sp_record_tensor *t, size_t n,
+                                 const sp_init_ranges *ranges) SP_WUR SP_NONNULL(1);
+
+/*
+ * Checks a tensor's ranges against its shape (SPEC.md 6.10): 2 to
+ * SP_INIT_MAX_RANGES ranges, from element 0 in order, each starting where the
+ * previous one ends, none empty, the last ending at the element count; every
+ * scheme valid (sp_init_check, fits the shape), none EXTERNAL; no two
+ * neighbours with the same scheme. SP_OK or SP_EINVAL.
+ */
+SP_API int sp_init_ranges_check(const sp_init_range *r, size_t n, const uint64_t *shape, uint32_t ndim)
+    SP_WUR;
+
+/*
+ * sp_init_fill for a tensor given by ranges: elements [first, first + count),
+ * each from its range's scheme. SP_EINVAL for ranges that fail the checks of
+ * sp_init_ranges_check other than the shape's, SP_ERANGE past the last range;
+ * otherwise the errors of sp_init_fill.
+ */
+SP_API int sp_init_fill_ranges(void *out, sp_dtype dtype, const char *name, uint64_t seed,
+                               const sp_init_range *r, size_t n, uint64_t first, uint64_t count)
+    SP_WUR SP_NONNULL(1, 3);
 
 /*
  * Commits the data batch of one training step: its BLAKE2b digest joins the

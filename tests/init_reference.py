@@ -462,16 +462,73 @@ class Words32:
 
 
 # ---------------------------------------------------------------- schemes
-ZEROS, CONSTANT, UNIFORM, NORMAL, TRUNC = 1, 2, 3, 4, 5
+ZEROS, CONSTANT, UNIFORM, NORMAL, TRUNC, ORTHO = 1, 2, 3, 4, 5, 8
 UNIFORM32, NORMAL32 = 6, 7
 F32, F16, BF16 = 1, 2, 3
 DTYPE_NAME = {F32: 'F32', F16: 'F16', BF16: 'BF16'}
+
+
+def orthogonal(p, seed, name):
+    """every element of an ORTHOGONAL(gain, rows, cols) tensor, row-major (SPEC.md 6.9):
+    Householder QR of the NORMAL(0, 1) matrix, written from the SPEC's steps with
+    lists of rows (not the C code's column-major arrays)."""
+    gain, rows, cols = p[0], int(p[1]), int(p[2])
+    g = elements(NORMAL, (0.0, 1.0, 0.0, 0.0), seed, name, 0, rows * cols)
+    tr = rows < cols
+    m, n = (cols, rows) if tr else (rows, cols)
+    # A[i][j], m x n: G, or G transposed
+    A = [[g[j * cols + i] if tr else g[i * cols + j] for j in range(n)] for i in range(m)]
+    alpha, v0, beta = [0.0] * n, [0.0] * n, [0.0] * n
+    for k in range(n):
+        ss = A[k][k] * A[k][k]
+        for i in range(k + 1, m):
+            ss = ss + A[i][k] * A[i][k]
+        norm = math.sqrt(ss)
+        if norm == 0.0:
+            continue
+        al = -norm if A[k][k] >= 0.0 else norm
+        v = A[k][k] - al
+        vv = v * v
+        for i in range(k + 1, m):
+            vv = vv + A[i][k] * A[i][k]
+        b = 2.0 / vv
+        for j in range(k + 1, n):
+            t = v * A[k][j]
+            for i in range(k + 1, m):
+                t = t + A[i][k] * A[i][j]
+            t = t * b
+            A[k][j] = A[k][j] - t * v
+            for i in range(k + 1, m):
+                A[i][j] = A[i][j] - t * A[i][k]
+        A[k][k] = al
+        alpha[k], v0[k], beta[k] = al, v, b
+    Q = [[1.0 if i == j else 0.0 for j in range(n)] for i in range(m)]
+    for k in reversed(range(n)):
+        if beta[k] == 0.0:
+            continue
+        for j in range(k, n):
+            t = v0[k] * Q[k][j]
+            for i in range(k + 1, m):
+                t = t + A[i][k] * Q[i][j]
+            t = t * beta[k]
+            Q[k][j] = Q[k][j] - t * v0[k]
+            for i in range(k + 1, m):
+                Q[i][j] = Q[i][j] - t * A[i][k]
+    sign = [1.0 if a > 0.0 else -1.0 if a < 0.0 else 0.0 for a in alpha]
+    out = [0.0] * (rows * cols)
+    for r in range(rows):
+        for c in range(cols):
+            i, j = (c, r) if tr else (r, c)
+            out[r * cols + c] = gain * (sign[j] * Q[i][j])
+    return out
 
 
 def elements(kind, p, seed, name, first, count):
     """the double value of every element in [first, first+count)"""
     if count == 0:
         return []
+    if kind == ORTHO:
+        return orthogonal(p, seed, name)[first:first + count]
     if kind == ZEROS:
         return [0.0] * count
     if kind == CONSTANT:
@@ -569,6 +626,15 @@ EXTRA = [
     ('normal_unit', NORMAL, (1.0, 1.0, 0.0, 0.0), F32, (1 << 64) - 1,
      'layer.\u00e9'.encode('utf-8'), 0, 100),
     ('normal_unit', NORMAL, (1.0, 1.0, 0.0, 0.0), BF16, 1, b'a' * 512, 5, 100),
+    ('orth_tall', ORTHO, (1.0, 12.0, 5.0, 0.0), F32, 7, NAME, 0, 60),
+    ('orth_wide', ORTHO, (2.0, 3.0, 7.0, 0.0), F32, 7, NAME, 0, 21),
+    ('orth_wide', ORTHO, (2.0, 3.0, 7.0, 0.0), BF16, 7, NAME, 0, 21),
+    ('orth_square', ORTHO, (0.5, 64.0, 64.0, 0.0), F16, 7, NAME, 0, 4096),
+    ('orth_slice', ORTHO, (1.0, 96.0, 40.0, 0.0), F32, 7, NAME, 1000, 1000),
+    ('orth_slice', ORTHO, (1.0, 40.0, 96.0, 0.0), F32, 0, b'x', 3839, 1),
+    ('orth_one', ORTHO, (1.0, 1.0, 1.0, 0.0), F32, 7, NAME, 0, 1),
+    ('orth_row', ORTHO, (1.0, 1.0, 50.0, 0.0), F32, 7, NAME, 0, 50),
+    ('orth_col', ORTHO, (3.0, 50.0, 1.0, 0.0), F32, 7, NAME, 0, 50),
     ('const_negzero', CONSTANT, (-0.0, 0.0, 0.0, 0.0), F16, 7, NAME, 0, 5),
     ('const_1e-8', CONSTANT, (1e-8, 0.0, 0.0, 0.0), F16, 7, NAME, 0, 5),
     ('const_65520', CONSTANT, (65520.0, 0.0, 0.0, 0.0), F16, 7, NAME, 0, 5),
@@ -738,6 +804,8 @@ def table():
         head = fill(kind, p, F32, 7, NAME, 0, 4)
         out.append('head %s %s' % (label, ' '.join(
             '%08x' % v for v in struct.unpack('<4I', head))))
+    head = fill(ORTHO, (1.0, 12.0, 5.0, 0.0), F32, 7, NAME, 0, 4)
+    out.append('head orth_tall %s' % ' '.join('%08x' % v for v in struct.unpack('<4I', head)))
     for label, kind, p, dt, seed, name, first, count in EXTRA:
         data = fill(kind, p, dt, seed, name, first, count)
         out.append('fill %s %s %d %d %d %s' % (label, DTYPE_NAME[dt], seed, first, count,

@@ -4,10 +4,11 @@
  * text comes from the independent tests/init_reference.py; the shell tests
  * tests/cli/init_reference.sh and init_crosscompiler.sh compare them.
  *
- * Standalone on purpose (only init.c, init32.c, init_math.c, sp_base.c,
- * escape.c, libsodium):
+ * Standalone on purpose (only init.c, init32.c, init_orth.c, init_math.c,
+ * sp_base.c, escape.c, libsodium):
  *   cc -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -Iattest attest/init.c attest/init32.c \
- *      attest/init_math.c attest/sp_base.c attest/escape.c tests/init_vectors.c -lsodium -lm
+ *      attest/init_orth.c attest/init_math.c attest/sp_base.c attest/escape.c tests/init_vectors.c \
+ *      -lsodium -lm
  */
 #include "init.h"
 #include "init32.h"
@@ -70,6 +71,15 @@ static const extra_case extra[] = {
     {"normal_unit", SP_INIT_NORMAL, {1.0, 1.0, 0, 0}, SP_DTYPE_F32, UINT64_MAX,
      "layer.\xc3\xa9", 0, 100},
     {"normal_unit", SP_INIT_NORMAL, {1.0, 1.0, 0, 0}, SP_DTYPE_BF16, 1, NULL, 5, 100},
+    {"orth_tall", SP_INIT_ORTHOGONAL, {1.0, 12, 5, 0}, SP_DTYPE_F32, 7, NAME, 0, 60},
+    {"orth_wide", SP_INIT_ORTHOGONAL, {2.0, 3, 7, 0}, SP_DTYPE_F32, 7, NAME, 0, 21},
+    {"orth_wide", SP_INIT_ORTHOGONAL, {2.0, 3, 7, 0}, SP_DTYPE_BF16, 7, NAME, 0, 21},
+    {"orth_square", SP_INIT_ORTHOGONAL, {0.5, 64, 64, 0}, SP_DTYPE_F16, 7, NAME, 0, 4096},
+    {"orth_slice", SP_INIT_ORTHOGONAL, {1.0, 96, 40, 0}, SP_DTYPE_F32, 7, NAME, 1000, 1000},
+    {"orth_slice", SP_INIT_ORTHOGONAL, {1.0, 40, 96, 0}, SP_DTYPE_F32, 0, "x", 3839, 1},
+    {"orth_one", SP_INIT_ORTHOGONAL, {1.0, 1, 1, 0}, SP_DTYPE_F32, 7, NAME, 0, 1},
+    {"orth_row", SP_INIT_ORTHOGONAL, {1.0, 1, 50, 0}, SP_DTYPE_F32, 7, NAME, 0, 50},
+    {"orth_col", SP_INIT_ORTHOGONAL, {3.0, 50, 1, 0}, SP_DTYPE_F32, 7, NAME, 0, 50},
     {"const_negzero", SP_INIT_CONSTANT, {-0.0, 0, 0, 0}, SP_DTYPE_F16, 7, NAME, 0, 5},
     {"const_1e-8", SP_INIT_CONSTANT, {1e-8, 0, 0, 0}, SP_DTYPE_F16, 7, NAME, 0, 5},
     {"const_65520", SP_INIT_CONSTANT, {65520.0, 0, 0, 0}, SP_DTYPE_F16, 7, NAME, 0, 5},
@@ -421,6 +431,18 @@ int main(void)
         if (sp_init_fill(head, SP_DTYPE_F32, NAME, 7, &s, 0, 4) != SP_OK)
             return 1;
         printf("head %s", k->label);
+        for (int i = 0; i < 4; i++)
+            printf(" %08lx", (unsigned long)((uint32_t)head[4 * i] | (uint32_t)head[4 * i + 1] << 8 |
+                                             (uint32_t)head[4 * i + 2] << 16 |
+                                             (uint32_t)head[4 * i + 3] << 24));
+        printf("\n");
+    }
+    {
+        sp_init_scheme s = {SP_INIT_ORTHOGONAL, {1.0, 12, 5, 0}};
+        unsigned char head[16];
+        if (sp_init_fill(head, SP_DTYPE_F32, NAME, 7, &s, 0, 4) != SP_OK)
+            return 1;
+        printf("head orth_tall");
         for (int i = 0; i < 4; i++)
             printf(" %08lx", (unsigned long)((uint32_t)head[4 * i] | (uint32_t)head[4 * i + 1] << 8 |
                                              (uint32_t)head[4 * i + 2] << 16 |

@@ -643,8 +643,9 @@ class TestMisuse(Base):
             with self.assertRaises(ValueError) as cm:          # an override matching nothing
                 spt.initialize(nn.Linear(2, 2), run, overrides={"wieght": sp.zeros()})
             self.assertIn("wieght", str(cm.exception))
-            with self.assertRaises(ValueError):                # padding row PyTorch zeroes
-                spt.initialize(nn.Embedding(4, 2, padding_idx=0), run)
+            e = nn.Embedding(4, 2, padding_idx=0)             # the padding row: a zeros range
+            self.assertEqual(spt.default_scheme(e, "weight", e.weight, "weight"),
+                             sp.ranges([(0, 2, sp.zeros()), (2, 6, sp.normal(0, 1))]))
             with self.assertRaises(TypeError):
                 spt.initialize(nn.Linear(2, 2), run, overrides={"weight": 0.5})
             spt.initialize(nn.Sequential(nn.Linear(2, 2), Custom()), run,

@@ -281,6 +281,89 @@ static void empty_name(Sp__Record *r) { r->genesis->tensors[0]->name[0] = '\0'; 
 static void short_digest(Sp__Record *r) { r->genesis->tensors[0]->digest.len = 16; }
 static void no_body(Sp__Record *r) { r->body_case = SP__RECORD__BODY__NOT_SET; }
 
+/* Per-range schemes (SPEC.md 3.3, 6.10) on the KAT's tensor "w" [2, 3]. */
+static double rp[3][4] = {{0, 0, 0, 0}, {1.0, 0, 0, 0}, {0, 0, 0, 0}};
+static Sp__InitScheme rs[3];
+static Sp__InitRange rr[3];
+static Sp__InitRange *rrp[3] = {&rr[0], &rr[1], &rr[2]};
+static void set_ranges(Sp__Record *r, size_t n, const uint64_t (*fc)[2], const uint32_t *kind)
+{
+    for (size_t k = 0; k < n; k++) {
+        sp__init_scheme__init(&rs[k]);
+        rs[k].kind = kind[k];
+        rs[k].n_params = 4;
+        rs[k].params = rp[kind[k] == SP_INIT_CONSTANT ? 1 : 0];
+        sp__init_range__init(&rr[k]);
+        rr[k].first = fc[k][0];
+        rr[k].count = fc[k][1];
+        rr[k].init = &rs[k];
+    }
+    Sp__TensorDigest *t = r->genesis->tensors[0];
+    t->init = NULL;
+    t->n_ranges = n;
+    t->ranges = rrp;
+}
+static const uint64_t two[2][2] = {{0, 2}, {2, 4}}, gap[2][2] = {{0, 2}, {3, 3}};
+static const uint32_t zc[2] = {SP_INIT_ZEROS, SP_INIT_CONSTANT}, zz[2] = {SP_INIT_ZEROS, SP_INIT_ZEROS};
+static void ranges_good(Sp__Record *r) { set_ranges(r, 2, two, zc); }
+static void ranges_and_init(Sp__Record *r)
+{
+    Sp__InitScheme *keep = r->genesis->tensors[0]->init;
+    set_ranges(r, 2, two, zc);
+    r->genesis->tensors[0]->init = keep;
+}
+static void ranges_gap(Sp__Record *r) { set_ranges(r, 2, gap, zc); }
+static void ranges_one(Sp__Record *r) { set_ranges(r, 1, two, zc); }
+static void ranges_same(Sp__Record *r) { set_ranges(r, 2, two, zz); }
+static void ranges_short(Sp__Record *r)
+{
+    static const uint64_t s[2][2] = {{0, 2}, {2, 3}};
+    set_ranges(r, 2, s, zc);
+}
+static void ranges_external(Sp__Record *r)
+{
+    static const uint32_t k[2] = {SP_INIT_ZEROS, SP_INIT_EXTERNAL};
+    set_ranges(r, 2, two, k);
+}
+static double orth_p[4] = {1.0, 3.0, 2.0, 0.0};
+static void orth_wrong_shape(Sp__Record *r)
+{
+    r->genesis->tensors[0]->init->kind = SP_INIT_ORTHOGONAL;   /* [2, 3] is 2 x 3, not 3 x 2 */
+    r->genesis->tensors[0]->init->params = orth_p;
+}
+static void kind_reserved(Sp__Record *r) { r->genesis->tensors[0]->init->kind = SP_INIT_KIND_MAX + 1; }
+
+/* The same tensor with valid ranges decodes, and sp_record_ranges gives them back. */
+static void test_record_ranges(void **state)
+{
+    (void)state;
+    size_t plen;
+    uint8_t *payload = kat_payload(&plen);
+    static arena a;
+    ProtobufCAllocator alloc = {arena_alloc, arena_free, &a};
+    Sp__Record *r = sp__record__unpack(&alloc, plen, payload);
+    assert_non_null(r);
+    ranges_good(r);
+    uint8_t *p2;
+    size_t n2;
+    assert_int_equal(sp_record_pack(&p2, &n2, r), SP_OK);
+    Sp__Record *r2 = NULL;
+    char err[SP_ERRMSG_MAX] = "";
+    assert_int_equal(sp_record_decode(&r2, p2, n2, err), SP_OK);
+    sp_init_range *got = NULL;
+    size_t ng = 0;
+    assert_int_equal(sp_record_ranges(&got, &ng, r2->genesis->tensors[0]), SP_OK);
+    assert_int_equal(ng, 2);
+    assert_true(got[0].first == 0 && got[0].count == 2 && got[0].init.kind == SP_INIT_ZEROS);
+    assert_true(got[1].first == 2 && got[1].count == 4 && got[1].init.kind == SP_INIT_CONSTANT &&
+                got[1].init.p[0] == 1.0);
+    free(got);
+    sp_record_free(r2);
+    free(p2);
+    arena_release(&a);
+    free(payload);
+}
+
 static void test_record_negative(void **state)
 {
     (void)state;
@@ -293,6 +376,14 @@ static void test_record_negative(void **state)
     expect_refused(empty_name, "name");
     expect_refused(short_digest, "digest");
     expect_refused(no_body, "body");
+    expect_refused(ranges_and_init, "both an init scheme and init ranges");
+    expect_refused(ranges_gap, "ranges are not valid");
+    expect_refused(ranges_one, "1 init ranges");
+    expect_refused(ranges_same, "ranges are not valid");
+    expect_refused(ranges_short, "ranges are not valid");
+    expect_refused(ranges_external, "ranges are not valid");
+    expect_refused(orth_wrong_shape, "orthogonal");
+    expect_refused(kind_reserved, "no valid init scheme");   /* an unknown kind */
     char err[SP_ERRMSG_MAX];
     Sp__Record *r;
     assert_int_equal(sp_record_decode(&r, (const uint8_t *)"\xff\xff\xff", 3, err), SP_EFORMAT);
@@ -308,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_signed_record_vector),
         cmocka_unit_test(test_envelope_negative),
         cmocka_unit_test(test_record_negative),
+        cmocka_unit_test(test_record_ranges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,10 +159,10 @@ class OwnInit(Base):
                 self.e = nn.Embedding(10, 4, padding_idx=0)
         m = Orth()
         with sp.Run(self.ledger(), self.key, 1) as run:
-            with self.assertRaisesRegex(ValueError, "orthogonal"):
-                spt.initialize(m, run, own_init=lambda mod: nn.init.orthogonal_(mod.w.weight))
-            with self.assertRaisesRegex(ValueError, "part of the tensor"):
-                spt.initialize(m, run, own_init=True)          # the padding row
+            with self.assertRaisesRegex(ValueError, "eye_"):
+                spt.initialize(m, run, own_init=lambda mod: nn.init.eye_(mod.w.weight))
+            with self.assertRaisesRegex(ValueError, "not one contiguous range"):
+                spt.initialize(m, run, own_init=lambda mod: mod.w.weight.data[:, :3].zero_())
 
     def test_tied_alias_override_and_custom_norm_name(self):
         class Tied(nn.Module):
@@ -182,6 +182,160 @@ class OwnInit(Base):
             run.final(0, m)
         self.verify(led)
         self.assertEqual(s["emb.weight"], sp.normal(0, 0.02))
+
+
+class RNNLM(nn.Module):               # a char-RNN: orthogonal recurrent weights
+    def __init__(self, vocab=64, d=32, h=48):
+        super().__init__()
+        self.emb = nn.Embedding(vocab, d)
+        self.rnn = nn.LSTM(d, h, num_layers=2)
+        self.head = nn.Linear(h, vocab)
+        for name, p in self.rnn.named_parameters():
+            if "weight_hh" in name:
+                nn.init.orthogonal_(p)
+            elif "weight_ih" in name:
+                nn.init.orthogonal_(p, gain=nn.init.calculate_gain("tanh"))
+            else:
+                nn.init.zeros_(p)
+        nn.init.normal_(self.emb.weight, 0.0, 0.1)
+
+
+class Schemes(Base):
+    def test_rnn_orthogonal_no_overrides(self):
+        with spt.own_init() as rec:
+            model = RNNLM()
+        led = self.ledger()
+        with sp.Run(led, self.key, 11, model_name="rnn") as run:
+            s = spt.initialize(model, run, own_init=rec)
+            run.final(0, model)
+        self.verify(led)
+        self.assertEqual(s["rnn.weight_hh_l0"], sp.orthogonal(1.0).bind((192, 48)))
+        self.assertEqual(s["rnn.weight_ih_l1"], sp.orthogonal(5.0 / 3).bind((192, 48)))
+        self.assertEqual(s["rnn.bias_hh_l1"], sp.zeros())
+        # orthonormal columns (tall 192 x 48) scaled by the gain, as torch's own
+        for name, gain in (("weight_hh_l0", 1.0), ("weight_hh_l1", 1.0), ("weight_ih_l1", 5.0 / 3)):
+            w = getattr(model.rnn, name).detach().double()
+            err = (w.T @ w / gain ** 2 - torch.eye(48, dtype=torch.float64)).abs().max()
+            self.assertLess(float(err), 1e-6, name)
+            self.assertTrue(torch.allclose(w.norm(dim=0), torch.full((48,), gain,
+                                                                      dtype=torch.float64),
+                                           atol=1e-6))
+        # a wide matrix: orthonormal rows, like torch.nn.init.orthogonal_
+        w = torch.empty(20, 70)
+        sp.init_fill(w, "wide", 3, sp.orthogonal(0.5))
+        ref = torch.empty(20, 70)
+        nn.init.orthogonal_(ref, gain=0.5)
+        for x in (w.double(), ref.double()):
+            self.assertLess(float((x @ x.T / 0.25 - torch.eye(20, dtype=torch.float64))
+                                  .abs().max()), 1e-6)
+            self.assertAlmostEqual(float(x.norm(dim=1).mean()), 0.5, places=6)
+        # the same normals factorised by torch in double give the same matrix
+        g = torch.empty(40, 25, dtype=torch.float32)
+        q = torch.empty(40, 25)
+        sp.init_fill(q, "m", 4, sp.orthogonal(1.0))
+        sp.init_fill(g, "m", 4, sp.normal(0.0, 1.0))   # the F32 rounding of the same normals
+        gd = g.double()
+        tq, tr = torch.linalg.qr(gd)
+        tq = tq * torch.sign(torch.diagonal(tr))
+        self.assertLess(float((tq - q.double()).abs().max()), 1e-5)
+
+    def test_padded_vocab_and_padding_idx_no_overrides(self):
+        class LM(nn.Module):               # nanoGPT-style: vocab 50257 padded to 50304 (scaled down)
+            def __init__(self, vocab=1000, padded=1024, d=16):
+                super().__init__()
+                self.vocab = vocab
+                self.wte = nn.Embedding(padded, d)
+                self.tok = nn.Embedding(40, d, padding_idx=0)
+                self.head = nn.Linear(d, padded, bias=False)
+                self.apply(self._init_weights)
+
+            def _init_weights(self, m):
+                if isinstance(m, (nn.Linear, nn.Embedding)) and m is not self.tok:
+                    nn.init.normal_(m.weight, mean=0.0, std=0.02)
+                    m.weight.data[self.vocab:].zero_()          # the padding rows
+        with spt.own_init() as rec:
+            model = LM()
+        led = self.ledger()
+        with sp.Run(led, self.key, 9, model_name="padded") as run:
+            s = spt.initialize(model, run, own_init=rec)
+            run.final(0, model)
+        self.verify(led)
+        want = sp.ranges([(0, 1000 * 16, sp.normal(0, 0.02)), (1000 * 16, 24 * 16, sp.zeros())])
+        self.assertEqual(s["wte.weight"], want)
+        self.assertEqual(s["head.weight"], want)
+        self.assertEqual(s["tok.weight"], sp.ranges([(0, 16, sp.zeros()),
+                                                     (16, 39 * 16, sp.normal(0, 1))]))
+        self.assertTrue(std_ok(model.wte.weight[:1000], 0.02))
+        self.assertEqual(float(model.wte.weight[1000:].abs().sum()), 0.0)
+        self.assertEqual(float(model.tok.weight[0].abs().sum()), 0.0)
+        self.assertLess(abs(float(model.tok.weight[1:].std()) - 1.0), 0.1)
+        # the normal rows are those the whole tensor would have: the keystream position is i
+        whole = torch.empty(1024, 16)
+        sp.init_fill(whole, "wte.weight", 9, sp.normal(0, 0.02))
+        self.assertTrue(torch.equal(whole[:1000], model.wte.weight.detach()[:1000]))
+        # the CLI's row-range rules give the same bytes, and record genesis verifies them
+        out = os.path.join(self.tmp, "pad.safetensors")
+        rules = ["--scheme", "wte.weight=normal:0:0.02", "--scheme", "wte.weight[1000:)=zeros"]
+        r = subprocess.run([SPBIN, "init", "--seed", "9", "--tensor", "wte.weight 1024x16", "-o", out]
+                           + rules, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(torch.equal(spt.load_file(out)["wte.weight"], model.wte.weight.detach()))
+        led2 = self.ledger()
+        r = subprocess.run([SPBIN, "record", "genesis", "--ledger", led2, "--key", self.key, "--seed",
+                            "9", out] + rules, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.verify(led2, "--allow-incomplete")
+        r = subprocess.run([SPBIN, "log", led2, "--json"], capture_output=True, text=True)
+        import json
+        ir = json.loads(r.stdout)["records"][0]["init_ranges"]
+        self.assertEqual(ir, [{"tensor": "wte.weight", "ranges": [
+            {"first": 0, "count": 16000, "kind": 4, "scheme": "normal:0:0.02"},
+            {"first": 16000, "count": 384, "kind": 1, "scheme": "zeros"}]}])
+        r = subprocess.run([SPBIN, "log", led], capture_output=True, text=True)
+        self.assertIn("tensor 'wte.weight': 2 init ranges: [0, 16000) normal:0:0.02, "
+                      "[16000, 16384) zeros", r.stdout)
+
+    def test_ranges_api(self):
+        r = sp.ranges([(0, 4, sp.zeros()), (4, 4, sp.zeros()), (8, 2, sp.ones())])
+        self.assertEqual(r.parts, ((0, 8, sp.zeros()), (8, 2, sp.ones())))
+        self.assertEqual(sp.ranges([(0, 5, sp.ones())]), sp.ones())
+        for bad in ([(1, 4, sp.zeros())], [(0, 4, sp.zeros()), (5, 1, sp.ones())],
+                    [(0, 0, sp.zeros())], [(0, 2, sp.external()), (2, 2, sp.ones())]):
+            with self.assertRaises(ValueError):
+                sp.ranges(bad)
+        x = torch.empty(2, 5)
+        with self.assertRaisesRegex(ValueError, "cover 10 elements, the tensor has 15"):
+            sp.init_fill(torch.empty(3, 5), "x", 1, r)
+        sp.init_fill(x, "x", 1, r)
+        self.assertEqual(x.reshape(-1).tolist(), [0.0] * 8 + [1.0, 1.0])
+        with self.assertRaisesRegex(ValueError, "sp_run_genesis_ranges"):
+            r.to_c()
+
+    def test_orthogonal_cli_init_and_record(self):
+        out = os.path.join(self.tmp, "w.safetensors")
+        r = subprocess.run([SPBIN, "init", "--seed", "5", "--scheme", "*.weight_hh=orthogonal",
+                            "--scheme", "*.weight_ih=orthogonal:2", "--scheme", "*=zeros",
+                            "--tensor", "l.weight_hh 64x16", "--tensor", "l.weight_ih 16x4x4",
+                            "--tensor", "l.bias 64", "-o", out], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        w = spt.load_file(out)
+        x = w["l.weight_ih"].reshape(16, 16).double()
+        self.assertLess(float((x.T @ x / 4 - torch.eye(16, dtype=torch.float64)).abs().max()), 1e-6)
+        # the Python binding generates the same bytes
+        y = torch.empty(64, 16)
+        sp.init_fill(y, "l.weight_hh", 5, sp.orthogonal())
+        self.assertTrue(torch.equal(y, w["l.weight_hh"]))
+        led = self.ledger()
+        r = subprocess.run([SPBIN, "record", "genesis", "--ledger", led, "--key", self.key,
+                            "--seed", "5", "--scheme", "*.weight_hh=orthogonal", "--scheme",
+                            "*.weight_ih=orthogonal:2", "--scheme", "*=zeros", out],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.verify(led, "--allow-incomplete")
+        r = subprocess.run([SPBIN, "init", "--seed", "5", "--scheme", "*=orthogonal", "--tensor",
+                            "b 64", "-o", out + "2"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("orthogonal needs a matrix", r.stderr)
 
 
 class Compiled(nn.Module):

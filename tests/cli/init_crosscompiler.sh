@@ -13,7 +13,7 @@ pass=0 fail=0
 ok()  { pass=$((pass + 1)); echo "PASS $1"; }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
-src=("$root/attest/init.c" "$root/attest/init32.c" "$root/attest/init_math.c" "$root/attest/sp_base.c" "$root/attest/escape.c" "$root/tests/init_vectors.c")
+src=("$root/attest/init.c" "$root/attest/init32.c" "$root/attest/init_orth.c" "$root/attest/init_math.c" "$root/attest/sp_base.c" "$root/attest/escape.c" "$root/tests/init_vectors.c")
 sodium=$(pkg-config --cflags --libs libsodium 2>/dev/null || echo -lsodium)
 
 "$PY" "$root/tests/init_reference.py" >"$t/python.txt" || bad "init_reference.py exited non-zero"

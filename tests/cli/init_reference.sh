@@ -15,7 +15,7 @@ ok()  { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 if ! ${CC:-cc} -std=c11 -D_GNU_SOURCE -O2 -ffp-contract=off -I"$root/attest" \
-     "$root/attest/init.c" "$root/attest/init32.c" "$root/attest/init_math.c" "$root/attest/sp_base.c" "$root/attest/escape.c" \
+     "$root/attest/init.c" "$root/attest/init32.c" "$root/attest/init_orth.c" "$root/attest/init_math.c" "$root/attest/sp_base.c" "$root/attest/escape.c" \
      "$root/tests/init_vectors.c" $(pkg-config --cflags --libs libsodium) -lm -o "$t/vectors"; then
   bad "compile tests/init_vectors.c"; echo "$pass passed, $fail failed"; exit 1
 fi

@@ -175,5 +175,34 @@ expect 2 "init needs its flags" "needs --seed" -- "$sp" init --seed 7 -o "$t/x.s
 [ ! -e "$t/x.safetensors" ] && ok "no output left by a refused init" || bad "refused init wrote a file"
 expect 0 "init --help" "--layout" -- "$sp" init --help
 
+# --- orthogonal and row-range rules (SPEC.md 6.9, 6.10, 8.1) ---
+pr=(--scheme 'emb=normal:0:0.02' --scheme 'emb[60:)=zeros' --scheme 'rnn=orthogonal:2' --scheme 'b[0:1)=constant:1' --scheme 'b[1:)=zeros')
+expect 0 "init: orthogonal and row ranges" "wrote 3 tensors" -- \
+  "$sp" init --seed 4 --tensor 'emb 64x8' --tensor 'rnn 16x4x2' --tensor 'b 8' -o "$t/pr.safetensors" "${pr[@]}"
+expect 0 "record genesis with the same rules" "recorded genesis of 3 tensors" -- \
+  "$sp" record genesis --ledger "$t/pr.ledger" --key "$d/trainer.key" --seed 4 "${pr[@]}" "$t/pr.safetensors"
+expect 0 "it verifies" "VERIFIED" -- "$sp" verify "$t/pr.ledger" --pubkey "$d/trainer.pub" --allow-incomplete
+expect 0 "log lists the ranges" "tensor 'emb': 2 init ranges: [0, 480) normal:0:0.02, [480, 512) zeros" -- \
+  "$sp" log "$t/pr.ledger"
+expect 2 "record: other rows than the file's are refused" "tensor 'emb' is not scheme of 2 ranges" -- \
+  "$sp" record genesis --ledger "$t/pr2.ledger" --key "$d/trainer.key" --seed 4 --scheme 'emb=normal:0:0.02' \
+  --scheme 'emb[59:)=zeros' --scheme 'rnn=orthogonal:2' --scheme 'b=constant:1' --scheme 'b[1:)=zeros' "$t/pr.safetensors"
+expect 2 "init: overlapping row ranges" "select overlapping rows" -- \
+  "$sp" init --seed 4 --tensor 'emb 64x8' -o "$t/x.safetensors" --scheme 'emb=zeros' \
+  --scheme 'emb[0:10)=normal:0:1' --scheme 'emb[9:12)=constant:2'
+expect 2 "init: rows past the tensor" "has 64 rows" -- \
+  "$sp" init --seed 4 --tensor 'emb 64x8' -o "$t/x.safetensors" --scheme 'emb=zeros' --scheme 'emb[60:65)=normal:0:1'
+expect 2 "init: rows no rule covers" "rows [0, 60) match no --scheme" -- \
+  "$sp" init --seed 4 --tensor 'emb 64x8' -o "$t/x.safetensors" --scheme 'emb[60:)=zeros'
+expect 2 "init: a malformed row range" "--scheme" -- \
+  "$sp" init --seed 4 --tensor 'emb 64x8' -o "$t/x.safetensors" --scheme 'emb[9:3)=zeros'
+expect 2 "init: orthogonal of a vector" "orthogonal needs a matrix" -- \
+  "$sp" init --seed 4 --tensor 'b 8' -o "$t/x.safetensors" --scheme 'b=orthogonal'
+expect 2 "init: orthogonal too large" "orthogonal needs a matrix" -- \
+  "$sp" init --seed 4 --tensor 'w 8192x4096' -o "$t/x.safetensors" --scheme 'w=orthogonal'
+expect 2 "init: an external row range" "not a scheme a range can take" -- \
+  "$sp" init --seed 4 --tensor 'w 8x8' -o "$t/x.safetensors" --scheme 'w=zeros' --scheme 'w[0:4)=external'
+[ ! -e "$t/x.safetensors" ] && ok "no output left by the refused inits" || bad "a refused init wrote a file"
+
 echo "readme_record.sh: $pass passed, $fail failed"
 [ "$fail" = 0 ]

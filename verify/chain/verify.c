@@ -312,6 +312,9 @@ static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
         break;
     case SP_INIT_UNIFORM32: snprintf(buf, cap, "uniform32(%g, %g)", s->p[0], s->p[1]); break;
     case SP_INIT_NORMAL32: snprintf(buf, cap, "normal32(%g, %g)", s->p[0], s->p[1]); break;
+    case SP_INIT_ORTHOGONAL:
+        snprintf(buf, cap, "orthogonal(%g; %.0f x %.0f)", s->p[0], s->p[1], s->p[2]);
+        break;
     default: snprintf(buf, cap, "external"); break;
     }
     return buf;
@@ -331,7 +334,20 @@ static int genesis_describe(const Sp__TensorDigest *t, sp_tensor *x, sp_init_sch
     if (rc != SP_OK)
         return rc;
     x->nbytes = numel * sp_dtype_size(x->dtype);
-    return s->kind == SP_INIT_EXTERNAL ? SP_EUNSUPPORTED : SP_OK;
+    return s->kind == SP_INIT_EXTERNAL && t->n_ranges == 0 ? SP_EUNSUPPORTED : SP_OK;
+}
+
+/* "ranges [0, 96) normal(0, 0.02), [96, 128) zeros": as much as fits in cap. */
+static const char *ranges_text(char *buf, size_t cap, const sp_init_range *r, size_t n)
+{
+    size_t w = (size_t)snprintf(buf, cap, "%zu ranges", n);
+    for (size_t k = 0; k < n && w < cap; k++) {
+        char one[96];
+        w += (size_t)snprintf(buf + w, cap - w, "%s [%llu, %llu) %s", k ? "," : "",
+                              ull(r[k].first), ull(r[k].first + r[k].count),
+                              scheme_text(one, sizeof one, &r[k].init));
+    }
+    return buf;
 }
 
 int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **data)
@@ -344,10 +360,19 @@ int sp_genesis_materialise(const Sp__Record *g, size_t i, sp_tensor *x, void **d
     int rc = genesis_describe(g->genesis->tensors[i], x, &s);
     if (rc != SP_OK)
         return rc;
+    sp_init_range *rr = NULL;
+    size_t nr = 0;
+    if ((rc = sp_record_ranges(&rr, &nr, g->genesis->tensors[i])) != SP_OK)
+        return rc;
     void *buf = malloc(x->nbytes ? x->nbytes : 1);
-    if (buf == NULL)
+    if (buf == NULL) {
+        free(rr);
         return SP_ENOMEM;
-    rc = sp_init_fill(buf, x->dtype, x->name, g->genesis->seed, &s, 0, x->nbytes / sp_dtype_size(x->dtype));
+    }
+    uint64_t numel = x->nbytes / sp_dtype_size(x->dtype);
+    rc = nr > 0 ? sp_init_fill_ranges(buf, x->dtype, x->name, g->genesis->seed, rr, nr, 0, numel)
+                : sp_init_fill(buf, x->dtype, x->name, g->genesis->seed, &s, 0, numel);
+    free(rr);
     if (rc != SP_OK) {
         free(buf);
         return rc;
@@ -373,9 +398,9 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
     for (size_t i = 0; i < G->n_tensors; i++) {
         const Sp__TensorDigest *t = G->tensors[i];
         sp_init_scheme s;
-        char sch[128];
+        char sch[512];
         sp_record_scheme(&s, t);
-        if (s.kind == SP_INIT_EXTERNAL) {
+        if (s.kind == SP_INIT_EXTERNAL && t->n_ranges == 0) {
             external++;
             bad++;
             sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
@@ -386,16 +411,27 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
         /* Regenerated and hashed chunk by chunk on every thread: never materialised. */
         sp_tensor x;
         uint8_t d[SP_DIGEST_BYTES];
+        sp_init_range *rr = NULL;
+        size_t nr = 0;
         int rc = genesis_describe(t, &x, &s);
         if (rc == SP_OK)
+            rc = sp_record_ranges(&rr, &nr, t);
+        if (rc == SP_OK && nr > 0)
+            rc = sp_init_digest_ranges(d, &x, G->seed, rr, nr, o->threads, o->progress ? &pg : NULL);
+        else if (rc == SP_OK)
             rc = sp_init_digest_progress(d, &x, G->seed, &s, o->threads, o->progress ? &pg : NULL);
+        if (nr > 0)
+            ranges_text(sch, sizeof sch, rr, nr);
+        else
+            scheme_text(sch, sizeof sch, &s);
+        free(rr);
         if (rc == SP_OK)
             pg.base += x.nbytes;
         if (rc != SP_OK) {
             bad++;
             sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
                            "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
-                          scheme_text(sch, sizeof sch, &s), sp_dtype_name(x.dtype), sp_strerror(rc));
+                          sch, sp_dtype_name(x.dtype), sp_strerror(rc));
         } else if (sodium_memcmp(d, t->digest.data, SP_DIGEST_BYTES) != 0) {
             bad++;
             char want[17], got[17];
@@ -404,7 +440,7 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
             sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
                           "record 0 tensor '%s': does not regenerate from seed %llu with %s "
                           "(recorded %s..., regenerated %s...)", t->name, ull(G->seed),
-                          scheme_text(sch, sizeof sch, &s), want, got);
+                          sch, want, got);
         }
     }
     if (o->progress != NULL && pg.total > 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "init.h"
 
 static const struct {
     const char *name;
@@ -21,7 +22,50 @@ static const struct {
 } kinds[] = {{"external", SP_INIT_EXTERNAL, 0}, {"zeros", SP_INIT_ZEROS, 0},
              {"constant", SP_INIT_CONSTANT, 1}, {"uniform", SP_INIT_UNIFORM, 2},
              {"normal", SP_INIT_NORMAL, 2}, {"trunc_normal", SP_INIT_TRUNC_NORMAL, 4},
-             {"uniform32", SP_INIT_UNIFORM32, 2}, {"normal32", SP_INIT_NORMAL32, 2}};
+             {"uniform32", SP_INIT_UNIFORM32, 2}, {"normal32", SP_INIT_NORMAL32, 2},
+             {"orthogonal", SP_INIT_ORTHOGONAL, 1}};
+
+/* Decimal digits [p, end) as a u64; 0 ok, -1 bad. */
+static int parse_index(const char *p, const char *end, uint64_t *v)
+{
+    char num[24];
+    size_t len = (size_t)(end - p);
+    if (len == 0 || len >= sizeof num || strspn(p, "0123456789") < len)
+        return -1;
+    memcpy(num, p, len);
+    num[len] = '\0';
+    return sp_cli_parse_u64(num, v);
+}
+
+/*
+ * A glob ending in "[A:B)" or "[A:)" is a row-range rule: the suffix is cut
+ * off the glob (kept in r->rows for messages). 0, or -1 for a malformed range
+ * (A >= B, or a glob left empty).
+ */
+static int parse_rows(char *glob, sp_cli_rule *r)
+{
+    size_t len = strlen(glob);
+    if (len < 5 || glob[len - 1] != ')')
+        return 0;
+    char *open = strrchr(glob, '[');
+    char *colon = open ? strchr(open, ':') : NULL;
+    if (open == NULL || colon == NULL || open == glob)
+        return 0;
+    if (parse_index(open + 1, colon, &r->row0) != 0)
+        return 0;
+    if (colon + 1 == glob + len - 1)
+        r->open_end = 1;
+    else if (parse_index(colon + 1, glob + len - 1, &r->row1) != 0)
+        return 0;
+    if (!r->open_end && r->row0 >= r->row1)
+        return -1;
+    if (strlen(open) >= sizeof r->rows)
+        return -1;
+    memcpy(r->rows, open, strlen(open) + 1);
+    r->ranged = 1;
+    *open = '\0';
+    return 0;
+}
 
 int sp_cli_parse_rule(char *arg, sp_cli_rule *r)
 {
@@ -29,9 +73,11 @@ int sp_cli_parse_rule(char *arg, sp_cli_rule *r)
     if (eq == NULL || eq == arg)
         return -1;
     *eq = '\0';
+    memset(r, 0, sizeof *r);
     r->glob = arg;
     r->text = eq + 1;
-    memset(&r->s, 0, sizeof r->s);
+    if (parse_rows(arg, r) != 0)
+        return -1;
     const char *spec = eq + 1;
     size_t klen = strcspn(spec, ":");
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
@@ -39,6 +85,10 @@ int sp_cli_parse_rule(char *arg, sp_cli_rule *r)
             continue;
         r->s.kind = kinds[i].kind;
         const char *p = spec + klen;
+        if (kinds[i].kind == SP_INIT_ORTHOGONAL && *p == '\0') {   /* bare: gain 1 */
+            r->s.p[0] = 1.0;
+            return 0;
+        }
         for (int k = 0; k < kinds[i].nparams; k++) {
             if (*p != ':')
                 return -1;
@@ -109,12 +159,12 @@ int sp_cli_pick_rule(const sp_cli_rule *rules, size_t n, const char *name,
 {
     size_t first = n;
     for (size_t i = 0; i < n; i++) {
-        if (!sp_cli_glob_match(rules[i].glob, name))
+        if (rules[i].ranged || !sp_cli_glob_match(rules[i].glob, name))
             continue;
         /* i is minimal unless another matching rule is strictly more specific */
         int minimal = 1;
         for (size_t j = 0; j < n && minimal; j++)
-            if (j != i && sp_cli_glob_match(rules[j].glob, name) &&
+            if (j != i && !rules[j].ranged && sp_cli_glob_match(rules[j].glob, name) &&
                 sp_cli_glob_within(rules[j].glob, rules[i].glob) &&
                 !sp_cli_glob_within(rules[i].glob, rules[j].glob))
                 minimal = 0;
@@ -134,6 +184,139 @@ int sp_cli_pick_rule(const sp_cli_rule *rules, size_t n, const char *name,
     return SP_OK;
 }
 
+int sp_cli_bind_scheme(sp_init_scheme *s, const sp_tensor *t)
+{
+    if (s->kind != SP_INIT_ORTHOGONAL)
+        return SP_OK;
+    return sp_init_orthogonal(s, s->p[0], t->shape, t->ndim);
+}
+
+typedef struct painted {
+    uint64_t first, end;   /* elements */
+    size_t rule;
+} painted;
+
+static int by_first(const void *a, const void *b)
+{
+    const painted *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Appends [first, end) with scheme s to r, merging with an equal neighbour. */
+static void push_range(sp_init_range *r, size_t *nr, uint64_t first, uint64_t end,
+                       const sp_init_scheme *s)
+{
+    if (*nr > 0 && same_scheme(&r[*nr - 1].init, s)) {
+        r[*nr - 1].count += end - first;
+        return;
+    }
+    r[*nr].first = first;
+    r[*nr].count = end - first;
+    r[*nr].init = *s;
+    (*nr)++;
+}
+
+int sp_cli_paint_ranges(const sp_cli_rule *rules, size_t n, const sp_tensor *t,
+                        const sp_init_scheme *base, sp_init_scheme *s, sp_init_range **r,
+                        size_t *nr, char *err)
+{
+    *r = NULL;
+    *nr = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += rules[i].ranged && sp_cli_glob_match(rules[i].glob, t->name);
+    if (m == 0)
+        return SP_OK;
+    uint64_t numel = 0;
+    if (sp_shape_numel(&numel, t->shape, t->ndim) != SP_OK)
+        return SP_EINVAL;
+    if (numel == 0) {
+        sp_errf(err, "tensor '%s' has no elements for a row range to select", t->name);
+        return SP_EINVAL;
+    }
+    uint64_t nrows = t->ndim == 0 ? 1 : t->shape[0];
+    uint64_t per_row = numel / nrows;
+    painted *p = calloc(m, sizeof *p);
+    sp_init_range *out = calloc(2 * m + 1, sizeof *out);
+    if (p == NULL || out == NULL) {
+        free(p);
+        free(out);
+        sp_errf(err, "out of memory");
+        return SP_EINVAL;
+    }
+    int rc = SP_OK;
+    size_t k = 0;
+    for (size_t i = 0; i < n && rc == SP_OK; i++) {
+        const sp_cli_rule *x = &rules[i];
+        if (!x->ranged || !sp_cli_glob_match(x->glob, t->name))
+            continue;
+        uint64_t b = x->open_end ? nrows : x->row1;
+        if (x->row0 >= b || b > nrows) {
+            sp_errf(err, "tensor '%s' has %llu rows; --scheme '%s%s=%s' selects rows outside them "
+                    "or none", t->name, (unsigned long long)nrows, x->glob, x->rows, x->text);
+            rc = SP_EINVAL;
+            break;
+        }
+        p[k].first = x->row0 * per_row;
+        p[k].end = b * per_row;
+        p[k].rule = i;
+        k++;
+    }
+    if (rc == SP_OK)
+        qsort(p, m, sizeof *p, by_first);
+    for (size_t j = 1; j < m && rc == SP_OK; j++)
+        if (p[j].first < p[j - 1].end) {
+            const sp_cli_rule *a = &rules[p[j - 1].rule], *b = &rules[p[j].rule];
+            sp_errf(err, "tensor '%s': --scheme '%s%s=%s' and '%s%s=%s' select overlapping rows; "
+                    "the order of the flags never decides", t->name, a->glob, a->rows, a->text,
+                    b->glob, b->rows, b->text);
+            rc = SP_EINVAL;
+        }
+    uint64_t at = 0;
+    size_t no = 0;
+    for (size_t j = 0; j <= m && rc == SP_OK; j++) {
+        uint64_t gap_end = j < m ? p[j].first : numel;
+        if (gap_end > at) {   /* rows no range rule selects: the whole-tensor scheme */
+            if (base == NULL || base->kind == SP_INIT_EXTERNAL) {
+                sp_errf(err, "tensor '%s': rows [%llu, %llu) %s; give them a --scheme", t->name,
+                        (unsigned long long)(per_row ? at / per_row : 0),
+                        (unsigned long long)(per_row ? gap_end / per_row : 0),
+                        base == NULL ? "match no --scheme" : "are external, which ranges cannot hold");
+                rc = SP_EINVAL;
+                break;
+            }
+            push_range(out, &no, at, gap_end, base);
+        }
+        if (j == m)
+            break;
+        const sp_cli_rule *x = &rules[p[j].rule];
+        sp_init_scheme rs = x->s;
+        if (sp_cli_bind_scheme(&rs, t) != SP_OK || rs.kind == SP_INIT_EXTERNAL ||
+            sp_init_check(&rs) != SP_OK) {
+            sp_errf(err, "tensor '%s': --scheme '%s%s=%s' is not a scheme a range can take "
+                    "(external, invalid, or orthogonal of a non-matrix)", t->name, x->glob, x->rows,
+                    x->text);
+            rc = SP_EINVAL;
+            break;
+        }
+        push_range(out, &no, p[j].first, p[j].end, &rs);
+        at = p[j].end;
+    }
+    free(p);
+    if (rc != SP_OK) {
+        free(out);
+        return rc;
+    }
+    if (no == 1) {
+        *s = out[0].init;
+        free(out);
+        return SP_OK;
+    }
+    *r = out;
+    *nr = no;
+    return SP_OK;
+}
+
 void sp_cli_scheme_text(char *buf, size_t len, const sp_init_scheme *s)
 {
     const char *name = "invalid";
@@ -144,8 +327,16 @@ void sp_cli_scheme_text(char *buf, size_t len, const sp_init_scheme *s)
             np = kinds[i].nparams;
         }
     int w = snprintf(buf, len, "%s", name);
-    for (int k = 0; k < np && w > 0 && (size_t)w < len; k++)
-        w += snprintf(buf + w, len - (size_t)w, ":%.17g", s->p[k]);
+    for (int k = 0; k < np && w > 0 && (size_t)w < len; k++) {
+        /* the shortest of %.15g, %.16g, %.17g that reads back as the same double */
+        char num[32];
+        for (int digits = 15; digits <= 17; digits++) {
+            snprintf(num, sizeof num, "%.*g", digits, s->p[k]);
+            if (strtod(num, NULL) == s->p[k])
+                break;
+        }
+        w += snprintf(buf + w, len - (size_t)w, ":%s", num);
+    }
 }
 
 int sp_cli_read_file(const char *cmd, const char *flag, const char *path, uint64_t max,

@@ -38,6 +38,11 @@ static const char init_usage[] =
     "constant:V | uniform:LO:HI | normal:MEAN:STD | trunc_normal:MEAN:STD:LO:HI |\n"
     "uniform32:LO:HI | normal32:MEAN:STD (4 keystream bytes per element: cheaper to\n"
     "check at scale; 24-bit uniforms, normal tail cut at 5.77 std; SPEC.md 6.8).\n"
+    "orthogonal[:GAIN] (torch.nn.init.orthogonal_ of a matrix, rows = the first dimension).\n"
+    "GLOB[A:B)=SCHEME gives rows A..B-1 of the first dimension (elements of a 1-D tensor;\n"
+    "[A:) to the last row) their own scheme, over the tensor's whole-tensor scheme: e.g.\n"
+    "'embed.weight=normal:0:0.02' 'embed.weight[50000:)=zeros' for padded vocabulary rows.\n"
+    "Range rules matching one tensor may not overlap.\n"
     "Then: scratchproof record genesis --seed N with the same --scheme flags.\n";
 
 /* Appends the tensors of l (names moved) to *all; 0 or 2. */
@@ -95,9 +100,12 @@ static int like_layout(const char *path, sp_layout **out)
     return 0;
 }
 
-/* Picks and checks the scheme of every tensor; 0 or 2 naming the tensor. */
+/*
+ * Picks and checks the scheme of every tensor, or its ranges (rr[i], nrr[i] >
+ * 0) when row-range rules match it; 0 or 2 naming the tensor.
+ */
 static int choose(const sp_tensor *t, size_t n, const sp_cli_rule *rules, size_t nrules,
-                  sp_init_scheme *s)
+                  sp_init_scheme *s, sp_init_range **rr, size_t *nrr)
 {
     for (size_t i = 0; i < n; i++) {
         size_t k = 0, a = 0, b = 0;
@@ -106,15 +114,34 @@ static int choose(const sp_tensor *t, size_t n, const sp_cli_rule *rules, size_t
             return sp_cli_usage_error("init", "tensor '%s' matches --scheme '%s=%s' and '%s=%s' and "
                                       "neither is more specific; add a --scheme for it", t[i].name,
                                       rules[a].glob, rules[a].text, rules[b].glob, rules[b].text);
-        if (rc == SP_ENOTFOUND)
+        int have_base = rc == SP_OK;
+        if (have_base) {
+            s[i] = rules[k].s;
+            if (sp_cli_bind_scheme(&s[i], &t[i]) != SP_OK)
+                return sp_cli_usage_error("init", "tensor '%s': orthogonal needs a matrix of 2 or "
+                                          "more dimensions, at most 2^24 elements and "
+                                          "rows*cols*min(rows, cols) at most 2^36 (--scheme "
+                                          "'%s=%s')", t[i].name, rules[k].glob, rules[k].text);
+            if (s[i].kind == SP_INIT_EXTERNAL)
+                return sp_cli_usage_error("init", "tensor '%s': scheme external cannot be generated "
+                                          "(--scheme '%s=%s')", t[i].name, rules[k].glob,
+                                          rules[k].text);
+            if (sp_init_check(&s[i]) != SP_OK)
+                return sp_cli_usage_error("init", "tensor '%s': invalid scheme '%s' (SPEC.md 6.1)",
+                                          t[i].name, rules[k].text);
+        }
+        char err[SP_ERRMSG_MAX] = "";
+        sp_init_scheme one;
+        memset(&one, 0xff, sizeof one);   /* set only when the ranges merge into one scheme */
+        if (sp_cli_paint_ranges(rules, nrules, &t[i], have_base ? &s[i] : NULL, &one, &rr[i],
+                                &nrr[i], err) != SP_OK)
+            return sp_cli_usage_error("init", "%s", err);
+        if (nrr[i] == 0 && one.kind != (sp_init_kind)-1) {
+            s[i] = one;
+            have_base = 1;
+        }
+        if (nrr[i] == 0 && !have_base)
             return sp_cli_usage_error("init", "tensor '%s' matches no --scheme", t[i].name);
-        s[i] = rules[k].s;
-        if (s[i].kind == SP_INIT_EXTERNAL)
-            return sp_cli_usage_error("init", "tensor '%s': scheme external cannot be generated "
-                                      "(--scheme '%s=%s')", t[i].name, rules[k].glob, rules[k].text);
-        if (sp_init_check(&s[i]) != SP_OK)
-            return sp_cli_usage_error("init", "tensor '%s': invalid scheme '%s' (SPEC.md 6.1)",
-                                      t[i].name, rules[k].text);
         if (t[i].dtype != SP_DTYPE_F32 && t[i].dtype != SP_DTYPE_F16 && t[i].dtype != SP_DTYPE_BF16)
             return sp_cli_usage_error("init", "tensor '%s': dtype %s cannot be generated (F32, F16, "
                                       "BF16; see --dtype)", t[i].name, sp_dtype_name(t[i].dtype));
@@ -140,6 +167,8 @@ int sp_cmd_init(int argc, char **argv)
     size_t nrules = 0, nsrc = 0, n = 0;
     sp_tensor *t = NULL;
     sp_init_scheme *schemes = NULL;
+    sp_init_range **rr = NULL;
+    size_t *nrr = NULL;
     uint8_t **bufs = NULL;
     if (rules == NULL || srcs == NULL || kinds == NULL) {
         rc = sp_cli_usage_error("init", "out of memory");
@@ -221,7 +250,13 @@ int sp_cmd_init(int argc, char **argv)
         rc = sp_cli_usage_error("init", "out of memory");
         goto out;
     }
-    if (choose(t, n, rules, nrules, schemes) != 0)
+    rr = calloc(n ? n : 1, sizeof *rr);
+    nrr = calloc(n ? n : 1, sizeof *nrr);
+    if (rr == NULL || nrr == NULL) {
+        rc = sp_cli_usage_error("init", "out of memory");
+        goto out;
+    }
+    if (choose(t, n, rules, nrules, schemes, rr, nrr) != 0)
         goto out;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -231,8 +266,15 @@ int sp_cmd_init(int argc, char **argv)
                                     (unsigned long long)t[i].nbytes);
             goto out;
         }
-        int r = sp_init_fill_threads(bufs[i], t[i].dtype, t[i].name, seed, &schemes[i], 0,
-                                     t[i].nbytes / sp_dtype_size(t[i].dtype), (unsigned)threads);
+        size_t es = sp_dtype_size(t[i].dtype);
+        int r = SP_OK;
+        for (size_t k = 0; k < nrr[i] && r == SP_OK; k++)   /* each range at its own indices */
+            r = sp_init_fill_threads(bufs[i] + rr[i][k].first * es, t[i].dtype, t[i].name, seed,
+                                     &rr[i][k].init, rr[i][k].first, rr[i][k].count,
+                                     (unsigned)threads);
+        if (nrr[i] == 0)
+            r = sp_init_fill_threads(bufs[i], t[i].dtype, t[i].name, seed, &schemes[i], 0,
+                                     t[i].nbytes / es, (unsigned)threads);
         if (r != SP_OK) {
             rc = sp_cli_usage_error("init", "tensor '%s': %s", t[i].name, sp_strerror(r));
             goto out;
@@ -257,6 +299,10 @@ out:
         if (bufs != NULL)
             free(bufs[i]);
     }
+    for (size_t i = 0; rr != NULL && i < n; i++)
+        free(rr[i]);
+    free(rr);
+    free(nrr);
     free(t);
     free(bufs);
     free(schemes);

@@ -2,10 +2,12 @@
  * (read through source.h, SPEC.md 14: a damaged ledger is reported, exit 1). */
 #include <getopt.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "cli_schemes.h"
 #include "digest.h"
 #include "escape.h"
 #include "keys.h"
@@ -36,6 +38,57 @@ static void utc(char *buf, size_t cap, int64_t ms)
     struct tm tm;
     if (gmtime_r(&s, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
         snprintf(buf, cap, "?");
+}
+
+/* A genesis's per-range schemes (SPEC.md 6.10): [{"tensor", "ranges": [{"first", "count", "kind", "scheme"}]}]. */
+static json_t *ranges_json(const Sp__Genesis *g)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr != NULL && i < g->n_tensors; i++) {
+        const Sp__TensorDigest *t = g->tensors[i];
+        if (t->n_ranges == 0)
+            continue;
+        sp_init_range *r = NULL;
+        size_t nr = 0;
+        json_t *rs = sp_record_ranges(&r, &nr, t) == SP_OK ? json_array() : NULL;
+        for (size_t k = 0; rs != NULL && k < nr; k++) {
+            char text[160];
+            sp_cli_scheme_text(text, sizeof text, &r[k].init);
+            json_array_append_new(rs, json_pack("{s:I, s:I, s:i, s:s}", "first", (json_int_t)r[k].first,
+                                                "count", (json_int_t)r[k].count, "kind",
+                                                (int)r[k].init.kind, "scheme", text));
+        }
+        free(r);
+        json_t *o = rs ? json_pack("{s:o, s:o}", "tensor", sp_json_str(t->name), "ranges", rs) : NULL;
+        if (o == NULL || json_array_append_new(arr, o) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* One line per tensor with per-range schemes, under the genesis line (names escaped). */
+static void ranges_print(const Sp__Genesis *g)
+{
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        const Sp__TensorDigest *t = g->tensors[i];
+        sp_init_range *r = NULL;
+        size_t nr = 0;
+        if (t->n_ranges == 0 || sp_record_ranges(&r, &nr, t) != SP_OK)
+            continue;
+        fputs("       tensor '", stdout);
+        (void)sp_escape_fputs(t->name, stdout);
+        printf("': %zu init ranges:", nr);
+        for (size_t k = 0; k < nr; k++) {
+            char text[160];
+            sp_cli_scheme_text(text, sizeof text, &r[k].init);
+            printf("%s [%llu, %llu) %s", k ? "," : "", (unsigned long long)r[k].first,
+                   (unsigned long long)(r[k].first + r[k].count), text);
+        }
+        fputc('\n', stdout);
+        free(r);
+    }
 }
 
 static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
@@ -90,6 +143,11 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
             json_object_set_new(o, "config_digest", hex_field(&r->genesis->config_digest));
             json_object_set_new(o, "batches_per_step",
                                 json_integer((json_int_t)r->genesis->batches_per_step));
+            json_t *ir = ranges_json(r->genesis);
+            if (ir == NULL)
+                c->oom = 1;
+            else
+                json_object_set_new(o, "init_ranges", ir);
         } else if (o != NULL && r->body_case == SP__RECORD__BODY_CHECKPOINT) {
             json_object_set_new(o, "tokens", json_integer((json_int_t)r->checkpoint->tokens));
             json_object_set_new(o, "loss", json_real(r->checkpoint->loss));
@@ -119,6 +177,8 @@ static int log_visit(void *vctx, const uint8_t *key, size_t keylen, const uint8_
     printf("%-5llu  %-10s  %s  step %-7llu  %3zu tensors  root %.16s  sig %s  %s\n",
            (unsigned long long)r->seq, sp_record_kind(r), when, (unsigned long long)step, n, root,
            sig, extra);
+    if (r->body_case == SP__RECORD__BODY_GENESIS)
+        ranges_print(r->genesis);
 out:
     sp_record_free(r);
     sp_envelope_free(env);

@@ -37,9 +37,11 @@ static const char record_usage[] =
     "file's; one that does not is refused, unless --external records it as\n"
     "'external'. (--no-regenerate records the schemes unchecked: only for building\n"
     "a lying genesis to test a verifier, which then reports it.)\n"
+    "GLOB[A:B)=SCHEME gives rows A..B-1 of a tensor's first dimension ([A:) to the last\n"
+    "row) their own scheme over its whole-tensor one (a padded vocabulary's rows).\n"
     "SCHEME: zeros | constant:V | uniform:LO:HI | normal:MEAN:STD |\n"
-    "trunc_normal:MEAN:STD:LO:HI | uniform32:LO:HI | normal32:MEAN:STD | external.\n"
-    "'scratchproof init' writes such a file.\n"
+    "trunc_normal:MEAN:STD:LO:HI | uniform32:LO:HI | normal32:MEAN:STD | orthogonal[:GAIN] |\n"
+    "external. 'scratchproof init' writes such a file.\n"
     "An encrypted KEY takes its passphrase from --passphrase-fd N,\n"
     "SCRATCHPROOF_PASSPHRASE_FD, SCRATCHPROOF_PASSPHRASE_FILE or the terminal.\n"
     "--batches LIST commits the data batches of the steps since the previous record\n"
@@ -67,7 +69,7 @@ static void note_external(const char *file, const char *name, const char *text, 
  */
 static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, const sp_cli_rule *rules,
                            size_t nrules, uint64_t seed, int external, int regenerate,
-                           unsigned threads, size_t *rule_of)
+                           unsigned threads, size_t *rule_of, sp_init_ranges *ranges)
 {
     /* first every tensor's rule, so an ambiguity is named before any regeneration */
     for (size_t i = 0; i < n; i++) {
@@ -80,11 +82,38 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
                                       "and neither is more specific; add a --scheme for it",
                                       file, name, rules[a].glob, rules[a].text, rules[b].glob,
                                       rules[b].text);
+        char err[SP_ERRMSG_MAX] = "";
+        sp_init_range *rr = NULL;
+        size_t nr = 0;
+        sp_init_scheme one;
+        memset(&one, 0xff, sizeof one);   /* set only when the ranges merge into one scheme */
+        if (rc == SP_OK) {
+            rt[i].init = rules[k].s;
+            if (sp_cli_bind_scheme(&rt[i].init, &rt[i].t) != SP_OK)
+                return sp_cli_usage_error("record", "%s: tensor '%s': orthogonal needs a matrix of "
+                                          "2 or more dimensions, at most 2^24 elements and "
+                                          "rows*cols*min(rows, cols) at most 2^36 (--scheme '%s=%s')",
+                                          file, name, rules[k].glob, rules[k].text);
+        }
+        if (sp_cli_paint_ranges(rules, nrules, &rt[i].t, rc == SP_OK ? &rt[i].init : NULL, &one,
+                                &rr, &nr, err) != SP_OK)
+            return sp_cli_usage_error("record", "%s: %s", file, err);
+        if (nr > 0) {   /* per-range schemes: no scheme of its own (SPEC.md 6.10) */
+            memset(&rt[i].init, 0, sizeof rt[i].init);
+            ranges[i].range = rr;
+            ranges[i].n = nr;
+            rule_of[i] = nrules + 1;
+            continue;
+        }
+        if (one.kind != (sp_init_kind)-1) {   /* range rules that merge into one scheme */
+            rt[i].init = one;
+            rule_of[i] = nrules + 1;
+            continue;
+        }
         if (rc == SP_ENOTFOUND) {   /* recorded as loaded, as it always was (SPEC.md 8.1) */
             memset(&rt[i].init, 0, sizeof rt[i].init);
             continue;
         }
-        rt[i].init = rules[k].s;
         rule_of[i] = k;
         if (rt[i].init.kind != SP_INIT_EXTERNAL && sp_init_check(&rt[i].init) != SP_OK)
             return sp_cli_usage_error("record", "%s: tensor '%s': invalid scheme '%s' (SPEC.md 6.1)",
@@ -94,11 +123,22 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
     for (size_t i = 0; i < n; i++) {
         const char *name = rt[i].t.name;
         size_t k = rule_of[i];
-        if (k == nrules || rt[i].init.kind == SP_INIT_EXTERNAL || !regenerate)
+        if (k == nrules || (rt[i].init.kind == SP_INIT_EXTERNAL && ranges[i].n == 0) || !regenerate)
             continue;
         int rc;
         uint8_t want[SP_DIGEST_BYTES], have[SP_DIGEST_BYTES];
-        rc = sp_init_digest(want, &rt[i].t, seed, &rt[i].init, threads);
+        char text[256];
+        if (ranges[i].n > 0) {
+            snprintf(text, sizeof text, "of %zu ranges", ranges[i].n);
+            rc = sp_init_digest_ranges(want, &rt[i].t, seed, ranges[i].range, ranges[i].n, threads,
+                                       NULL);
+        } else {
+            if (k < nrules)
+                snprintf(text, sizeof text, "%s", rules[k].text);
+            else
+                sp_cli_scheme_text(text, sizeof text, &rt[i].init);
+            rc = sp_init_digest(want, &rt[i].t, seed, &rt[i].init, threads);
+        }
         if (rc == SP_OK)
             rc = sp_tensor_digest(have, &rt[i].t, threads);
         if (rc == SP_OK && sodium_memcmp(want, have, sizeof want) == 0)
@@ -111,9 +151,12 @@ static int genesis_schemes(const char *file, sp_record_tensor *rt, size_t n, con
         if (!external)
             return sp_cli_usage_error("record", "%s: tensor '%s' is not scheme %s from seed %llu (%s); "
                                       "fix the --scheme or --seed, or --external to record it as loaded",
-                                      file, name, rules[k].text, (unsigned long long)seed, why);
-        note_external(file, name, rules[k].text, seed);
+                                      file, name, text, (unsigned long long)seed, why);
+        note_external(file, name, text, seed);
         memset(&rt[i].init, 0, sizeof rt[i].init);
+        free((void *)ranges[i].range);
+        ranges[i].range = NULL;
+        ranges[i].n = 0;
     }
     return 0;
 }
@@ -282,6 +325,7 @@ int sp_cmd_record(int argc, char **argv)
         goto out;
     }
     size_t n = sp_st_count(f);
+    sp_init_ranges *ranges = NULL;
     sp_record_tensor *rt = calloc(n ? n : 1, sizeof *rt);
     sp_tensor *t = calloc(n ? n : 1, sizeof *t);
     if (rt == NULL || t == NULL) {
@@ -294,9 +338,11 @@ int sp_cmd_record(int argc, char **argv)
     }
     if (genesis) {
         size_t *rule_of = calloc(n ? n : 1, sizeof *rule_of);
-        rc = rule_of == NULL ? sp_cli_usage_error("record", "out of memory")
-                             : genesis_schemes(argv[optind], rt, n, rules, nrules, seed, external,
-                                               regenerate, (unsigned)threads, rule_of);
+        ranges = calloc(n ? n : 1, sizeof *ranges);
+        rc = rule_of == NULL || ranges == NULL
+                 ? sp_cli_usage_error("record", "out of memory")
+                 : genesis_schemes(argv[optind], rt, n, rules, nrules, seed, external, regenerate,
+                                   (unsigned)threads, rule_of, ranges);
         free(rule_of);
         if (rc != 0)
             goto out_file;
@@ -318,7 +364,7 @@ int sp_cmd_record(int argc, char **argv)
         goto out_file;
     }
     if (genesis) {
-        r = sp_run_genesis(run, rt, n);
+        r = sp_run_genesis_ranges(run, rt, n, ranges);
     } else if (checkpoint) {
         sp_checkpoint_info info = {.step = step, .tokens = tokens, .loss = loss, .lr = lr};
         r = sp_run_checkpoint(run, &info, t, n);
@@ -336,7 +382,7 @@ int sp_cmd_record(int argc, char **argv)
     } else {
         size_t next = 0;
         for (size_t i = 0; genesis && i < n; i++)
-            next += rt[i].init.kind == SP_INIT_EXTERNAL;
+            next += rt[i].init.kind == SP_INIT_EXTERNAL && ranges[i].n == 0;
         printf("recorded %s of %zu tensors", kind, n);
         if (next > 0)
             printf(" (%zu external: recorded as loaded, not from scratch)", next);
@@ -349,6 +395,9 @@ int sp_cmd_record(int argc, char **argv)
     }
     sp_run_close(run);
 out_file:
+    for (size_t i = 0; ranges != NULL && i < n; i++)
+        free((void *)ranges[i].range);
+    free(ranges);
     free(rt);
     free(t);
     sp_st_close(f);

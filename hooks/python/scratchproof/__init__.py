@@ -32,15 +32,15 @@ from .errors import BusyError, Error, KeyFileError, StateError, TensorError
 from .derive import config_digest, step_seed
 from .run import keep_files, strip_prefixes, unwrap
 from .run import REPLAY_LEDGER, Run
-from .schemes import (Init, constant, external, normal, normal32, ones, trunc_normal, uniform,
-                      uniform32, zeros)
+from .schemes import (Init, Ranges, constant, external, normal, normal32, ones, orthogonal,
+                      ranges, trunc_normal, uniform, uniform32, zeros)
 
 __version__ = "0.1.0"
 library_path = _lib.path
 
 __all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileError", "Init",
            "zeros", "ones", "constant", "uniform", "normal", "trunc_normal", "external",
-           "uniform32", "normal32",
+           "uniform32", "normal32", "orthogonal", "ranges", "Ranges",
            "tensor_digest", "init_fill", "library_path", "config_digest", "step_seed",
            "REPLAY_LEDGER", "keep_files", "strip_prefixes", "unwrap"]
 
@@ -67,15 +67,21 @@ def init_fill(tensor, name, seed, scheme):
     from .schemes import as_init
     s = as_init(scheme, "init_fill")
     dt, shape, ptr, nbytes = _tensors.layout(tensor, name, "tensor")
+    s = s.bind(shape)
     if dt not in _lib.INIT_DTYPES:
         raise TensorError(_lib.SP_EUNSUPPORTED, "scratchproof: tensor '%s': the initialiser "
                           "generates float32, float16 and bfloat16 only" % name)
     n = nbytes // _lib.DTYPE_SIZES[dt]
     if n == 0:
         return tensor
-    c = s.to_c()
-    rc = _lib.sp_init_fill(ptr, dt, _tensors.encode_name(name, "tensor"), seed, ctypes.byref(c),
-                           0, n)
+    if isinstance(s, Ranges):
+        arr, nr = s.c_ranges()
+        rc = _lib.sp_init_fill_ranges(ptr, dt, _tensors.encode_name(name, "tensor"), seed, arr, nr,
+                                      0, n)
+    else:
+        c = s.to_c()
+        rc = _lib.sp_init_fill(ptr, dt, _tensors.encode_name(name, "tensor"), seed,
+                               ctypes.byref(c), 0, n)
     if rc != _lib.SP_OK:
         raise Error(rc, "scratchproof: cannot fill '%s' with %r: %s" % (name, s, _lib.strerror(rc)))
     return tensor

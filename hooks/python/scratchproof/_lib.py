@@ -65,6 +65,19 @@ class SpInitScheme(ctypes.Structure):
                 ("p", ctypes.c_double * 4)]
 
 
+class SpInitRange(ctypes.Structure):
+    """struct sp_init_range: elements [first, first + count) and their scheme (SPEC 6.10)."""
+    _fields_ = [("first", ctypes.c_uint64),
+                ("count", ctypes.c_uint64),
+                ("init", SpInitScheme)]
+
+
+class SpInitRanges(ctypes.Structure):
+    """struct sp_init_ranges: one tensor's ranges for sp_run_genesis_ranges (n 0: none)."""
+    _fields_ = [("range", ctypes.POINTER(SpInitRange)),
+                ("n", ctypes.c_size_t)]
+
+
 class SpRecordTensor(ctypes.Structure):
     """struct sp_record_tensor: a genesis tensor with its scheme."""
     _fields_ = [("t", SpTensor),
@@ -147,6 +160,10 @@ sp_config_digest = _decl("sp_config_digest", _I, ctypes.POINTER(ctypes.c_uint8 *
 sp_init_fill = _decl("sp_init_fill", _I, _P, _I, ctypes.c_char_p, _U64,
                      ctypes.POINTER(SpInitScheme), _U64, _U64)
 sp_run_genesis = _decl("sp_run_genesis", _I, _P, ctypes.POINTER(SpRecordTensor), _SZ)
+sp_run_genesis_ranges = _decl("sp_run_genesis_ranges", _I, _P, ctypes.POINTER(SpRecordTensor), _SZ,
+                              ctypes.POINTER(SpInitRanges))
+sp_init_fill_ranges = _decl("sp_init_fill_ranges", _I, _P, _I, ctypes.c_char_p, _U64,
+                            ctypes.POINTER(SpInitRange), _SZ, _U64, _U64)
 sp_run_commit_batch = _decl("sp_run_commit_batch", _I, _P, _U64, _P, _SZ)
 sp_run_checkpoint = _decl("sp_run_checkpoint", _I, _P, ctypes.POINTER(SpCheckpointInfo),
                           ctypes.POINTER(SpTensor), _SZ)

@@ -14,7 +14,8 @@ initialize(model, run, overrides=None)
     Default schemes (PyTorch's reset_parameters, with kaiming_uniform(a=sqrt(5))
     written as the same distribution uniform(+-1/sqrt(fan_in))):
       Linear, Conv*/ConvTranspose*, Bilinear   weight and bias uniform(+-1/sqrt(fan_in))
-      Embedding, EmbeddingBag                  weight normal(0, 1)
+      Embedding, EmbeddingBag                  weight normal(0, 1) (with padding_idx: that
+                                               row zeros, per-range schemes, SPEC 6.10)
       LayerNorm, GroupNorm, BatchNorm*, InstanceNorm*, any *RMSNorm   weight 1, bias 0
       MultiheadAttention   in_proj_weight (or q/k/v_proj_weight) xavier uniform, in_proj_bias
                            and out_proj.bias 0, bias_k/bias_v xavier normal
@@ -35,8 +36,10 @@ initialize(model, run, overrides=None)
         with scratchproof.torch.own_init() as rec:
             model = GPT(config)                   # its constructor's init calls are recorded
         scratchproof.torch.initialize(model, run, own_init=rec)
-    Each routed torch.nn.init / Tensor fill call becomes the parameter's scheme; a call with
-    no deterministic equivalent is an error naming it, unless an override covers it.
+    Each routed torch.nn.init / Tensor fill call becomes the parameter's scheme (orthogonal_
+    too, SPEC 6.9), a call on a contiguous part (a padded vocabulary's rows) a range of it
+    (scratchproof.ranges, SPEC 6.10); a call with no deterministic equivalent is an error
+    naming it, unless an override covers it.
     DDP and torch.compile wrappers are unwrapped: names carry no module./_orig_mod. prefix.
     Returns {name: Init}.
 
@@ -67,7 +70,7 @@ from . import _lib
 from . import _tensors
 from .errors import Error, TensorError
 from .run import strip_prefixes, unwrap, write_safetensors
-from .schemes import EXTERNAL, Init, as_init, constant, normal, ones, uniform, zeros
+from .schemes import EXTERNAL, Init, Ranges, as_init, constant, normal, ones, ranges, uniform, zeros
 
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)
 _CONVS = (nn.modules.conv._ConvNd,)
@@ -114,12 +117,12 @@ def default_scheme(module, local, p, name):
     if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):
         if local != "weight":
             return None
-        if getattr(module, "padding_idx", None) is not None:
-            raise ValueError("scratchproof: '%s' belongs to an Embedding with padding_idx=%d, "
-                             "whose row PyTorch zeroes; the deterministic initialiser fills "
-                             "whole tensors, so give it an override (e.g. {'%s': "
-                             "scratchproof.normal(0, 1)} accepts a random padding row)"
-                             % (name, module.padding_idx, name))
+        idx = getattr(module, "padding_idx", None)
+        if idx is not None and p.dim() == 2 and p.numel() > 0:   # PyTorch zeroes that row
+            d = p.shape[1]
+            parts = [(0, idx * d, normal(0.0, 1.0)), (idx * d, d, zeros()),
+                     ((idx + 1) * d, (p.shape[0] - idx - 1) * d, normal(0.0, 1.0))]
+            return ranges([x for x in parts if x[1] > 0])
         return normal(0.0, 1.0)
     if isinstance(module, _NORMS) or "rmsnorm" in type(module).__name__.lower():
         if local == "weight":
@@ -233,6 +236,8 @@ def _initialize(model, run, overrides, own_init=None):
         routed, bad = [], []
         for name, p, s in params:
             got, why = rec.scheme_of(p)
+            if isinstance(got, torch_init.Partial):    # parts painted, the rest not touched
+                got, why = got.complete(s)
             if why is not None:
                 bad.append("'%s': %s" % (name, why))
             if got is None and why is None:
@@ -255,6 +260,7 @@ def _initialize(model, run, overrides, own_init=None):
                          % (missing[:8] if len(missing) > 8 else missing, ", ".join(kinds)))
     plan = []
     for name, p, s in params:           # check everything before changing anything
+        s = s.bind(p.shape)             # orthogonal: rows and cols from the parameter; ranges: cover it
         if s.kind == EXTERNAL:
             _tensors.torch_layout(p, name, "parameter")
             plan.append((name, p, s, None, None))
@@ -266,14 +272,56 @@ def _initialize(model, run, overrides, own_init=None):
         for name, p, s, dt, ptr in plan:
             if s.kind == EXTERNAL or p.numel() == 0:
                 continue
-            c = s.to_c()
-            rc = _lib.sp_init_fill(ptr, dt, name.encode("utf-8"), seed, ctypes.byref(c), 0,
-                                   p.numel())
+            if isinstance(s, Ranges):
+                arr, nr = s.c_ranges()
+                rc = _lib.sp_init_fill_ranges(ptr, dt, name.encode("utf-8"), seed, arr, nr, 0,
+                                              p.numel())
+            else:
+                c = s.to_c()
+                rc = _lib.sp_init_fill(ptr, dt, name.encode("utf-8"), seed, ctypes.byref(c), 0,
+                                       p.numel())
             if rc != _lib.SP_OK:
                 raise Error(rc, "scratchproof: cannot initialise '%s' with %r: %s"
                             % (name, s, _lib.strerror(rc)))
-    run.genesis([(name, p, s) for name, p, s, _, _ in plan])
+    entries = [(name, p, s) for name, p, s, _, _ in plan]
+    if any(isinstance(s, Ranges) for _, _, s in entries):
+        _genesis_ranges(run, entries)
+    else:
+        run.genesis(entries)
     return {name: s for name, _, s, _, _ in plan}
+
+
+def _genesis_ranges(run, entries):
+    """Run.genesis for entries of which some have per-range schemes (SPEC.md 6.10), through
+    sp_run_genesis_ranges. Run.genesis takes one struct sp_init_scheme per tensor; until it
+    takes ranges itself this does what it does (its lock, handle, errors, genesis names and
+    hook time) with the ranges beside the tensors."""
+    t0 = time.perf_counter()
+    with run._lock:
+        h = run._handle()
+        n = len(entries)
+        arr = (_lib.SpRecordTensor * max(n, 1))()
+        rng = (_lib.SpInitRanges * max(n, 1))()
+        keep, seen = [], set()
+        for i, (name, x, init) in enumerate(entries):
+            b = _tensors.encode_name(name, "genesis tensor")
+            if b in seen:
+                raise ValueError("scratchproof: genesis tensor '%s' appears twice" % name)
+            seen.add(b)
+            _tensors.fill(arr[i].t, b, x, name, "genesis tensor")
+            init = as_init(init, "genesis tensor '%s'" % name)
+            if isinstance(init, Ranges):
+                r, nr = init.c_ranges()
+                rng[i].range, rng[i].n = ctypes.cast(r, ctypes.POINTER(_lib.SpInitRange)), nr
+                keep.append(r)        # arr[i].init stays zeroed: no scheme beside ranges
+            else:
+                arr[i].init = init.to_c()
+            keep.append((b, x))
+        rc = _lib.sp_run_genesis_ranges(h, arr, n, rng)
+        if rc != _lib.SP_OK:
+            raise run._fail(rc, "genesis")
+        run._genesis_names = {e[0] for e in entries}
+    run._hook += time.perf_counter() - t0
 
 
 def _is_torch_default(module):

@@ -184,6 +184,25 @@ expect 0 "record genesis with the same rules" "recorded genesis of 3 tensors" --
 expect 0 "it verifies" "VERIFIED" -- "$sp" verify "$t/pr.ledger" --pubkey "$d/trainer.pub" --allow-incomplete
 expect 0 "log lists the ranges" "tensor 'emb': 2 init ranges: [0, 480) normal:0:0.02, [480, 512) zeros" -- \
   "$sp" log "$t/pr.ledger"
+# the trajectory screen regenerates a ranged genesis too (its trace is followed)
+mkdir -p "$t/prck"
+"${PYTHON:-/usr/bin/python3}" - "$t/pr.safetensors" "$t/prck" <<'EOF2' || bad "write the ranged checkpoints"
+import json, struct, sys, random
+raw = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", raw[:8])[0]
+hdr = json.loads(raw[8:8 + n]); data = bytearray(raw[8 + n:]); rng = random.Random(5)
+for step in (1, 2, 3):
+    for k, v in hdr.items():
+        if k == "__metadata__": continue
+        a, b = v["data_offsets"]
+        vals = struct.unpack("<%df" % ((b - a) // 4), data[a:b])
+        data[a:b] = struct.pack("<%df" % len(vals), *(x + rng.gauss(0, 1e-3) for x in vals))
+    open("%s/step%06d.safetensors" % (sys.argv[2], step), "wb").write(raw[:8 + n] + bytes(data))
+EOF2
+for s in 1 2 3; do echo "batch $s" >"$t/prck/b$s.bin"; echo "$s b$s.bin" >"$t/prck/b$s.list"
+  "$sp" record checkpoint --ledger "$t/pr.ledger" --key "$d/trainer.key" --step $s --batches "$t/prck/b$s.list" \
+  "$t/prck/step00000$s.safetensors" >/dev/null || bad "record ranged checkpoint $s"; done
+expect 0 "trajectory: a ranged genesis is regenerated, its trace followed" "the initialisation's trace followed" -- \
+  "$sp" verify "$t/pr.ledger" --pubkey "$d/trainer.pub" --checkpoints "$t/prck" --allow-incomplete
 expect 2 "record: other rows than the file's are refused" "tensor 'emb' is not scheme of 2 ranges" -- \
   "$sp" record genesis --ledger "$t/pr2.ledger" --key "$d/trainer.key" --seed 4 --scheme 'emb=normal:0:0.02' \
   --scheme 'emb[59:)=zeros' --scheme 'rnn=orthogonal:2' --scheme 'b=constant:1' --scheme 'b[1:)=zeros' "$t/pr.safetensors"

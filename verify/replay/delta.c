@@ -76,7 +76,7 @@ int sp_src_point(sp_src *out, const sp_run_table *tab, size_t point, const char 
         sp_init_scheme s;
         sp_record_scheme(&s, g);
         sp_dtype dt = (sp_dtype)g->dtype;
-        if (s.kind == SP_INIT_EXTERNAL ||
+        if ((s.kind == SP_INIT_EXTERNAL && g->n_ranges == 0) ||
             (dt != SP_DTYPE_F32 && dt != SP_DTYPE_F16 && dt != SP_DTYPE_BF16))
             return SP_EUNSUPPORTED;
         src_shape(out, g->name, (uint32_t)g->n_shape, g->shape);
@@ -84,6 +84,7 @@ int sp_src_point(sp_src *out, const sp_run_table *tab, size_t point, const char 
         out->dtype = dt;
         out->seed = G->seed;
         out->scheme = s;
+        out->g = g;
         out->kind = SP_SRC_GENESIS;
         return SP_OK;
     }
@@ -118,6 +119,32 @@ static void widen_in_place(float *dst, uint64_t n, sp_dtype dt)
     }
 }
 
+/*
+ * A genesis tensor with per-range schemes (SPEC.md 6.10): each overlap of
+ * [first, first + n) with a range from that range's scheme, at its own
+ * element indices. The ranges were validated when the record was decoded.
+ */
+static int fill_ranges(void *dst, const sp_src *src, uint64_t first, uint64_t n)
+{
+    size_t es = src->dtype == SP_DTYPE_F32 ? 4 : 2;
+    uint64_t end = first + n;
+    for (size_t k = 0; k < src->g->n_ranges; k++) {
+        const Sp__InitRange *r = src->g->ranges[k];
+        uint64_t a = r->first > first ? r->first : first;
+        uint64_t b = r->first + r->count < end ? r->first + r->count : end;
+        if (a >= b)
+            continue;
+        if (r->init == NULL || r->init->n_params != 4)
+            return SP_EFORMAT;
+        sp_init_scheme s = {.kind = (sp_init_kind)r->init->kind};
+        memcpy(s.p, r->init->params, sizeof s.p);
+        int rc = sp_init_fill((uint8_t *)dst + (a - first) * es, src->dtype, src->name, src->seed, &s, a, b - a);
+        if (rc != SP_OK)
+            return rc;
+    }
+    return SP_OK;
+}
+
 int sp_src_read(const sp_src *src, float *dst, uint64_t first, uint64_t n)
 {
     if (first > src->numel || n > src->numel - first)
@@ -132,7 +159,8 @@ int sp_src_read(const sp_src *src, float *dst, uint64_t first, uint64_t n)
         memset(dst, 0, (size_t)n * sizeof *dst);
         return SP_OK;
     case SP_SRC_GENESIS: {
-        int rc = sp_init_fill(dst, src->dtype, src->name, src->seed, &src->scheme, first, n);
+        int rc = src->g != NULL && src->g->n_ranges > 0 ? fill_ranges(dst, src, first, n)
+                 : sp_init_fill(dst, src->dtype, src->name, src->seed, &src->scheme, first, n);
         if (rc == SP_OK && src->dtype != SP_DTYPE_F32)
             widen_in_place(dst, n, src->dtype);
         return rc;

@@ -32,7 +32,8 @@ typedef struct sp_src {
     const sp_tensor *t;               /* SP_SRC_TENSOR: a mapped tensor of an ok dtype */
     sp_dtype dtype;                   /* SP_SRC_GENESIS: generated dtype */
     uint64_t seed;                    /* SP_SRC_GENESIS */
-    sp_init_scheme scheme;            /* SP_SRC_GENESIS */
+    sp_init_scheme scheme;            /* SP_SRC_GENESIS, when the tensor has no ranges */
+    const Sp__TensorDigest *g;        /* SP_SRC_GENESIS: its record entry (ranges read from it) */
 } sp_src;
 
 /*

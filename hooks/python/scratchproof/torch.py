@@ -22,9 +22,13 @@ initialize(model, run, overrides=None)
       PReLU                0.25
       nn.Transformer       xavier uniform for every parameter of 2+ dimensions (as its
                            _reset_parameters does)
-    overrides: {parameter name or fnmatch pattern: Init}, e.g. {"head.weight":
-    sp.normal(0, 0.02), "*.bias": sp.zeros()}; exact names win over patterns, patterns
-    apply in the order given, and an override that matches nothing is an error.
+    overrides: {parameter name or glob: Init}, e.g. {"head.weight": sp.normal(0, 0.02),
+    "*.bias": sp.zeros()}, decided as `scratchproof init --scheme` rules are (SPEC.md 8.1):
+    '*' any run of characters (dots included), '?' one, nothing else special (no [...]);
+    the most specific matching glob decides (an exact name beats every glob,
+    "*norm*.weight" beats "*.weight"); matching globs of which none is most specific and
+    that name different schemes are refused, naming the parameter and both patterns; the
+    order given never matters. An override that matches nothing is an error.
     scratchproof.external() keeps a parameter's current values and records them as
     loaded (kind 0). A parameter of any other module type needs an override. An override
     may name a tied parameter by any of its names (lm_head.weight for the recorded
@@ -55,7 +59,6 @@ start_replay(model, run, weights, optimizer, optimizer_state)
 load_file(path) / save_file(path, tensors, metadata=None)   safetensors through the C library
 """
 import ctypes
-import fnmatch
 import math
 import os
 import time
@@ -180,21 +183,86 @@ def _aliases(model):
     return out
 
 
+def _glob(g: str, s: str, symbolic: bool) -> bool:
+    """SPEC.md 8.1 glob matching, as verify/cli/cli_schemes.c's match(): '*' any run of
+    symbols (dots included), '?' one symbol, every other character itself (no classes, no
+    escapes). symbolic: s is itself a glob, and '?' of g may not stand for a '*' of s."""
+    gi = si = 0
+    star = retry = -1
+    while si < len(s):
+        if gi < len(g) and g[gi] == "*":
+            gi += 1
+            star, retry = gi, si
+            continue
+        one = gi < len(g) and ((g[gi] == "?" and not (symbolic and s[si] == "*"))
+                               or (g[gi] != "?" and g[gi] == s[si]))
+        if one:
+            gi += 1
+            si += 1
+        elif star >= 0:
+            gi = star
+            retry += 1
+            si = retry
+        else:
+            return False
+    while gi < len(g) and g[gi] == "*":
+        gi += 1
+    return gi == len(g)
+
+
+def glob_match(glob: str, name: str) -> bool:
+    """True when glob (SPEC.md 8.1) matches name."""
+    return _glob(glob, name, False)
+
+
+def glob_within(p: str, q: str) -> bool:
+    """True when glob p is at least as specific as glob q (SPEC.md 8.1): q matches p read
+    as symbols, so every name p matches, q matches too."""
+    return _glob(q, p, True)
+
+
+def _same_scheme(a: Init, b: Init) -> bool:
+    """Schemes equal bit for bit (as the C code's memcmp: -0.0 is not 0.0)."""
+    import struct
+    return a.kind == b.kind and struct.pack("<4d", *a.params) == struct.pack("<4d", *b.params)
+
+
+def pick_override(rules: "list[tuple[str, str, Init]]", name: str) \
+        -> "tuple[str, str, Init] | None":
+    """The rule (pattern as given, glob, Init) that decides name's scheme (SPEC.md 8.1): of
+    the matching rules, the candidates are those no other matching rule is more specific
+    than; they must all name the same scheme. None when no rule matches; ValueError naming
+    the tensor and two disagreeing patterns when the candidates disagree. The order of the
+    rules never matters."""
+    matching = [r for r in rules if glob_match(r[1], name)]
+    cands = [r for r in matching
+             if not any(o is not r and glob_within(o[1], r[1]) and not glob_within(r[1], o[1])
+                        for o in matching)]
+    for c in cands[1:]:
+        if not _same_scheme(c[2], cands[0][2]):
+            raise ValueError("scratchproof: parameter '%s' matches overrides '%s' (%r) and '%s' "
+                             "(%r) and neither is more specific (SPEC.md 8.1); add an override "
+                             "for it" % (name, cands[0][0], cands[0][2], c[0], c[2]))
+    return cands[0] if cands else None
+
+
 def _apply_overrides(params, overrides, aliases=None):
+    """params with each scheme replaced by the override that decides it (pick_override);
+    an override naming a tied or wrapped name stands for the recorded name."""
     if not overrides:
         return params
     aliases = aliases or {}
-    ov = [(aliases.get(k, k), as_init(v, "override '%s'" % k)) for k, v in dict(overrides).items()]
+    rules = [(k, aliases.get(k, k), as_init(v, "override '%s'" % k))
+             for k, v in dict(overrides).items()]
     used = set()
     out = []
     for name, p, s in params:
-        hit = next(((k, v) for k, v in ov if k == name), None) or \
-            next(((k, v) for k, v in ov if fnmatch.fnmatchcase(name, k)), None)
+        hit = pick_override(rules, name)
         if hit is not None:
-            used.add(hit[0])
-            s = hit[1]
+            used.update(k for k, g, _ in rules if glob_match(g, name))
+            s = hit[2]
         out.append((name, p, s))
-    unused = [k for k, _ in ov if k not in used]
+    unused = [k for k, _, _ in rules if k not in used]
     if unused:
         raise ValueError("scratchproof: overrides %s match no parameter of the model "
                          "(names are those of model.named_parameters())" % unused)

@@ -57,6 +57,9 @@ start_replay(model, run, weights, optimizer, optimizer_state)
     both of these, then the replay's genesis (every tensor external): its root must equal
     the root of the record the segment starts from.
 load_file(path) / save_file(path, tensors, metadata=None)   safetensors through the C library
+save_sharded(directory, tensors, max_shard_size, metadata=None)   Hugging Face's sharded layout
+    (model-0000K-of-0000N.safetensors + model.safetensors.index.json); Run.checkpoint and
+    Run.final write it with max_shard_size=...
 """
 import ctypes
 import math
@@ -69,7 +72,7 @@ import torch.nn as nn
 from . import _lib
 from . import _tensors
 from .errors import Error, TensorError
-from .run import strip_prefixes, unwrap, write_safetensors
+from .run import strip_prefixes, unwrap, write_safetensors, write_sharded
 from .schemes import EXTERNAL, Init, as_init, constant, normal, ones, uniform, zeros
 
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)
@@ -570,3 +573,17 @@ def save_file(path, tensors, metadata=None):
     meta = {k.encode("utf-8"): v.encode("utf-8") for k, v in (metadata or {}).items()}
     write_safetensors(path, arr, n, meta)
     del keep
+
+
+def save_sharded(directory: "os.PathLike[str] | str", tensors: "dict[str, torch.Tensor]",
+                 max_shard_size: "int | str", metadata: "dict[str, str] | None" = None) \
+        -> "list[str]":
+    """Writes {name: tensor} (CPU, contiguous) as a sharded safetensors model in directory:
+    model-0000K-of-0000N.safetensors shards of at most max_shard_size bytes ("format": "pt"
+    and metadata in each __metadata__) and model.safetensors.index.json, Hugging Face's
+    layout (run.write_sharded). Returns the shard file names."""
+    arr, n, keep = _tensors.describe_all(tensors.items(), "tensor")
+    meta = {k.encode("utf-8"): v.encode("utf-8") for k, v in (metadata or {}).items()}
+    names = write_sharded(directory, arr, n, meta, max_shard_size)
+    del keep
+    return names

@@ -20,7 +20,7 @@ import torch.nn as nn
 
 import scratchproof as sp
 import scratchproof.torch as spt
-# from scratchproof import _device
+from scratchproof import _device
 from scratchproof.run import SHARD_INDEX, shard_plan, shard_size
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -178,6 +178,129 @@ class Sharded(Base):
             spt.save_file(self.p("x.safetensors"), {"w": torch.ones(2)})
         self.assertIn("x.safetensors", str(cm.exception))
         self.assertIn("Is a directory", str(cm.exception))
+
+
+FIELDS = ("kind", "step", "tensors", "root", "tokens", "loss", "lr", "batches", "batches_digest",
+          "optimizer_digest", "seed", "model_name")
+
+
+class CopyPath(Base):
+    """The path device (CUDA) tensors take, forced on CPU: nothing may change but speed."""
+
+    def log(self, ledger):
+        r = subprocess.run([SPBIN, "log", ledger, "--json"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return [{k: x.get(k) for k in FIELDS} for x in json.loads(r.stdout)["records"]]
+
+    def run_both(self, **kw):
+        """The same training run twice, direct and forced copy path: (ledgers, dirs)."""
+        out = []
+        for force in ("0", "1"):
+            os.environ["SP_FORCE_COPY_PATH"] = force
+            d = self.p("out" + force)
+            os.mkdir(d)
+            led = self.ledger()
+            self.train(led, lambda s: os.path.join(d, "step%d%s" % (
+                s, "" if kw else ".safetensors")), os.path.join(d, "final" if kw else
+                                                            "final.safetensors"), steps=3, **kw)
+            out.append((led, d))
+        os.environ.pop("SP_FORCE_COPY_PATH")
+        return out
+
+    def same_files(self, a, b):
+        for root, _, files in os.walk(a):
+            for f in files:
+                x = os.path.join(root, f)
+                y = os.path.join(b, os.path.relpath(x, a))
+                self.assertEqual(open(x, "rb").read(), open(y, "rb").read(), x)
+
+    def test_digests_records_and_files_identical(self):
+        (la, da), (lb, db) = self.run_both()
+        self.assertEqual(self.log(la), self.log(lb))
+        self.assertEqual(len(self.log(la)), 5)
+        self.assertEqual(sorted(os.listdir(da)), sorted(os.listdir(db)))
+        self.same_files(da, db)
+        r = self.verify(lb, "--checkpoints", db, "--model", os.path.join(db, "final.safetensors"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("all 3 checkpoint records bound", r.stdout)
+
+    def test_sharded_through_the_copy_path(self):
+        (la, da), (lb, db) = self.run_both(max_shard_size="9KB")
+        self.assertEqual(self.log(la), self.log(lb))
+        self.same_files(da, db)
+        self.assertEqual(len([f for f in os.listdir(os.path.join(db, "final"))
+                              if f.startswith("model-")]), 3)
+        r = self.verify(lb, "--checkpoints", db, "--model", os.path.join(db, "final"))
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+
+    def test_non_contiguous_and_buffers_reused(self):
+        base = torch.arange(48, dtype=torch.float32).reshape(6, 8)
+        nc = {"w": base.t(), "v": base[:, ::2]}              # two non-contiguous views
+        self.assertFalse(nc["w"].is_contiguous() or nc["v"].is_contiguous())
+        led = self.ledger()
+        with sp.Run(led, self.key, 1, force_copy_path=True) as run:
+            run.genesis([(n, t, sp.external()) for n, t in nc.items()])
+            run.commit_batch(1, base.t())
+            run.checkpoint(1, nc)                            # streaming: two buffers
+            held = run._stager.held_bytes()
+            ptrs = [b.data_ptr() for b in run._stager._bufs if b is not None]
+            self.assertEqual(len(ptrs), 3)                  # and the batch's
+            run.commit_batch(2, b"x")
+            run.checkpoint(2, nc, path=self.p("c2.safetensors"))   # a file: the same buffers
+            self.assertEqual(run._stager.held_bytes(), held)
+            self.assertEqual([b.data_ptr() for b in run._stager._bufs if b is not None], ptrs)
+            run.final(2, nc, path=self.p("f.safetensors"))
+        saved = spt.load_file(self.p("c2.safetensors"))
+        for n, t in nc.items():
+            self.assertTrue(torch.equal(saved[n], t), n)
+        # the same tensors made contiguous, recorded directly: the same records
+        led2 = self.ledger()
+        cc = {n: t.contiguous() for n, t in nc.items()}
+        with sp.Run(led2, self.key, 1, force_copy_path=False) as run:
+            run.genesis([(n, t, sp.external()) for n, t in cc.items()])
+            run.commit_batch(1, base.t().contiguous())
+            run.checkpoint(1, cc)
+            run.commit_batch(2, b"x")
+            run.checkpoint(2, cc, path=self.p("d2.safetensors"))
+            run.final(2, cc)
+            with self.assertRaisesRegex(sp.TensorError, "not contiguous"):
+                run.commit_batch(3, base.t())               # the direct path never copies
+        self.assertEqual(self.log(led), self.log(led2))
+        self.assertEqual(open(self.p("c2.safetensors"), "rb").read(),
+                         open(self.p("d2.safetensors"), "rb").read())
+        r = self.verify(led, "--checkpoints", self.tmp, "--model", self.p("f.safetensors"),
+                        "--allow-incomplete")
+        self.assertEqual(r.returncode, 1, r.stdout)          # external genesis: not from scratch
+        self.assertIn("bound to record", r.stdout)
+
+    def test_initialize_on_the_copy_path(self):
+        ms = []
+        for force in (False, True):
+            m = model()
+            with sp.Run(self.ledger(), self.key, 9, force_copy_path=force) as run:
+                spt.initialize(m, run)
+                run.final(0, m)
+            ms.append(m)
+        self.assertEqual(self.log(self.p("r1.ledger")), self.log(self.p("r2.ledger")))
+        for (n, a), (_, b) in zip(ms[0].named_parameters(), ms[1].named_parameters()):
+            self.assertTrue(torch.equal(a, b), n)
+        self.assertEqual(self.verify(self.p("r2.ledger")).returncode, 0)
+
+    def test_switches(self):
+        t = torch.ones(2)
+        os.environ["SP_FORCE_COPY_PATH"] = "1"
+        self.assertTrue(_device.staged(t))
+        self.assertFalse(_device.staged(t, force=False))
+        os.environ["SP_FORCE_COPY_PATH"] = "0"
+        self.assertFalse(_device.staged(t))
+        self.assertTrue(_device.staged(t, force=True))
+        self.assertFalse(_device.staged(t.numpy(), force=True))      # numpy: in place
+        self.assertEqual(_device.Stager().pinned, torch.cuda.is_available())
+        with self.assertRaises(TypeError):
+            sp.Run(self.ledger(), self.key, 1, force_copy_path="yes")
+        with sp.Run(self.ledger(), self.key, 1, force_copy_path=True) as run:
+            with self.assertRaisesRegex(sp.TensorError, "dtype"):
+                run.genesis([("c", torch.ones(2, dtype=torch.complex64), sp.external())])
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 
+from . import _device
 from . import _lib
 from . import _tensors
 from . import derive
@@ -181,6 +182,12 @@ class Run:
       keep_files        a directory: every checkpoint/final file written is also kept there
                         as a hard link stepNNNNNN.<file name> (see keep_files())
       on_checkpoint     callable(step, [paths written]) after each checkpoint/final record
+      force_copy_path   True: every torch tensor takes the copy path device tensors take
+                        (_device.py); None: as SP_FORCE_COPY_PATH says (default off); for
+                        tests and benchmarks, the records are the same either way
+    Tensors on a device (CUDA) are copied to reusable host buffers (pinned when CUDA is
+    available), overlapped with the hashing of the previous tensor; CPU tensors are hashed
+    in place. The digests are those of the tensors' elements in row-major order either way.
     last_step is the step of the last checkpoint (read back on resume, 0 if none); step is
     an automatic counter (starts at last_step; next_step() advances it; checkpoint(None,
     ...) and final(None, ...) record at it).
@@ -193,7 +200,7 @@ class Run:
                  config_digest: "bytes | None" = None, resume: bool = False, *,
                  config: "ConfigSource | None" = None, batches_per_step: "int | None" = None,
                  replay: bool = False, keep_files: "os.PathLike[str] | str | None" = None,
-                 on_checkpoint=None) -> None:
+                 on_checkpoint=None, force_copy_path: "bool | None" = None) -> None:
         self._h = None
         self._lock = threading.Lock()
         self._hook = 0.0
@@ -203,6 +210,11 @@ class Run:
         self._genesis_names = None
         self.last_step = 0
         self.step = 0
+        self.threads = threads
+        self._stager = None
+        if force_copy_path is not None and not isinstance(force_copy_path, bool):
+            raise TypeError("scratchproof: force_copy_path must be a bool or None")
+        self._force_copy = force_copy_path
         hooks = []
         if keep_files is not None:
             hooks.append(globals()["keep_files"](keep_files))
@@ -436,6 +448,9 @@ class Run:
                     raise TypeError("scratchproof: genesis entries are (name, tensor, Init) "
                                     "triples") from None
                 b = _tensors.encode_name(name, "genesis tensor")
+                if _device.staged(x, self._force_copy):     # a device tensor: a host copy
+                    _device.check(x, name, "genesis tensor")
+                    x = _device.fresh_copy(x)
                 if b in seen:
                     raise ValueError("scratchproof: genesis tensor '%s' appears twice" % name)
                 seen.add(b)
@@ -461,6 +476,9 @@ class Run:
             step = _u64(step, "step")
             parts = data if isinstance(data, (tuple, list)) else (data,)
             for part in parts:
+                if _device.staged(part, self._force_copy):   # a device tensor: its bytes on host
+                    _device.check(part, "batch", "commit_batch")
+                    part = self._stage().host_copy(part)
                 ptr, n, keep = _tensors.buffer_pointer(part, "commit_batch")
                 rc = _lib.sp_run_commit_batch(h, step, ptr, n)
                 del keep
@@ -513,12 +531,16 @@ class Run:
         m = dict(metrics or {})
         info = self._info(step, m, optimizer)
         named = self._names_checked(_named(model, "checkpoint"), "checkpoint")
+        opairs = []
+        if optimizer is not None:
+            from . import torch as spt
+            opairs = spt.optimizer_tensors(optimizer, named)
+        if _device.any_staged([t for _, t in named] + [t for _, t in opairs], self._force_copy):
+            return self._checkpoint_staged(h, step, info, named, opairs, path, max_shard_size)
         arr, n, keep = _tensors.describe_all(named, "checkpoint tensor")
         oarr, on, okeep = None, 0, None
         if optimizer is not None:
-            from . import torch as spt
-            oarr, on, okeep = _tensors.describe_all(spt.optimizer_tensors(optimizer, named),
-                                                    "optimizer state tensor")
+            oarr, on, okeep = _tensors.describe_all(opairs, "optimizer state tensor")
         written = []
         if path is not None:
             self._write_file(path, arr, n, step, b"checkpoint", max_shard_size)
@@ -534,6 +556,101 @@ class Run:
         if rc != _lib.SP_OK:
             raise self._fail(rc, "checkpoint(step %d)" % step)
         self._recorded(step, written)
+
+    # ---- the copy path: tensors on a device (_device.py) --------------------------
+
+    def _stage(self) -> "_device.Stager":
+        if self._stager is None:
+            self._stager = _device.Stager()
+        return self._stager
+
+    def release_staging(self) -> None:
+        """Frees the host buffers kept for device tensors (allocated again when needed)."""
+        if self._stager is not None:
+            self._stager.release()
+
+    def _hash_write(self, st: "_device.Staged", path, step: int, kind: bytes,
+                    max_shard_size) -> None:
+        """Digests every tensor of st (device ones through host buffers) and, with path,
+        writes the file (or the shards) from the host copies that were hashed."""
+        stager = self._stage()
+        if path is None:
+            st.hash(stager, list(range(st.n)), self.threads, keep=False)
+            return
+        meta = {b"scratchproof.step": str(step).encode(), b"scratchproof.model": self._name_b,
+                b"scratchproof.kind": kind}
+        if max_shard_size is None:
+            hosts = st.hash(stager, list(range(st.n)), self.threads, keep=True)
+            self._timed_write(write_safetensors, path, zip(st.names, hosts), meta)
+            return
+        limit = shard_size(max_shard_size)
+        d = prepare_shard_dir(path)
+        plan = shard_plan(st.sizes(), limit)
+        meta[b"format"] = b"pt"
+        names, weight_map, total = [], {}, 0
+        for k, idx in enumerate(plan, 1):      # one shard in host memory at a time
+            name = shard_name(k, len(plan))
+            hosts = st.hash(stager, idx, self.threads, keep=True)
+            self._timed_write(write_safetensors, os.path.join(d, name),
+                              zip((st.names[i] for i in idx), hosts), meta)
+            for i, x in zip(idx, hosts):
+                weight_map[st.names[i].decode("utf-8")] = name
+                total += x.numel() * x.element_size() if _tensors.is_torch_tensor(x) \
+                    else x.nbytes
+            names.append(name)
+        t0 = time.perf_counter()
+        try:
+            finish_shards(d, weight_map, total, names)
+        finally:
+            self._write += time.perf_counter() - t0
+
+    def _timed_write(self, fn, path, pairs, meta) -> None:
+        pairs = [(b.decode("utf-8"), x) for b, x in pairs]
+        arr, n, keep = _tensors.describe_all(pairs, "tensor")
+        t0 = time.perf_counter()
+        try:
+            fn(path, arr, n, meta)
+        finally:
+            self._write += time.perf_counter() - t0
+        del keep
+
+    def _checkpoint_staged(self, h, step, info, named, opairs, path, max_shard_size) -> None:
+        w = _device.Staged(named, "checkpoint tensor", self._force_copy)
+        o = _device.Staged(opairs, "optimizer state tensor", self._force_copy) if opairs else None
+        written = []
+        self._hash_write(w, path, step, b"checkpoint", max_shard_size)
+        if path is not None:
+            written.append(os.fspath(path))
+        oarr = oda = okeep = None
+        if o is not None:
+            self._hash_write(o, opt_path(path) if path is not None else None, step,
+                             b"optimizer", None)
+            if path is not None:
+                written.append(opt_path(path))
+            oarr, okeep = o.descs()
+            oda = o.digest_array()
+            info.optimizer = ctypes.cast(oarr, ctypes.POINTER(_lib.SpTensor))
+            info.n_optimizer = o.n
+        arr, keep = w.descs()
+        da = w.digest_array()
+        rc = _lib.sp_run_checkpoint_digests(h, ctypes.byref(info), arr, ctypes.addressof(da),
+                                            w.n, ctypes.addressof(oda) if oda is not None
+                                            else None)
+        del keep, okeep
+        if rc != _lib.SP_OK:
+            raise self._fail(rc, "checkpoint(step %d)" % step)
+        self._recorded(step, written)
+
+    def _final_staged(self, h, step, named, path, max_shard_size) -> None:
+        w = _device.Staged(named, "final tensor", self._force_copy)
+        self._hash_write(w, path, step, b"final", max_shard_size)
+        arr, keep = w.descs()
+        da = w.digest_array()
+        rc = _lib.sp_run_final_digests(h, step, arr, ctypes.addressof(da), w.n)
+        del keep
+        if rc != _lib.SP_OK:
+            raise self._fail(rc, "final(step %d)" % step)
+        self._recorded(step, [os.fspath(path)] if path is not None else [])
 
     @staticmethod
     def _info(step, m, optimizer):
@@ -572,6 +689,9 @@ class Run:
                 h = self._handle()
                 step = self.step if step is None else _u64(step, "step")
                 named = self._names_checked(_named(model, "final"), "final")
+                if _device.any_staged([t for _, t in named], self._force_copy):
+                    self._final_staged(h, step, named, path, max_shard_size)
+                    return
                 arr, n, keep = _tensors.describe_all(named, "final tensor")
                 if path is not None:
                     self._write_file(path, arr, n, step, b"final", max_shard_size)

@@ -69,6 +69,7 @@ import time
 import torch
 import torch.nn as nn
 
+from . import _device
 from . import _lib
 from . import _tensors
 from .errors import Error, TensorError
@@ -325,25 +326,41 @@ def _initialize(model, run, overrides, own_init=None):
                          "overrides={name or pattern: scratchproof.uniform(...)/normal(...)/...}"
                          % (missing[:8] if len(missing) > 8 else missing, ", ".join(kinds)))
     plan = []
+    force = getattr(run, "_force_copy", None)
     for name, p, s in params:           # check everything before changing anything
-        if s.kind == EXTERNAL:
+        dev = _device.staged(p, force)  # on a device (CUDA): filled on the host, copied in
+        if dev:
+            dt = _device.check(p, name, "parameter")[0]
+            if s.kind != EXTERNAL and dt not in _lib.INIT_DTYPES:
+                _init_dtype(p.new_empty(0, device="cpu"), name)      # the dtype error
+            plan.append((name, p, s, dt, None))
+        elif s.kind == EXTERNAL:
             _tensors.torch_layout(p, name, "parameter")
             plan.append((name, p, s, None, None))
         else:
             dt, ptr = _init_dtype(p, name)
             plan.append((name, p, s, dt, ptr))
     seed = run.seed
+    entries = []
     with torch.no_grad():
         for name, p, s, dt, ptr in plan:
-            if s.kind == EXTERNAL or p.numel() == 0:
-                continue
-            c = s.to_c()
-            rc = _lib.sp_init_fill(ptr, dt, name.encode("utf-8"), seed, ctypes.byref(c), 0,
-                                   p.numel())
-            if rc != _lib.SP_OK:
-                raise Error(rc, "scratchproof: cannot initialise '%s' with %r: %s"
-                            % (name, s, _lib.strerror(rc)))
-    run.genesis([(name, p, s) for name, p, s, _, _ in plan])
+            rec = p
+            if s.kind != EXTERNAL and p.numel() > 0:
+                host = None
+                if ptr is None:         # the device path: the same bytes, made on the host
+                    host = torch.empty(tuple(p.shape), dtype=p.dtype)
+                    ptr = host.data_ptr()
+                c = s.to_c()
+                rc = _lib.sp_init_fill(ptr, dt, name.encode("utf-8"), seed, ctypes.byref(c), 0,
+                                       p.numel())
+                if rc != _lib.SP_OK:
+                    raise Error(rc, "scratchproof: cannot initialise '%s' with %r: %s"
+                                % (name, s, _lib.strerror(rc)))
+                if host is not None:
+                    p.copy_(host)
+                    rec = host          # recorded from the host copy (Run.genesis copies p)
+            entries.append((name, rec, s))
+    run.genesis(entries)
     return {name: s for name, _, s, _, _ in plan}
 
 

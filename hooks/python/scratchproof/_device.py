@@ -7,10 +7,10 @@ t.cpu().contiguous() and a checkpoint taken on the GPU binds to the same file a 
 writes. A non-contiguous device tensor is copied element by element into a contiguous
 buffer (that copy is made anyway).
 
-The copies overlap the hashing: tensor k+1 is copied (non_blocking=True, on a side
-stream that first waits for the producing stream) into one buffer while C hashes tensor
-k in another, with the GIL released; an event per copy is waited on before its buffer is
-hashed. The buffers are kept by the run and reused from one record to the next (grown
+The copies overlap the hashing: tensor k+1 is copied (CUDA: non_blocking=True, on a
+side stream that first waits for the producing stream; otherwise copy_ on one worker
+thread) into one buffer while C hashes tensor k in another, with the GIL released; the
+copy's event (or the worker's future) is waited on before its buffer is hashed. The buffers are kept by the run and reused from one record to the next (grown
 when a record needs more): page-locked (pinned) memory when CUDA is available, which is
 what makes a device-to-host copy asynchronous, plain memory otherwise. Streaming (no
 file written): two buffers the size of the largest tensor. Writing a file: one arena
@@ -19,7 +19,7 @@ written from, the same memory that was hashed.
 
 SP_FORCE_COPY_PATH=1 (or force=True below) sends CPU tensors through the same path, so
 the device-to-host logic runs and is tested on a machine without a GPU; with CPU tensors
-the copy is synchronous and nothing is pinned.
+the copies run on the worker thread and nothing is pinned.
 """
 import ctypes
 import os
@@ -76,6 +76,16 @@ def check(t, name: str, what: str) -> "tuple[int, tuple, int]":
     return dt, shape, t.numel() * t.element_size()
 
 
+class _Pending:
+    """A copy running on the worker thread, waited on like a CUDA event."""
+
+    def __init__(self, fut) -> None:
+        self._fut = fut
+
+    def synchronize(self) -> None:
+        self._fut.result()            # re-raises the copy's exception, if any
+
+
 class Stager:
     """Host buffers a run reuses for its device tensors, and the copies into them."""
 
@@ -83,6 +93,7 @@ class Stager:
         self._bufs: "list" = []       # uint8 CPU tensors, pinned when CUDA is available
         self._streams: "dict" = {}    # device -> the side stream copies run on
         self._pin: "bool | None" = None
+        self._worker = None           # the thread copies without CUDA run on
 
     @property
     def pinned(self) -> bool:
@@ -97,8 +108,11 @@ class Stager:
         return sum(b.numel() for b in self._bufs if b is not None)
 
     def release(self) -> None:
-        """Frees the buffers (the next record allocates them again)."""
+        """Frees the buffers (the next record allocates them again) and the copy thread."""
         self._bufs = []
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
 
 
     def _buf(self, i: int, nbytes: int):
@@ -127,7 +141,7 @@ class Stager:
         return buf[offset:offset + n].view(t.dtype).view(t.shape)
 
     def _copy(self, host, t):
-        """Starts copying t into host; returns the event to wait on (None: done already)."""
+        """Starts copying t into host; returns what to wait on (.synchronize())."""
         import torch
         src = t.detach()
         if src.is_cuda:
@@ -139,8 +153,15 @@ class Stager:
                 ev.record(s)
             src.record_stream(s)      # the allocator keeps src until the copy is done
             return ev
-        host.copy_(src)               # CPU (forced path) or another device: synchronous
-        return None
+        # CPU (the forced path) or another device: copy_ on a worker thread (torch releases
+        # the GIL in it), so this copy too runs while C hashes the previous tensor
+        return _Pending(self._pool().submit(host.copy_, src))
+
+    def _pool(self):
+        if self._worker is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sp-copy")
+        return self._worker
 
     def stream(self, tensors: "list", keep: bool):
         """Yields (i, host copy of tensors[i]) in order, the copy of the next tensor started
@@ -160,15 +181,9 @@ class Stager:
                 total += _aligned(nb)
             arena = self._buf(0, total)
             hosts = [self._view(arena, offs[i], t) for i, t in enumerate(tensors)]
-            evs = [None] * n
-            ahead = 2 if not self.pinned else n   # a device copy queue: start them all
-            started = 0
+            evs = [self._copy(h, x) for h, x in zip(hosts, tensors)]   # all queued at once
             for i in range(n):
-                while started < min(n, i + ahead):
-                    evs[started] = self._copy(hosts[started], tensors[started])
-                    started += 1
-                if evs[i] is not None:
-                    evs[i].synchronize()
+                evs[i].synchronize()
                 yield i, hosts[i]
             return
         big = max(sizes)
@@ -180,17 +195,14 @@ class Stager:
             if i + 1 < n:            # buffer (i+1)%2 held tensor i-1, hashed already
                 nxt = self._view(bufs[(i + 1) % 2], 0, tensors[i + 1])
                 ev = self._copy(nxt, tensors[i + 1])
-            if cur_ev is not None:
-                cur_ev.synchronize()
+            cur_ev.synchronize()
             yield i, cur
 
     def host_copy(self, t, slot: int = 2):
         """One tensor copied into buffer slot (kept for reuse), complete on return: for
         batch commitments. Valid until the next host_copy with that slot."""
         host = self._view(self._buf(slot, t.numel() * t.element_size()), 0, t)
-        ev = self._copy(host, t)
-        if ev is not None:
-            ev.synchronize()
+        self._copy(host, t).synchronize()
         return host
 
 

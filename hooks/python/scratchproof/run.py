@@ -405,6 +405,9 @@ class Run:
             self._c_hook_last = _lib.sp_run_hook_seconds(h)
             if os.getpid() == self._pid:   # a forked child must not close the parent's ledger
                 _lib.sp_run_close(h)
+                if self._stager is not None:   # host buffers and the copy thread
+                    self._stager.release()
+                    self._stager = None
             with _open_lock:
                 _open_ledgers.discard(self._real)
 

@@ -23,6 +23,13 @@ the copies run on the worker thread and nothing is pinned.
 """
 import ctypes
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                     # names in annotations only; torch is imported lazily
+    from collections.abc import Iterator
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
 
 from . import _lib
 from . import _tensors
@@ -38,7 +45,7 @@ def forced() -> bool:
     return os.environ.get(FORCE_ENV, "") not in ("", "0")
 
 
-def staged(x, force: "bool | None" = None) -> bool:
+def staged(x: object, force: "bool | None" = None) -> bool:
     """True when x goes through the copy path: a torch tensor off the CPU, or any torch
     tensor when the copy path is forced (force, else SP_FORCE_COPY_PATH)."""
     if not _tensors.is_torch_tensor(x):
@@ -46,7 +53,7 @@ def staged(x, force: "bool | None" = None) -> bool:
     return x.device.type != "cpu" or (forced() if force is None else force)
 
 
-def any_staged(tensors, force: "bool | None" = None) -> bool:
+def any_staged(tensors: "list[object]", force: "bool | None" = None) -> bool:
     return any(staged(t, force) for t in tensors)
 
 
@@ -54,7 +61,7 @@ def _aligned(n: int) -> int:
     return (n + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
-def check(t, name: str, what: str) -> "tuple[int, tuple, int]":
+def check(t: "torch.Tensor", name: str, what: str) -> "tuple[int, tuple[int, ...], int]":
     """(sp dtype, shape, nbytes) of a tensor the copy path can stage; TensorError else.
     Unlike the in-place path, any strides are fine (the copy is made contiguous)."""
     import torch
@@ -115,7 +122,7 @@ class Stager:
             self._worker = None
 
 
-    def _buf(self, i: int, nbytes: int):
+    def _buf(self, i: int, nbytes: int) -> "torch.Tensor":
         import torch
         while len(self._bufs) <= i:
             self._bufs.append(None)
@@ -127,7 +134,7 @@ class Stager:
             self._bufs[i] = b
         return b
 
-    def _stream(self, device):
+    def _stream(self, device: "torch.device") -> "torch.cuda.Stream":
         import torch
         s = self._streams.get(device)
         if s is None:
@@ -135,12 +142,12 @@ class Stager:
         return s
 
     @staticmethod
-    def _view(buf, offset: int, t):
+    def _view(buf: "torch.Tensor", offset: int, t: "torch.Tensor") -> "torch.Tensor":
         """A contiguous CPU tensor of t's dtype and shape over buf[offset:]."""
         n = t.numel() * t.element_size()
         return buf[offset:offset + n].view(t.dtype).view(t.shape)
 
-    def _copy(self, host, t):
+    def _copy(self, host: "torch.Tensor", t: "torch.Tensor") -> "_Pending | torch.cuda.Event":
         """Starts copying t into host; returns what to wait on (.synchronize())."""
         import torch
         src = t.detach()
@@ -157,13 +164,14 @@ class Stager:
         # the GIL in it), so this copy too runs while C hashes the previous tensor
         return _Pending(self._pool().submit(host.copy_, src))
 
-    def _pool(self):
+    def _pool(self) -> "ThreadPoolExecutor":
         if self._worker is None:
             from concurrent.futures import ThreadPoolExecutor
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sp-copy")
         return self._worker
 
-    def stream(self, tensors: "list", keep: bool):
+    def stream(self, tensors: "list[torch.Tensor]", keep: bool) \
+            -> "Iterator[tuple[int, torch.Tensor]]":
         """Yields (i, host copy of tensors[i]) in order, the copy of the next tensor started
         before the current one is yielded (so it runs while the caller hashes).
 
@@ -198,7 +206,7 @@ class Stager:
             cur_ev.synchronize()
             yield i, cur
 
-    def host_copy(self, t, slot: int = 2):
+    def host_copy(self, t: "torch.Tensor", slot: int = 2) -> "torch.Tensor":
         """One tensor copied into buffer slot (kept for reuse), complete on return: for
         batch commitments. Valid until the next host_copy with that slot."""
         host = self._view(self._buf(slot, t.numel() * t.element_size()), 0, t)
@@ -206,7 +214,7 @@ class Stager:
         return host
 
 
-def fresh_copy(t):
+def fresh_copy(t: "torch.Tensor") -> "torch.Tensor":
     """A new contiguous CPU tensor equal to t, complete on return (a one-off copy: the
     genesis, whose tensors are recorded once)."""
     import torch
@@ -215,7 +223,7 @@ def fresh_copy(t):
     return host
 
 
-def digest(name_b: bytes, x, threads: int) -> bytes:
+def digest(name_b: bytes, x: object, threads: int) -> bytes:
     """sp_tensor_digest (SPEC.md 2.2) of a CPU contiguous tensor or numpy array, in place,
     GIL released."""
     t = _lib.SpTensor()
@@ -256,7 +264,7 @@ class Staged:
         return [_tensors.layout(x, "", "")[3] if not _tensors.is_torch_tensor(x)
                 else x.numel() * x.element_size() for x in self.tensors]
 
-    def descs(self):
+    def descs(self) -> "tuple[ctypes.Array, list[bytes]]":
         """(SpTensor array with data NULL, keepalive) of every tensor."""
         arr = (_lib.SpTensor * max(self.n, 1))()
         for i, (b, x) in enumerate(zip(self.names, self.tensors)):
@@ -271,7 +279,7 @@ class Staged:
             arr[i].nbytes = nb
         return arr, self.names
 
-    def digest_array(self):
+    def digest_array(self) -> "ctypes.Array":
         D = ctypes.c_uint8 * _lib.SP_DIGEST_BYTES
         assert all(d is not None for d in self.digests)
         return (D * max(self.n, 1)).from_buffer_copy(b"".join(self.digests) or bytes(32))

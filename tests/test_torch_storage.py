@@ -171,6 +171,11 @@ class Sharded(Base):
                 run.final(0, m, path=self.p("f.safetensors"), max_shard_size="1MB")
             with self.assertRaisesRegex(sp.Error, "does not exist"):
                 run.final(0, m, path=self.p("no", "such"), max_shard_size="1MB")
+            with self.assertRaisesRegex(ValueError, "give path"):
+                run.final(0, m, max_shard_size="1MB")
+            with self.assertRaisesRegex(ValueError, "not a size"):
+                run.final(0, m, path=self.p("d"), max_shard_size="lots")
+            self.assertFalse(os.path.exists(self.p("d")))
 
     def test_write_errors_say_why(self):
         os.mkdir(self.p("x.safetensors"))                # a directory where the file goes

@@ -528,8 +528,17 @@ class Run:
         finally:
             self._hook += time.perf_counter() - t0 - (self._write - w0)
 
+    @staticmethod
+    def _check_shards(path, max_shard_size) -> None:
+        if max_shard_size is not None:
+            if path is None:
+                raise ValueError("scratchproof: max_shard_size is for a written checkpoint: "
+                                 "give path (the directory of the shards) too")
+            shard_size(max_shard_size)
+
     def _checkpoint(self, step, model, optimizer, path, metrics, max_shard_size=None):
         h = self._handle()
+        self._check_shards(path, max_shard_size)
         step = self.step if step is None else _u64(step, "step")
         m = dict(metrics or {})
         info = self._info(step, m, optimizer)
@@ -690,6 +699,7 @@ class Run:
         try:
             with self._lock:
                 h = self._handle()
+                self._check_shards(path, max_shard_size)
                 step = self.step if step is None else _u64(step, "step")
                 named = self._names_checked(_named(model, "final"), "final")
                 if _device.any_staged([t for _, t in named], self._force_copy):

@@ -29,6 +29,9 @@ Replicas agree: at the genesis and the final record every whole holder hashes an
 its leaves with the recorded ones; at a checkpoint one rotating chunk is compared.
 Errors are agreed: every call ends with an exchange of each rank's outcome, and all ranks
 raise the lowest failing rank's error; after a failure the run is unusable.
+Tensors (and Shard locals) on a device (CUDA, NCCL jobs) are copied to the host first,
+one copy per record (_device.fresh_copy; not overlapped with the hashing as a one-process
+Run's are); SP_FORCE_COPY_PATH=1 sends CPU tensors that way too (tests).
 """
 import ctypes
 import hashlib
@@ -36,6 +39,7 @@ import os
 import struct
 import time
 
+from . import _device
 from . import _lib
 from . import _tensors
 from .errors import Error, StateError, TensorError
@@ -113,10 +117,20 @@ class _Failed(Exception):
         self.code, self.msg = code, msg
 
 
+def _host(x, name, what):
+    """x itself, or for a tensor on a device (CUDA; any torch tensor under
+    SP_FORCE_COPY_PATH) a host copy of it (_device.py): its elements in row-major order."""
+    if _device.staged(x):
+        _device.check(x, name, what)
+        return _device.fresh_copy(x)
+    return x
+
+
 def _entry(name, x, what):
     """(name, dtype, shape, pointer, offset, len, keep) of a tensor (whole) or a Shard."""
     if isinstance(x, Shard):
-        dt, _, ptr, nbytes = _tensors.layout(x.local, name, what)
+        local = _host(x.local, name, what)
+        dt, _, ptr, nbytes = _tensors.layout(local, name, what)
         shape = x.shape
         if len(shape) > _lib.SP_MAX_DIMS:
             raise TensorError(_lib.SP_ERANGE, "scratchproof: %s '%s' has %d dimensions"
@@ -127,7 +141,8 @@ def _entry(name, x, what):
         if x.offset + nbytes > whole:
             raise _Failed(_lib.SP_EINVAL, "tensor '%s': bytes %d..+%d are not inside its %d bytes"
                           % (name, x.offset, nbytes, whole))
-        return (name, dt, shape, ptr, x.offset, nbytes, x.local)
+        return (name, dt, shape, ptr, x.offset, nbytes, local)
+    x = _host(x, name, what)
     dt, shape, ptr, nbytes = _tensors.layout(x, name, what)
     return (name, dt, shape, ptr, 0, nbytes, x)
 
@@ -451,6 +466,7 @@ class Run:
                          "same number on every rank)" % (n, step), "Error") if self.rank == 0
                         else None)
         for part in parts:
+            part = _host(part, "batch", "commit_batch")
             ptr, ln, keep = _tensors.buffer_pointer(part, "commit_batch")
             d = _D32()
             _lib.sp_batch_digest(ctypes.byref(d), step, ptr, ln)

@@ -492,13 +492,16 @@ class Run:
             pairs = check_names(pairs, self._genesis_names, what)
         return pairs
 
-    def checkpoint(self, step=None, model=None, optimizer=None, path=None, metrics=None):
+    def checkpoint(self, step=None, model=None, optimizer=None, path=None, metrics=None, *,
+                   max_shard_size: "int | str | None" = None) -> None:
         """Collective: records a checkpoint (scratchproof.Run.checkpoint's arguments; model
         a module, its DDP/compile wrapper, a mapping or pairs whose values are tensors or
         Shards; optimizer a torch optimizer (replicated state) or (name, tensor|Shard)
-        pairs). step None: run.step. Rank 0 writes path (gathering shards it lacks)."""
+        pairs). step None: run.step. Rank 0 writes path (gathering shards it lacks); with
+        max_shard_size, as a sharded model in directory path (Run.checkpoint)."""
         t0 = time.perf_counter()
         self._usable()
+        _LocalRun._check_shards(path, max_shard_size)
         step = self.step if step is None else _u64(step, "step")
         pairs = self._pairs(model, "checkpoint")
         opairs = []
@@ -517,17 +520,21 @@ class Run:
 
         def rec():
             if files is not None:
-                self._local._write_whole(path, files[0], files[1], step)
+                self._local._write_whole(path, files[0], files[1], step,
+                                         max_shard_size=max_shard_size)
             self._local._checkpoint_digests(step, desc, d, odesc, od, metrics, optimizer)
         self._record(rec)
         self.last_step = max(self.last_step, step)
         self.step = max(self.step, step)
         self._hook += time.perf_counter() - t0
 
-    def final(self, step=None, model=None, path=None):
-        """Collective: records the final weights (every replica checked)."""
+    def final(self, step=None, model=None, path=None, *,
+              max_shard_size: "int | str | None" = None) -> None:
+        """Collective: records the final weights (every replica checked); max_shard_size
+        as for checkpoint."""
         t0 = time.perf_counter()
         self._usable()
+        _LocalRun._check_shards(path, max_shard_size)
         step = self.step if step is None else _u64(step, "step")
         ent = self._prepare(self._pairs(model, "final"), "final tensor")
         d, _, desc = self._digests(ent, True)
@@ -535,7 +542,8 @@ class Run:
 
         def rec():
             if files is not None:
-                self._local._write_whole(path, files[0], None, step, kind=b"final")
+                self._local._write_whole(path, files[0], None, step, kind=b"final",
+                                         max_shard_size=max_shard_size)
             self._local._final_digests(step, desc, d)
         self._record(rec)
         self._hook += time.perf_counter() - t0

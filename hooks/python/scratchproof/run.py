@@ -784,10 +784,10 @@ class Run:
             self._pending_files = []
             self._recorded(step, written)
 
-    def _write_whole(self, path, pairs, opairs, step, kind=b"checkpoint"):
+    def _write_whole(self, path, pairs, opairs, step, kind=b"checkpoint", max_shard_size=None):
         """Writes the files of a multi-rank record (rank 0, whole tensors)."""
         arr, n, keep = _tensors.describe_all(pairs, "checkpoint tensor")
-        self._write_file(path, arr, n, step, kind)
+        self._write_file(path, arr, n, step, kind, max_shard_size)
         self._pending_files = [os.fspath(path)]
         if opairs:
             oarr, on, okeep = _tensors.describe_all(opairs, "optimizer state tensor")

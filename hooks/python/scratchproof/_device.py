@@ -10,9 +10,10 @@ buffer (that copy is made anyway).
 The copies overlap the hashing: tensor k+1 is copied (CUDA: non_blocking=True, on a
 side stream that first waits for the producing stream; otherwise copy_ on one worker
 thread) into one buffer while C hashes tensor k in another, with the GIL released; the
-copy's event (or the worker's future) is waited on before its buffer is hashed. The buffers are kept by the run and reused from one record to the next (grown
-when a record needs more): page-locked (pinned) memory when CUDA is available, which is
-what makes a device-to-host copy asynchronous, plain memory otherwise. Streaming (no
+copy's event (or the worker's future) is waited on before its buffer is hashed. The
+buffers are kept by the run and reused from one record to the next (grown when a record
+needs more): page-locked (pinned) memory when CUDA is available, which is what makes a
+device-to-host copy asynchronous, plain memory otherwise. Streaming (no
 file written): two buffers the size of the largest tensor. Writing a file: one arena
 holding the file's tensors (a sharded write: one shard at a time), which the file is
 written from, the same memory that was hashed.

@@ -291,6 +291,20 @@ class CopyPath(Base):
             self.assertTrue(torch.equal(a, b), n)
         self.assertEqual(self.verify(self.p("r2.ledger")).returncode, 0)
 
+    def test_every_dtype_and_odd_shapes_staged(self):
+        ts = {"z": torch.zeros(0, 5), "b": torch.tensor([True, False, True]),
+              "h": torch.randn(3, 7).bfloat16(), "s": torch.tensor(3.5),
+              "i8": torch.arange(9, dtype=torch.int8).reshape(3, 3).t(),
+              "f64": torch.randn(5, dtype=torch.float64)[::2], "f16": torch.randn(2, 1, 3).half()}
+        st = _device.Staged(list(ts.items()), "tensor", True)
+        stager = _device.Stager()
+        for keep in (False, True):
+            st.digests = [None] * st.n
+            st.hash(stager, list(range(st.n)), 1, keep)
+            for (n, t), d in zip(ts.items(), st.digests):
+                self.assertEqual(d, sp.tensor_digest(n, t.contiguous()), n)
+        stager.release()
+
     def test_switches(self):
         t = torch.ones(2)
         os.environ["SP_FORCE_COPY_PATH"] = "1"

@@ -47,6 +47,6 @@ echo
 echo "== hook overhead in tinytrain (goal: <= 0.005 of wall time; checkpoint every 100 steps)"
 "$B/tinytrain" --ledger "$d/o.ledger" --key "$d/k.key" --seed 3 --steps 300 --every 100 \
   --out "$d/o" --quiet --stats | grep hook_fraction
-for extra in bench/torch_overhead.sh bench/audit.sh bench/replay.sh bench/trajectory.sh; do
+for extra in bench/torch_overhead.sh bench/torch_copy_path.sh bench/audit.sh bench/replay.sh bench/trajectory.sh; do
   if [ -x "$extra" ] || [ -f "$extra" ]; then echo; BUILD=$B bash "$extra"; fi
 done

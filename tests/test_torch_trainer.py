@@ -295,6 +295,26 @@ class Schemes(Base):
         self.assertIn("tensor 'wte.weight': 2 init ranges: [0, 16000) normal:0:0.02, "
                       "[16000, 16384) zeros", r.stdout)
 
+    def test_run_genesis_takes_ranges(self):
+        # Run.genesis itself records per-range schemes (sp_run_genesis_ranges), no initialize
+        r = sp.ranges([(0, 12, sp.normal(0, 0.02)), (12, 4, sp.zeros())])
+        w, b = torch.empty(4, 4), torch.empty(3)
+        sp.init_fill(w, "w", 21, r)
+        sp.init_fill(b, "b", 21, sp.ones())
+        led = self.ledger()
+        with sp.Run(led, self.key, 21, model_name="ranges") as run:
+            run.genesis([("w", w, r), ("b", b, sp.ones())])
+            run.final(0, {"w": w, "b": b})
+        self.verify(led)
+        w[3, 3] = 1.0                       # a padding element that is not zero: refused at verify
+        led2 = self.ledger()
+        with sp.Run(led2, self.key, 21, model_name="ranges") as run:
+            run.genesis([("w", w, r), ("b", b, sp.ones())])
+            run.final(0, {"w": w, "b": b})
+        p = subprocess.run([SPBIN, "verify", led2, "--pubkey", os.path.join(self.tmp, "k.pub")], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("'w'", p.stdout)
+
     def test_ranges_api(self):
         r = sp.ranges([(0, 4, sp.zeros()), (4, 4, sp.zeros()), (8, 2, sp.ones())])
         self.assertEqual(r.parts, ((0, 8, sp.zeros()), (8, 2, sp.ones())))
@@ -336,6 +356,64 @@ class Schemes(Base):
                             "b 64", "-o", out + "2"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 2)
         self.assertIn("orthogonal needs a matrix", r.stderr)
+
+
+class Overrides(Base):
+    """SPEC.md 8.1 for initialize's overrides: the most specific matching glob decides."""
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.norm = nn.LayerNorm(4)
+            self.head = nn.Linear(4, 6, bias=False)
+            self.emb = nn.Embedding(6, 4)
+            self.emb.weight = self.head.weight            # tied: recorded as head.weight
+
+    def init(self, overrides):
+        with sp.Run(self.ledger(), self.key, 4) as run:
+            return spt.initialize(self.Net(), run, overrides=overrides)
+
+    def test_more_specific_glob_wins_in_any_order(self):
+        a = {"*.weight": sp.normal(0, 0.02), "*norm*.weight": sp.constant(2.0)}
+        for ov in (a, dict(reversed(list(a.items())))):
+            s = self.init(ov)
+            self.assertEqual(s["norm.weight"], sp.constant(2.0))
+            self.assertEqual(s["fc.weight"], sp.normal(0, 0.02))
+            self.assertEqual(s["norm.bias"], sp.zeros())      # no override: the default
+
+    def test_incomparable_globs_with_different_schemes_are_refused(self):
+        with self.assertRaisesRegex(ValueError, r"'norm\.weight' matches overrides "
+                                    r"'(\*\.weight|\*norm\*)' .* and '(\*norm\*|\*\.weight)'"):
+            self.init({"*.weight": sp.normal(0, 0.02), "*norm*": sp.ones()})
+        # the same scheme is no conflict; a more specific rule resolves a conflict
+        s = self.init({"*.weight": sp.ones(), "*norm*": sp.ones()})
+        self.assertEqual(s["norm.weight"], sp.ones())
+        s = self.init({"*.weight": sp.normal(0, 0.02), "*norm*": sp.ones(),
+                       "*norm*.weight": sp.constant(3.0)})
+        self.assertEqual(s["norm.weight"], sp.constant(3.0))
+        self.assertEqual(s["norm.bias"], sp.ones())
+
+    def test_exact_name_beats_glob_and_brackets_are_literal(self):
+        s = self.init({"fc.weight": sp.zeros(), "fc.*": sp.normal(0, 1), "*": sp.ones()})
+        self.assertEqual(s["fc.weight"], sp.zeros())
+        self.assertEqual(s["fc.bias"], sp.normal(0, 1))
+        self.assertEqual(s["head.weight"], sp.ones())
+        with self.assertRaisesRegex(ValueError, r"match no parameter"):
+            self.init({"f[c].weight": sp.zeros()})           # no character classes (8.1)
+        self.assertTrue(spt.glob_within("norm.weight", "*norm*.weight"))
+        self.assertTrue(spt.glob_within("*norm*.weight", "*.weight"))
+        self.assertFalse(spt.glob_within("*.weight", "*norm*"))
+        self.assertFalse(spt.glob_within("*norm*", "*.weight"))
+        self.assertFalse(spt.glob_within("a*", "a?"))        # ? never stands for a *
+
+    def test_tied_alias_names_still_accepted(self):
+        s = self.init({"emb.weight": sp.normal(0, 0.02), "*.weight": sp.ones()})
+        self.assertEqual(s["head.weight"], sp.normal(0, 0.02))
+        self.assertNotIn("emb.weight", s)
+        with self.assertRaisesRegex(ValueError, r"'head\.weight' matches overrides "
+                                    r"'(emb|head)\.weight' .* and '(head|emb)\.weight'"):
+            self.init({"emb.weight": sp.normal(0, 0.02), "head.weight": sp.zeros()})
 
 
 class Compiled(nn.Module):

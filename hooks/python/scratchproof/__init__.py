@@ -22,8 +22,12 @@ first..last from given weights and optimizer state into a scratch ledger:
             ...                               # commit_batch, forward, backward, step
         run.checkpoint(last, model, optimizer=opt, path=run.replay_checkpoint_path(last))
 
-Tensors are hashed in place through their pointers (CPU, contiguous; never copied),
-with the GIL released while C works. The ledger is the same format the C API writes;
+CPU tensors are hashed in place through their pointers (contiguous; never copied), with
+the GIL released while C works; tensors on a device (CUDA) are copied into reused host
+buffers (pinned), each copy overlapping the hashing of the tensor before it (_device.py;
+SP_FORCE_COPY_PATH=1 sends CPU tensors that way too, for tests). The same digests either
+way. Run.checkpoint/final(..., max_shard_size=...) write a sharded model in Hugging Face's
+layout (model-0000K-of-0000N.safetensors + model.safetensors.index.json), one record. The ledger is the same format the C API writes;
 `scratchproof verify` checks either. The library is found through SCRATCHPROOF_LIB,
 else build/libscratchproof.so of this source tree, else the system library path.
 """
@@ -46,9 +50,13 @@ __all__ = ["Run", "Error", "TensorError", "StateError", "BusyError", "KeyFileErr
 
 
 def tensor_digest(name, tensor, threads=1):
-    """The SPEC.md 2.2 digest (32 bytes) of a CPU contiguous tensor or numpy array."""
-    from . import _tensors
+    """The SPEC.md 2.2 digest (32 bytes) of a CPU contiguous tensor or numpy array; a tensor
+    on a device (CUDA) is copied to the host first (its elements in row-major order)."""
+    from . import _device, _tensors
     import ctypes
+    if _device.staged(tensor):
+        _device.check(tensor, name, "tensor")
+        tensor = _device.fresh_copy(tensor)
     t = _lib.SpTensor()
     b = _tensors.encode_name(name, "tensor")
     _tensors.fill(t, b, tensor, name, "tensor")

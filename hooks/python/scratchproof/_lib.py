@@ -172,15 +172,19 @@ sp_run_close = _decl("sp_run_close", None, _P)
 sp_run_hook_seconds = _decl("sp_run_hook_seconds", ctypes.c_double, _P)
 sp_st_write = _decl("sp_st_write", _I, ctypes.c_char_p, ctypes.POINTER(SpTensor), _SZ,
                     ctypes.POINTER(ctypes.c_char_p), _SZ)
+# sp_st_write with one line in err (SP_ERRMSG_MAX bytes) saying which tensor or system call
+# failed and why (attest/safetensors.h).
+sp_st_write_err = _decl("sp_st_write_err", _I, ctypes.c_char_p, ctypes.POINTER(SpTensor), _SZ,
+                        ctypes.POINTER(ctypes.c_char_p), _SZ, _P)
 sp_st_open = _decl("sp_st_open", _I, ctypes.POINTER(_P), ctypes.c_char_p, _P)
 sp_st_close = _decl("sp_st_close", None, _P)
 sp_st_count = _decl("sp_st_count", _SZ, _P)
 sp_st_tensor = _decl("sp_st_tensor", ctypes.POINTER(SpTensor), _P, _SZ)
 sp_st_metadata = _decl("sp_st_metadata", ctypes.c_char_p, _P, ctypes.c_char_p)
-# SPEC.md 2.2, from attest/digest.h (exported by the library, not in scratchproof.h).
+# SPEC.md 2.2, from attest/sp_digest.h (public: scratchproof.h includes it).
 sp_tensor_digest = _decl("sp_tensor_digest", _I, ctypes.POINTER(ctypes.c_uint8 * SP_DIGEST_BYTES),
                          ctypes.POINTER(SpTensor), ctypes.c_uint)
-# SPEC.md 2.0 tagged hash H(tag || 0x00 || data), from attest/digest.h (exported).
+# SPEC.md 2.0 tagged hash H(tag || 0x00 || data), from attest/sp_digest.h (public).
 sp_hash_tagged = _decl("sp_hash_tagged", _I, ctypes.POINTER(ctypes.c_uint8 * SP_DIGEST_BYTES),
                        ctypes.c_char_p, _P, _SZ)
 
@@ -190,9 +194,10 @@ def strerror(rc):
     return sp_strerror(rc).decode("utf-8", "replace")
 sp_run_last_step = _decl("sp_run_last_step", _I, _P, ctypes.POINTER(_U64))
 
-# The multi-rank binding (scratchproof.dist, SPEC.md 17) records digests computed on
-# other ranks: the chunk-tree leaves (SPEC 2.1, attest/digest.h) and the *_digests entry
-# points of hooks/run_internal.h. All are exported by libscratchproof.so.
+# The multi-rank binding (scratchproof.dist, SPEC.md 17) and the device copy path
+# (_device.py) record digests computed elsewhere: the chunk-tree leaves (SPEC 2.1,
+# attest/sp_digest.h) and the *_digests entry points of hooks/scratchproof.h (its
+# multi-rank building blocks). All are public and exported by libscratchproof.so.
 _D32 = ctypes.c_uint8 * SP_DIGEST_BYTES
 sp_leaf_digest = _decl("sp_leaf_digest", None, ctypes.POINTER(_D32), _U64, _P, _SZ)
 sp_tensor_digest_leaves = _decl("sp_tensor_digest_leaves", _I, ctypes.POINTER(_D32),

@@ -5,6 +5,8 @@ ctypes.data), so C hashes the exact bytes the training job holds. Anything C cou
 not read in place is refused with a TensorError before C is called: a tensor not in
 CPU memory, a non-contiguous view (copying it would record bytes other than the
 tensor's), a dtype with no number in the record format, more than 8 dimensions.
+Tensors on a device (CUDA) do not come here as they are: run.py sends them through
+_device.py, which copies them to host buffers first (a copy that has to be made).
 Torch is imported only when a torch tensor is seen.
 """
 import ctypes

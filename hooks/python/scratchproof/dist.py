@@ -29,6 +29,9 @@ Replicas agree: at the genesis and the final record every whole holder hashes an
 its leaves with the recorded ones; at a checkpoint one rotating chunk is compared.
 Errors are agreed: every call ends with an exchange of each rank's outcome, and all ranks
 raise the lowest failing rank's error; after a failure the run is unusable.
+Tensors (and Shard locals) on a device (CUDA, NCCL jobs) are copied to the host first,
+one copy per record (_device.fresh_copy; not overlapped with the hashing as a one-process
+Run's are); SP_FORCE_COPY_PATH=1 sends CPU tensors that way too (tests).
 """
 import ctypes
 import hashlib
@@ -36,6 +39,7 @@ import os
 import struct
 import time
 
+from . import _device
 from . import _lib
 from . import _tensors
 from .errors import Error, StateError, TensorError
@@ -113,10 +117,20 @@ class _Failed(Exception):
         self.code, self.msg = code, msg
 
 
+def _host(x, name, what):
+    """x itself, or for a tensor on a device (CUDA; any torch tensor under
+    SP_FORCE_COPY_PATH) a host copy of it (_device.py): its elements in row-major order."""
+    if _device.staged(x):
+        _device.check(x, name, what)
+        return _device.fresh_copy(x)
+    return x
+
+
 def _entry(name, x, what):
     """(name, dtype, shape, pointer, offset, len, keep) of a tensor (whole) or a Shard."""
     if isinstance(x, Shard):
-        dt, _, ptr, nbytes = _tensors.layout(x.local, name, what)
+        local = _host(x.local, name, what)
+        dt, _, ptr, nbytes = _tensors.layout(local, name, what)
         shape = x.shape
         if len(shape) > _lib.SP_MAX_DIMS:
             raise TensorError(_lib.SP_ERANGE, "scratchproof: %s '%s' has %d dimensions"
@@ -127,7 +141,8 @@ def _entry(name, x, what):
         if x.offset + nbytes > whole:
             raise _Failed(_lib.SP_EINVAL, "tensor '%s': bytes %d..+%d are not inside its %d bytes"
                           % (name, x.offset, nbytes, whole))
-        return (name, dt, shape, ptr, x.offset, nbytes, x.local)
+        return (name, dt, shape, ptr, x.offset, nbytes, local)
+    x = _host(x, name, what)
     dt, shape, ptr, nbytes = _tensors.layout(x, name, what)
     return (name, dt, shape, ptr, 0, nbytes, x)
 
@@ -451,6 +466,7 @@ class Run:
                          "same number on every rank)" % (n, step), "Error") if self.rank == 0
                         else None)
         for part in parts:
+            part = _host(part, "batch", "commit_batch")
             ptr, ln, keep = _tensors.buffer_pointer(part, "commit_batch")
             d = _D32()
             _lib.sp_batch_digest(ctypes.byref(d), step, ptr, ln)
@@ -476,13 +492,16 @@ class Run:
             pairs = check_names(pairs, self._genesis_names, what)
         return pairs
 
-    def checkpoint(self, step=None, model=None, optimizer=None, path=None, metrics=None):
+    def checkpoint(self, step=None, model=None, optimizer=None, path=None, metrics=None, *,
+                   max_shard_size: "int | str | None" = None) -> None:
         """Collective: records a checkpoint (scratchproof.Run.checkpoint's arguments; model
         a module, its DDP/compile wrapper, a mapping or pairs whose values are tensors or
         Shards; optimizer a torch optimizer (replicated state) or (name, tensor|Shard)
-        pairs). step None: run.step. Rank 0 writes path (gathering shards it lacks)."""
+        pairs). step None: run.step. Rank 0 writes path (gathering shards it lacks); with
+        max_shard_size, as a sharded model in directory path (Run.checkpoint)."""
         t0 = time.perf_counter()
         self._usable()
+        _LocalRun._check_shards(path, max_shard_size)
         step = self.step if step is None else _u64(step, "step")
         pairs = self._pairs(model, "checkpoint")
         opairs = []
@@ -501,17 +520,21 @@ class Run:
 
         def rec():
             if files is not None:
-                self._local._write_whole(path, files[0], files[1], step)
+                self._local._write_whole(path, files[0], files[1], step,
+                                         max_shard_size=max_shard_size)
             self._local._checkpoint_digests(step, desc, d, odesc, od, metrics, optimizer)
         self._record(rec)
         self.last_step = max(self.last_step, step)
         self.step = max(self.step, step)
         self._hook += time.perf_counter() - t0
 
-    def final(self, step=None, model=None, path=None):
-        """Collective: records the final weights (every replica checked)."""
+    def final(self, step=None, model=None, path=None, *,
+              max_shard_size: "int | str | None" = None) -> None:
+        """Collective: records the final weights (every replica checked); max_shard_size
+        as for checkpoint."""
         t0 = time.perf_counter()
         self._usable()
+        _LocalRun._check_shards(path, max_shard_size)
         step = self.step if step is None else _u64(step, "step")
         ent = self._prepare(self._pairs(model, "final"), "final tensor")
         d, _, desc = self._digests(ent, True)
@@ -519,7 +542,8 @@ class Run:
 
         def rec():
             if files is not None:
-                self._local._write_whole(path, files[0], None, step, kind=b"final")
+                self._local._write_whole(path, files[0], None, step, kind=b"final",
+                                         max_shard_size=max_shard_size)
             self._local._final_digests(step, desc, d)
         self._record(rec)
         self._hook += time.perf_counter() - t0

@@ -18,12 +18,13 @@ import os
 import threading
 import time
 
+from . import _device
 from . import _lib
 from . import _tensors
 from . import derive
 from .derive import ConfigSource
 from .errors import BusyError, Error, StateError, from_code
-from .schemes import as_init
+from .schemes import Ranges, as_init
 
 REPLAY_LEDGER = "replay.ledger"   # the ledger a replay writes in its {out} directory
 
@@ -119,7 +120,10 @@ def keep_files(directory):
     def hook(step, paths):
         os.makedirs(d, exist_ok=True)
         for p in paths:
-            dst = os.path.join(d, "step%06d.%s" % (step, os.path.basename(p)))
+            dst = os.path.join(d, "step%06d.%s" % (step, os.path.basename(os.path.normpath(p))))
+            if os.path.isdir(p):          # a sharded checkpoint: its files, linked one by one
+                _keep_dir(p, dst)
+                continue
             tmp = dst + ".tmp"
             if os.path.lexists(tmp):
                 os.unlink(tmp)
@@ -131,6 +135,29 @@ def keep_files(directory):
             os.replace(tmp, dst)
     hook.directory = d
     return hook
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    tmp = dst + ".tmp"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        import shutil
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def _keep_dir(src: str, dst: str) -> None:
+    """keep_files for a sharded checkpoint directory: dst/ gets every regular file of src/
+    (shards and index), the index last, so dst is complete whenever it has an index."""
+    os.makedirs(dst, exist_ok=True)
+    files = sorted(f for f in os.listdir(src) if os.path.isfile(os.path.join(src, f))
+                   and not f.endswith(".tmp"))
+    files.sort(key=lambda f: f == SHARD_INDEX)
+    for f in files:
+        _link_or_copy(os.path.join(src, f), os.path.join(dst, f))
 
 
 class Run:
@@ -155,6 +182,12 @@ class Run:
       keep_files        a directory: every checkpoint/final file written is also kept there
                         as a hard link stepNNNNNN.<file name> (see keep_files())
       on_checkpoint     callable(step, [paths written]) after each checkpoint/final record
+      force_copy_path   True: every torch tensor takes the copy path device tensors take
+                        (_device.py); None: as SP_FORCE_COPY_PATH says (default off); for
+                        tests and benchmarks, the records are the same either way
+    Tensors on a device (CUDA) are copied to reusable host buffers (pinned when CUDA is
+    available), overlapped with the hashing of the previous tensor; CPU tensors are hashed
+    in place. The digests are those of the tensors' elements in row-major order either way.
     last_step is the step of the last checkpoint (read back on resume, 0 if none); step is
     an automatic counter (starts at last_step; next_step() advances it; checkpoint(None,
     ...) and final(None, ...) record at it).
@@ -167,7 +200,7 @@ class Run:
                  config_digest: "bytes | None" = None, resume: bool = False, *,
                  config: "ConfigSource | None" = None, batches_per_step: "int | None" = None,
                  replay: bool = False, keep_files: "os.PathLike[str] | str | None" = None,
-                 on_checkpoint=None) -> None:
+                 on_checkpoint=None, force_copy_path: "bool | None" = None) -> None:
         self._h = None
         self._lock = threading.Lock()
         self._hook = 0.0
@@ -177,6 +210,11 @@ class Run:
         self._genesis_names = None
         self.last_step = 0
         self.step = 0
+        self.threads = threads
+        self._stager = None
+        if force_copy_path is not None and not isinstance(force_copy_path, bool):
+            raise TypeError("scratchproof: force_copy_path must be a bool or None")
+        self._force_copy = force_copy_path
         hooks = []
         if keep_files is not None:
             hooks.append(globals()["keep_files"](keep_files))
@@ -367,6 +405,9 @@ class Run:
             self._c_hook_last = _lib.sp_run_hook_seconds(h)
             if os.getpid() == self._pid:   # a forked child must not close the parent's ledger
                 _lib.sp_run_close(h)
+                if self._stager is not None:   # host buffers and the copy thread
+                    self._stager.release()
+                    self._stager = None
             with _open_lock:
                 _open_ledgers.discard(self._real)
 
@@ -395,13 +436,17 @@ class Run:
         """Records the genesis: entries are (name, tensor, Init) for every initial tensor.
 
         The tensors must already hold what the scheme generates (or, for external(), the
-        weights as loaded). scratchproof.torch.initialize calls this for you.
+        weights as loaded). An Init may be per-range schemes (scratchproof.ranges, SPEC.md
+        6.10): then the genesis goes through sp_run_genesis_ranges. scratchproof.torch.initialize
+        calls this for you.
         """
         t0 = time.perf_counter()
         with self._lock:
             h = self._handle()
             entries = list(entries)
             arr = (_lib.SpRecordTensor * max(len(entries), 1))()
+            rng = (_lib.SpInitRanges * max(len(entries), 1))()
+            ranged = False
             keep, seen = [], set()
             for i, e in enumerate(entries):
                 try:
@@ -410,13 +455,24 @@ class Run:
                     raise TypeError("scratchproof: genesis entries are (name, tensor, Init) "
                                     "triples") from None
                 b = _tensors.encode_name(name, "genesis tensor")
+                if _device.staged(x, self._force_copy):     # a device tensor: a host copy
+                    _device.check(x, name, "genesis tensor")
+                    x = _device.fresh_copy(x)
                 if b in seen:
                     raise ValueError("scratchproof: genesis tensor '%s' appears twice" % name)
                 seen.add(b)
                 _tensors.fill(arr[i].t, b, x, name, "genesis tensor")
-                arr[i].init = as_init(init, "genesis tensor '%s'" % name).to_c()
+                init = as_init(init, "genesis tensor '%s'" % name)
+                if isinstance(init, Ranges):    # arr[i].init stays zeroed: no scheme beside ranges
+                    r, nr = init.c_ranges()
+                    rng[i].range, rng[i].n = ctypes.cast(r, ctypes.POINTER(_lib.SpInitRange)), nr
+                    keep.append(r)
+                    ranged = True
+                else:
+                    arr[i].init = init.to_c()
                 keep.append((b, x))
-            rc = _lib.sp_run_genesis(h, arr, len(entries))
+            rc = _lib.sp_run_genesis_ranges(h, arr, len(entries), rng) if ranged \
+                else _lib.sp_run_genesis(h, arr, len(entries))
             if rc != _lib.SP_OK:
                 raise self._fail(rc, "genesis")
             self._genesis_names = {e[0] for e in entries}
@@ -435,6 +491,9 @@ class Run:
             step = _u64(step, "step")
             parts = data if isinstance(data, (tuple, list)) else (data,)
             for part in parts:
+                if _device.staged(part, self._force_copy):   # a device tensor: its bytes on host
+                    _device.check(part, "batch", "commit_batch")
+                    part = self._stage().host_copy(part)
                 ptr, n, keep = _tensors.buffer_pointer(part, "commit_batch")
                 rc = _lib.sp_run_commit_batch(h, step, ptr, n)
                 del keep
@@ -448,7 +507,8 @@ class Run:
         self.step += 1
         return self.step
 
-    def checkpoint(self, step, model, optimizer=None, path=None, metrics=None):
+    def checkpoint(self, step, model, optimizer=None, path=None, metrics=None, *,
+                   max_shard_size: "int | str | None" = None) -> None:
         """Records a checkpoint of the model's parameters and the optimizer's state.
 
         model: a torch.nn.Module (its named_parameters()), or a mapping name -> tensor.
@@ -460,6 +520,13 @@ class Run:
           that was hashed, so the file's digests equal the record's.
         metrics: {"loss": float, "lr": float, "tokens": int}, recorded in the checkpoint;
           lr defaults to the optimizer's first param group's lr.
+        max_shard_size: with path, writes the weights as a sharded model instead (Hugging
+          Face's layout, write_sharded): path is a directory (created when missing) of
+          model-0000K-of-0000N.safetensors shards of at most that many bytes (an int, or
+          "5GB", "500MB", "2GiB") and model.safetensors.index.json; the optimizer state
+          goes to path + ".opt.safetensors", one file. Still one checkpoint record: its root
+          is the root over all the shards' tensors, so `scratchproof verify --checkpoints`
+          (the parent directory) and `--model` (the directory or its index) bind it.
         step None records at run.step (the automatic counter). A DDP or torch.compile
         wrapper is unwrapped (names without module./_orig_mod.), and the names must be the
         genesis's. A checkpoint at the last checkpoint's step (a trainer re-saving the step it
@@ -469,25 +536,38 @@ class Run:
         w0 = self._write
         try:
             with self._lock:
-                self._checkpoint(step, model, optimizer, path, metrics)
+                self._checkpoint(step, model, optimizer, path, metrics, max_shard_size)
         finally:
             self._hook += time.perf_counter() - t0 - (self._write - w0)
 
-    def _checkpoint(self, step, model, optimizer, path, metrics):
+    @staticmethod
+    def _check_shards(path, max_shard_size) -> None:
+        if max_shard_size is not None:
+            if path is None:
+                raise ValueError("scratchproof: max_shard_size is for a written checkpoint: "
+                                 "give path (the directory of the shards) too")
+            shard_size(max_shard_size)
+
+    def _checkpoint(self, step, model, optimizer, path, metrics, max_shard_size=None):
         h = self._handle()
+        self._check_shards(path, max_shard_size)
         step = self.step if step is None else _u64(step, "step")
         m = dict(metrics or {})
         info = self._info(step, m, optimizer)
         named = self._names_checked(_named(model, "checkpoint"), "checkpoint")
+        opairs = []
+        if optimizer is not None:
+            from . import torch as spt
+            opairs = spt.optimizer_tensors(optimizer, named)
+        if _device.any_staged([t for _, t in named] + [t for _, t in opairs], self._force_copy):
+            return self._checkpoint_staged(h, step, info, named, opairs, path, max_shard_size)
         arr, n, keep = _tensors.describe_all(named, "checkpoint tensor")
         oarr, on, okeep = None, 0, None
         if optimizer is not None:
-            from . import torch as spt
-            oarr, on, okeep = _tensors.describe_all(spt.optimizer_tensors(optimizer, named),
-                                                    "optimizer state tensor")
+            oarr, on, okeep = _tensors.describe_all(opairs, "optimizer state tensor")
         written = []
         if path is not None:
-            self._write_file(path, arr, n, step, b"checkpoint")
+            self._write_file(path, arr, n, step, b"checkpoint", max_shard_size)
             written.append(os.fspath(path))
             if on:
                 self._write_file(opt_path(path), oarr, on, step, b"optimizer")
@@ -500,6 +580,101 @@ class Run:
         if rc != _lib.SP_OK:
             raise self._fail(rc, "checkpoint(step %d)" % step)
         self._recorded(step, written)
+
+    # ---- the copy path: tensors on a device (_device.py) --------------------------
+
+    def _stage(self) -> "_device.Stager":
+        if self._stager is None:
+            self._stager = _device.Stager()
+        return self._stager
+
+    def release_staging(self) -> None:
+        """Frees the host buffers kept for device tensors (allocated again when needed)."""
+        if self._stager is not None:
+            self._stager.release()
+
+    def _hash_write(self, st: "_device.Staged", path, step: int, kind: bytes,
+                    max_shard_size) -> None:
+        """Digests every tensor of st (device ones through host buffers) and, with path,
+        writes the file (or the shards) from the host copies that were hashed."""
+        stager = self._stage()
+        if path is None:
+            st.hash(stager, list(range(st.n)), self.threads, keep=False)
+            return
+        meta = {b"scratchproof.step": str(step).encode(), b"scratchproof.model": self._name_b,
+                b"scratchproof.kind": kind}
+        if max_shard_size is None:
+            hosts = st.hash(stager, list(range(st.n)), self.threads, keep=True)
+            self._timed_write(write_safetensors, path, zip(st.names, hosts), meta)
+            return
+        limit = shard_size(max_shard_size)
+        d = prepare_shard_dir(path)
+        plan = shard_plan(st.sizes(), limit)
+        meta[b"format"] = b"pt"
+        names, weight_map, total = [], {}, 0
+        for k, idx in enumerate(plan, 1):      # one shard in host memory at a time
+            name = shard_name(k, len(plan))
+            hosts = st.hash(stager, idx, self.threads, keep=True)
+            self._timed_write(write_safetensors, os.path.join(d, name),
+                              zip((st.names[i] for i in idx), hosts), meta)
+            for i, x in zip(idx, hosts):
+                weight_map[st.names[i].decode("utf-8")] = name
+                total += x.numel() * x.element_size() if _tensors.is_torch_tensor(x) \
+                    else x.nbytes
+            names.append(name)
+        t0 = time.perf_counter()
+        try:
+            finish_shards(d, weight_map, total, names)
+        finally:
+            self._write += time.perf_counter() - t0
+
+    def _timed_write(self, fn, path, pairs, meta) -> None:
+        pairs = [(b.decode("utf-8"), x) for b, x in pairs]
+        arr, n, keep = _tensors.describe_all(pairs, "tensor")
+        t0 = time.perf_counter()
+        try:
+            fn(path, arr, n, meta)
+        finally:
+            self._write += time.perf_counter() - t0
+        del keep
+
+    def _checkpoint_staged(self, h, step, info, named, opairs, path, max_shard_size) -> None:
+        w = _device.Staged(named, "checkpoint tensor", self._force_copy)
+        o = _device.Staged(opairs, "optimizer state tensor", self._force_copy) if opairs else None
+        written = []
+        self._hash_write(w, path, step, b"checkpoint", max_shard_size)
+        if path is not None:
+            written.append(os.fspath(path))
+        oarr = oda = okeep = None
+        if o is not None:
+            self._hash_write(o, opt_path(path) if path is not None else None, step,
+                             b"optimizer", None)
+            if path is not None:
+                written.append(opt_path(path))
+            oarr, okeep = o.descs()
+            oda = o.digest_array()
+            info.optimizer = ctypes.cast(oarr, ctypes.POINTER(_lib.SpTensor))
+            info.n_optimizer = o.n
+        arr, keep = w.descs()
+        da = w.digest_array()
+        rc = _lib.sp_run_checkpoint_digests(h, ctypes.byref(info), arr, ctypes.addressof(da),
+                                            w.n, ctypes.addressof(oda) if oda is not None
+                                            else None)
+        del keep, okeep
+        if rc != _lib.SP_OK:
+            raise self._fail(rc, "checkpoint(step %d)" % step)
+        self._recorded(step, written)
+
+    def _final_staged(self, h, step, named, path, max_shard_size) -> None:
+        w = _device.Staged(named, "final tensor", self._force_copy)
+        self._hash_write(w, path, step, b"final", max_shard_size)
+        arr, keep = w.descs()
+        da = w.digest_array()
+        rc = _lib.sp_run_final_digests(h, step, arr, ctypes.addressof(da), w.n)
+        del keep
+        if rc != _lib.SP_OK:
+            raise self._fail(rc, "final(step %d)" % step)
+        self._recorded(step, [os.fspath(path)] if path is not None else [])
 
     @staticmethod
     def _info(step, m, optimizer):
@@ -528,18 +703,23 @@ class Run:
         for hook in self._hooks:
             hook(step, list(written))
 
-    def final(self, step, model, path=None):
-        """Records the final (published) weights, once and last; writes them to path if given."""
+    def final(self, step, model, path=None, *, max_shard_size: "int | str | None" = None) -> None:
+        """Records the final (published) weights, once and last; writes them to path if given
+        (with max_shard_size: as a sharded model in directory path, as checkpoint() does)."""
         t0 = time.perf_counter()
         w0 = self._write
         try:
             with self._lock:
                 h = self._handle()
+                self._check_shards(path, max_shard_size)
                 step = self.step if step is None else _u64(step, "step")
                 named = self._names_checked(_named(model, "final"), "final")
+                if _device.any_staged([t for _, t in named], self._force_copy):
+                    self._final_staged(h, step, named, path, max_shard_size)
+                    return
                 arr, n, keep = _tensors.describe_all(named, "final tensor")
                 if path is not None:
-                    self._write_file(path, arr, n, step, b"final")
+                    self._write_file(path, arr, n, step, b"final", max_shard_size)
                 rc = _lib.sp_run_final(h, step, arr, n)
                 del keep
                 if rc != _lib.SP_OK:
@@ -616,10 +796,10 @@ class Run:
             self._pending_files = []
             self._recorded(step, written)
 
-    def _write_whole(self, path, pairs, opairs, step, kind=b"checkpoint"):
+    def _write_whole(self, path, pairs, opairs, step, kind=b"checkpoint", max_shard_size=None):
         """Writes the files of a multi-rank record (rank 0, whole tensors)."""
         arr, n, keep = _tensors.describe_all(pairs, "checkpoint tensor")
-        self._write_file(path, arr, n, step, kind)
+        self._write_file(path, arr, n, step, kind, max_shard_size)
         self._pending_files = [os.fspath(path)]
         if opairs:
             oarr, on, okeep = _tensors.describe_all(opairs, "optimizer state tensor")
@@ -627,12 +807,15 @@ class Run:
             self._pending_files.append(opt_path(path))
         del keep
 
-    def _write_file(self, path, arr, n, step, kind):
+    def _write_file(self, path, arr, n, step, kind, max_shard_size=None):
         t0 = time.perf_counter()
+        meta = {b"scratchproof.step": str(step).encode(), b"scratchproof.model": self._name_b,
+                b"scratchproof.kind": kind}
         try:
-            write_safetensors(path, arr, n, {b"scratchproof.step": str(step).encode(),
-                                             b"scratchproof.model": self._name_b,
-                                             b"scratchproof.kind": kind})
+            if max_shard_size is not None:
+                write_sharded(path, arr, n, meta, max_shard_size)
+            else:
+                write_safetensors(path, arr, n, meta)
         finally:
             self._write += time.perf_counter() - t0
 
@@ -644,8 +827,10 @@ def opt_path(path):
         else p + ".opt.safetensors"
 
 
-def write_safetensors(path, arr, n, meta):
-    """sp_st_write of n described tensors with metadata {bytes: bytes}; Error on failure."""
+def write_safetensors(path: "os.PathLike[str] | str", arr, n: int,
+                      meta: "dict[bytes, bytes]") -> None:
+    """sp_st_write_err of n described tensors with metadata {bytes: bytes}; Error on failure,
+    saying which tensor or system call failed and why (sp_st_write_err's line)."""
     path = os.fspath(path)
     d = os.path.dirname(path) or "."
     if not os.path.isdir(d):
@@ -653,6 +838,151 @@ def write_safetensors(path, arr, n, meta):
                     % (path, d))
     flat = [x for kv in sorted(meta.items()) for x in kv]
     cm = (ctypes.c_char_p * max(len(flat), 1))(*flat)
-    rc = _lib.sp_st_write(os.fsencode(path), arr, n, cm, len(meta))
+    err = ctypes.create_string_buffer(_lib.SP_ERRMSG_MAX)
+    rc = _lib.sp_st_write_err(os.fsencode(path), arr, n, cm, len(meta), ctypes.addressof(err))
     if rc != _lib.SP_OK:
-        raise from_code(rc, "scratchproof: cannot write %s" % path)
+        detail = err.value.decode("utf-8", "replace")     # names the file itself
+        raise from_code(rc, "scratchproof: cannot write" + ("" if detail else " " + path), detail)
+
+
+SHARD_INDEX = "model.safetensors.index.json"   # Hugging Face's name for a sharded model's index
+_SIZE_UNITS = {"B": 1, "KB": 10 ** 3, "MB": 10 ** 6, "GB": 10 ** 9, "TB": 10 ** 12,
+               "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30, "TIB": 1 << 40}
+
+
+def shard_size(x: "int | str") -> int:
+    """max_shard_size as bytes: a positive int, or a string as Hugging Face writes it
+    ("5GB" = 5 * 10**9, "500MB", "2GiB" = 2 * 2**30; case-insensitive)."""
+    if isinstance(x, str):
+        t = x.strip().upper().replace(" ", "")
+        unit = next((u for u in sorted(_SIZE_UNITS, key=len, reverse=True) if t.endswith(u)), "")
+        try:
+            v = float(t[:len(t) - len(unit)]) * _SIZE_UNITS.get(unit, 1)
+        except ValueError:
+            raise ValueError("scratchproof: max_shard_size %r is not a size (e.g. 5GB, 500MB, "
+                             "2GiB, or an int of bytes)" % (x,)) from None
+        if not (v >= 1 and v < 2 ** 63):
+            raise ValueError("scratchproof: max_shard_size %r must be at least 1 byte" % (x,))
+        return int(v)
+    n = _u64(x, "max_shard_size")
+    if n < 1:
+        raise ValueError("scratchproof: max_shard_size must be at least 1 byte")
+    return n
+
+
+def shard_plan(sizes: "list[int]", max_shard_size: int) -> "list[list[int]]":
+    """Indices of tensors in each shard, in the order given: a shard takes tensors until
+    the next would make it larger than max_shard_size (a larger tensor gets a shard of its
+    own), as Hugging Face's save_pretrained splits a state dict."""
+    shards: "list[list[int]]" = []
+    cur, size = [], 0
+    for i, nb in enumerate(sizes):
+        if cur and size + nb > max_shard_size:
+            shards.append(cur)
+            cur, size = [], 0
+        cur.append(i)
+        size += nb
+    if cur or not shards:
+        shards.append(cur)
+    return shards
+
+
+def shard_name(k: int, n: int) -> str:
+    """The file name of shard k (1-based) of n: model-0000K-of-0000N.safetensors."""
+    return "model-%05d-of-%05d.safetensors" % (k, n)
+
+
+def _fsync_dir(d: str) -> None:
+    fd = os.open(d, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_index(directory: str, weight_map: "dict[str, str]", total_size: int) -> str:
+    """Writes directory/model.safetensors.index.json atomically (tmp, fsync, rename)."""
+    import json
+    path = os.path.join(directory, SHARD_INDEX)
+    tmp = path + ".tmp"
+    doc = {"metadata": {"total_size": total_size}, "weight_map": weight_map}
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2, sort_keys=True, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise Error(_lib.SP_EIO, "scratchproof: cannot write %s: %s" % (path, e.strerror or e)) \
+            from None
+    return path
+
+
+def prepare_shard_dir(path: "os.PathLike[str] | str") -> str:
+    """path as the directory of a sharded write, created when missing (its parent must
+    exist); Error when path is a file or its parent is missing."""
+    d = os.fspath(path)
+    if d.endswith(".safetensors"):
+        raise ValueError("scratchproof: with max_shard_size, path is the directory of the shards "
+                         "(e.g. ckpt/step100), not a .safetensors file: %s" % d)
+    parent = os.path.dirname(os.path.abspath(d))
+    if not os.path.isdir(parent):
+        raise Error(_lib.SP_EIO, "scratchproof: cannot write %s: directory %s does not exist"
+                    % (d, parent))
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as e:
+        raise Error(_lib.SP_EIO, "scratchproof: cannot create the shard directory %s: %s"
+                    % (d, e.strerror or e)) from None
+    if not os.path.isdir(d):
+        raise Error(_lib.SP_EIO, "scratchproof: %s is not a directory" % d)
+    return d
+
+
+def finish_shards(d: str, weight_map: "dict[str, str]", total: int, names: "list[str]") -> None:
+    """The index of a sharded write, then the removal of stale shards a former write with
+    another shard count left in d (model-*-of-*.safetensors not in names)."""
+    import re
+    write_index(d, weight_map, total)
+    keep = set(names)
+    pat = re.compile(r"model-[0-9]{5}-of-[0-9]{5}\.safetensors\Z")
+    for f in os.listdir(d):
+        if pat.match(f) and f not in keep:
+            try:
+                os.unlink(os.path.join(d, f))
+            except OSError:
+                pass
+
+
+def write_sharded(path: "os.PathLike[str] | str", arr, n: int, meta: "dict[bytes, bytes]",
+                  max_shard_size: "int | str") -> "list[str]":
+    """Writes n described tensors as a sharded safetensors model in Hugging Face's layout:
+    directory path (created when missing) gets model-0000K-of-0000N.safetensors shards of at
+    most max_shard_size bytes of tensor data each (shard_plan; one tensor larger than that
+    gets a shard of its own), each with "format": "pt" and meta in its __metadata__, written
+    atomically, and then model.safetensors.index.json ({"metadata": {"total_size": bytes},
+    "weight_map": {tensor: shard}}). One shard is still an index and model-00001-of-00001.
+    Returns the shard file names. Error on failure, naming the file and why."""
+    limit = shard_size(max_shard_size)
+    d = prepare_shard_dir(path)
+    plan = shard_plan([arr[i].nbytes for i in range(n)], limit)
+    meta = dict(meta)
+    meta[b"format"] = b"pt"
+    names, weight_map, total = [], {}, 0
+    for k, idx in enumerate(plan, 1):
+        name = shard_name(k, len(plan))
+        sub = (_lib.SpTensor * max(len(idx), 1))()
+        for j, i in enumerate(idx):
+            sub[j] = arr[i]
+            weight_map[arr[i].name.decode("utf-8")] = name
+            total += arr[i].nbytes
+        write_safetensors(os.path.join(d, name), sub, len(idx), meta)
+        names.append(name)
+    finish_shards(d, weight_map, total, names)
+    return names

@@ -23,9 +23,13 @@ initialize(model, run, overrides=None)
       PReLU                0.25
       nn.Transformer       xavier uniform for every parameter of 2+ dimensions (as its
                            _reset_parameters does)
-    overrides: {parameter name or fnmatch pattern: Init}, e.g. {"head.weight":
-    sp.normal(0, 0.02), "*.bias": sp.zeros()}; exact names win over patterns, patterns
-    apply in the order given, and an override that matches nothing is an error.
+    overrides: {parameter name or glob: Init}, e.g. {"head.weight": sp.normal(0, 0.02),
+    "*.bias": sp.zeros()}, decided as `scratchproof init --scheme` rules are (SPEC.md 8.1):
+    '*' any run of characters (dots included), '?' one, nothing else special (no [...]);
+    the most specific matching glob decides (an exact name beats every glob,
+    "*norm*.weight" beats "*.weight"); matching globs of which none is most specific and
+    that name different schemes are refused, naming the parameter and both patterns; the
+    order given never matters. An override that matches nothing is an error.
     scratchproof.external() keeps a parameter's current values and records them as
     loaded (kind 0). A parameter of any other module type needs an override. An override
     may name a tied parameter by any of its names (lm_head.weight for the recorded
@@ -56,9 +60,11 @@ start_replay(model, run, weights, optimizer, optimizer_state)
     both of these, then the replay's genesis (every tensor external): its root must equal
     the root of the record the segment starts from.
 load_file(path) / save_file(path, tensors, metadata=None)   safetensors through the C library
+save_sharded(directory, tensors, max_shard_size, metadata=None)   Hugging Face's sharded layout
+    (model-0000K-of-0000N.safetensors + model.safetensors.index.json); Run.checkpoint and
+    Run.final write it with max_shard_size=...
 """
 import ctypes
-import fnmatch
 import math
 import os
 import time
@@ -66,10 +72,11 @@ import time
 import torch
 import torch.nn as nn
 
+from . import _device
 from . import _lib
 from . import _tensors
 from .errors import Error, TensorError
-from .run import strip_prefixes, unwrap, write_safetensors
+from .run import strip_prefixes, unwrap, write_safetensors, write_sharded
 from .schemes import EXTERNAL, Init, Ranges, as_init, constant, normal, ones, ranges, uniform, zeros
 
 _NORMS = (nn.LayerNorm, nn.GroupNorm, nn.modules.batchnorm._NormBase)
@@ -142,7 +149,6 @@ def _walk(model, strict=True):
     model = unwrap(model)
     owner, adjust = {}, {}
     for prefix, mod in model.named_modules():
-        dot = prefix + "." if prefix else ""
         for local, p in mod._parameters.items():
             if p is not None and id(p) not in owner:
                 owner[id(p)] = (mod, local)
@@ -183,21 +189,86 @@ def _aliases(model):
     return out
 
 
+def _glob(g: str, s: str, symbolic: bool) -> bool:
+    """SPEC.md 8.1 glob matching, as verify/cli/cli_schemes.c's match(): '*' any run of
+    symbols (dots included), '?' one symbol, every other character itself (no classes, no
+    escapes). symbolic: s is itself a glob, and '?' of g may not stand for a '*' of s."""
+    gi = si = 0
+    star = retry = -1
+    while si < len(s):
+        if gi < len(g) and g[gi] == "*":
+            gi += 1
+            star, retry = gi, si
+            continue
+        one = gi < len(g) and ((g[gi] == "?" and not (symbolic and s[si] == "*"))
+                               or (g[gi] != "?" and g[gi] == s[si]))
+        if one:
+            gi += 1
+            si += 1
+        elif star >= 0:
+            gi = star
+            retry += 1
+            si = retry
+        else:
+            return False
+    while gi < len(g) and g[gi] == "*":
+        gi += 1
+    return gi == len(g)
+
+
+def glob_match(glob: str, name: str) -> bool:
+    """True when glob (SPEC.md 8.1) matches name."""
+    return _glob(glob, name, False)
+
+
+def glob_within(p: str, q: str) -> bool:
+    """True when glob p is at least as specific as glob q (SPEC.md 8.1): q matches p read
+    as symbols, so every name p matches, q matches too."""
+    return _glob(q, p, True)
+
+
+def _same_scheme(a: Init, b: Init) -> bool:
+    """Schemes equal bit for bit (as the C code's memcmp: -0.0 is not 0.0)."""
+    import struct
+    return a.kind == b.kind and struct.pack("<4d", *a.params) == struct.pack("<4d", *b.params)
+
+
+def pick_override(rules: "list[tuple[str, str, Init]]", name: str) \
+        -> "tuple[str, str, Init] | None":
+    """The rule (pattern as given, glob, Init) that decides name's scheme (SPEC.md 8.1): of
+    the matching rules, the candidates are those no other matching rule is more specific
+    than; they must all name the same scheme. None when no rule matches; ValueError naming
+    the tensor and two disagreeing patterns when the candidates disagree. The order of the
+    rules never matters."""
+    matching = [r for r in rules if glob_match(r[1], name)]
+    cands = [r for r in matching
+             if not any(o is not r and glob_within(o[1], r[1]) and not glob_within(r[1], o[1])
+                        for o in matching)]
+    for c in cands[1:]:
+        if not _same_scheme(c[2], cands[0][2]):
+            raise ValueError("scratchproof: parameter '%s' matches overrides '%s' (%r) and '%s' "
+                             "(%r) and neither is more specific (SPEC.md 8.1); add an override "
+                             "for it" % (name, cands[0][0], cands[0][2], c[0], c[2]))
+    return cands[0] if cands else None
+
+
 def _apply_overrides(params, overrides, aliases=None):
+    """params with each scheme replaced by the override that decides it (pick_override);
+    an override naming a tied or wrapped name stands for the recorded name."""
     if not overrides:
         return params
     aliases = aliases or {}
-    ov = [(aliases.get(k, k), as_init(v, "override '%s'" % k)) for k, v in dict(overrides).items()]
+    rules = [(k, aliases.get(k, k), as_init(v, "override '%s'" % k))
+             for k, v in dict(overrides).items()]
     used = set()
     out = []
     for name, p, s in params:
-        hit = next(((k, v) for k, v in ov if k == name), None) or \
-            next(((k, v) for k, v in ov if fnmatch.fnmatchcase(name, k)), None)
+        hit = pick_override(rules, name)
         if hit is not None:
-            used.add(hit[0])
-            s = hit[1]
+            used.update(k for k, g, _ in rules if glob_match(g, name))
+            s = hit[2]
         out.append((name, p, s))
-    unused = [k for k, _ in ov if k not in used]
+    unused = [k for k, _, _ in rules if k not in used]
     if unused:
         raise ValueError("scratchproof: overrides %s match no parameter of the model "
                          "(names are those of model.named_parameters())" % unused)
@@ -259,69 +330,48 @@ def _initialize(model, run, overrides, own_init=None):
                          "overrides={name or pattern: scratchproof.uniform(...)/normal(...)/...}"
                          % (missing[:8] if len(missing) > 8 else missing, ", ".join(kinds)))
     plan = []
+    force = getattr(run, "_force_copy", None)
     for name, p, s in params:           # check everything before changing anything
         s = s.bind(p.shape)             # orthogonal: rows and cols from the parameter; ranges: cover it
-        if s.kind == EXTERNAL:
+        dev = _device.staged(p, force)  # on a device (CUDA): filled on the host, copied in
+        if dev:
+            dt = _device.check(p, name, "parameter")[0]
+            if s.kind != EXTERNAL and dt not in _lib.INIT_DTYPES:
+                _init_dtype(p.new_empty(0, device="cpu"), name)      # the dtype error
+            plan.append((name, p, s, dt, None))
+        elif s.kind == EXTERNAL:
             _tensors.torch_layout(p, name, "parameter")
             plan.append((name, p, s, None, None))
         else:
             dt, ptr = _init_dtype(p, name)
             plan.append((name, p, s, dt, ptr))
     seed = run.seed
+    entries = []
     with torch.no_grad():
         for name, p, s, dt, ptr in plan:
-            if s.kind == EXTERNAL or p.numel() == 0:
-                continue
-            if isinstance(s, Ranges):
-                arr, nr = s.c_ranges()
-                rc = _lib.sp_init_fill_ranges(ptr, dt, name.encode("utf-8"), seed, arr, nr, 0,
-                                              p.numel())
-            else:
-                c = s.to_c()
-                rc = _lib.sp_init_fill(ptr, dt, name.encode("utf-8"), seed, ctypes.byref(c), 0,
-                                       p.numel())
-            if rc != _lib.SP_OK:
-                raise Error(rc, "scratchproof: cannot initialise '%s' with %r: %s"
-                            % (name, s, _lib.strerror(rc)))
-    entries = [(name, p, s) for name, p, s, _, _ in plan]
-    if any(isinstance(s, Ranges) for _, _, s in entries):
-        _genesis_ranges(run, entries)
-    else:
-        run.genesis(entries)
+            rec = p
+            if s.kind != EXTERNAL and p.numel() > 0:
+                host = None
+                if ptr is None:         # the device path: the same bytes, made on the host
+                    host = torch.empty(tuple(p.shape), dtype=p.dtype)
+                    ptr = host.data_ptr()
+                if isinstance(s, Ranges):
+                    arr, nr = s.c_ranges()
+                    rc = _lib.sp_init_fill_ranges(ptr, dt, name.encode("utf-8"), seed, arr, nr, 0,
+                                                  p.numel())
+                else:
+                    c = s.to_c()
+                    rc = _lib.sp_init_fill(ptr, dt, name.encode("utf-8"), seed, ctypes.byref(c), 0,
+                                           p.numel())
+                if rc != _lib.SP_OK:
+                    raise Error(rc, "scratchproof: cannot initialise '%s' with %r: %s"
+                                % (name, s, _lib.strerror(rc)))
+                if host is not None:
+                    p.copy_(host)
+                    rec = host          # recorded from the host copy (Run.genesis copies p)
+            entries.append((name, rec, s))
+    run.genesis(entries)
     return {name: s for name, _, s, _, _ in plan}
-
-
-def _genesis_ranges(run, entries):
-    """Run.genesis for entries of which some have per-range schemes (SPEC.md 6.10), through
-    sp_run_genesis_ranges. Run.genesis takes one struct sp_init_scheme per tensor; until it
-    takes ranges itself this does what it does (its lock, handle, errors, genesis names and
-    hook time) with the ranges beside the tensors."""
-    t0 = time.perf_counter()
-    with run._lock:
-        h = run._handle()
-        n = len(entries)
-        arr = (_lib.SpRecordTensor * max(n, 1))()
-        rng = (_lib.SpInitRanges * max(n, 1))()
-        keep, seen = [], set()
-        for i, (name, x, init) in enumerate(entries):
-            b = _tensors.encode_name(name, "genesis tensor")
-            if b in seen:
-                raise ValueError("scratchproof: genesis tensor '%s' appears twice" % name)
-            seen.add(b)
-            _tensors.fill(arr[i].t, b, x, name, "genesis tensor")
-            init = as_init(init, "genesis tensor '%s'" % name)
-            if isinstance(init, Ranges):
-                r, nr = init.c_ranges()
-                rng[i].range, rng[i].n = ctypes.cast(r, ctypes.POINTER(_lib.SpInitRange)), nr
-                keep.append(r)        # arr[i].init stays zeroed: no scheme beside ranges
-            else:
-                arr[i].init = init.to_c()
-            keep.append((b, x))
-        rc = _lib.sp_run_genesis_ranges(h, arr, n, rng)
-        if rc != _lib.SP_OK:
-            raise run._fail(rc, "genesis")
-        run._genesis_names = {e[0] for e in entries}
-    run._hook += time.perf_counter() - t0
 
 
 def _is_torch_default(module):
@@ -550,3 +600,17 @@ def save_file(path, tensors, metadata=None):
     meta = {k.encode("utf-8"): v.encode("utf-8") for k, v in (metadata or {}).items()}
     write_safetensors(path, arr, n, meta)
     del keep
+
+
+def save_sharded(directory: "os.PathLike[str] | str", tensors: "dict[str, torch.Tensor]",
+                 max_shard_size: "int | str", metadata: "dict[str, str] | None" = None) \
+        -> "list[str]":
+    """Writes {name: tensor} (CPU, contiguous) as a sharded safetensors model in directory:
+    model-0000K-of-0000N.safetensors shards of at most max_shard_size bytes ("format": "pt"
+    and metadata in each __metadata__) and model.safetensors.index.json, Hugging Face's
+    layout (run.write_sharded). Returns the shard file names."""
+    arr, n, keep = _tensors.describe_all(tensors.items(), "tensor")
+    meta = {k.encode("utf-8"): v.encode("utf-8") for k, v in (metadata or {}).items()}
+    names = write_sharded(directory, arr, n, meta, max_shard_size)
+    del keep
+    return names

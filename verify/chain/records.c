@@ -1,0 +1,214 @@
+/*
+ * records.c - reading, decoding and checking the records of a ledger on
+ * several threads (records.h; SPEC.md 7 items 1, 2 and 5). Each record is
+ * independent: each thread decodes into its own arena and leaves its
+ * findings in the record; they are reported in ledger order afterwards.
+ */
+#include "records.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
+
+void sp_loaded_init(loaded *L, sp_report *rep)
+{
+    memset(L, 0, sizeof *L);
+    L->rep = rep;
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_init(&L->arena[k]);
+}
+
+void sp_loaded_free(loaded *L)
+{
+    if (L == NULL)
+        return;
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].val);
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+        sp_arena_release(&L->arena[k]);
+    free(L->v);
+    L->v = NULL;
+    L->n = L->cap = 0;
+}
+
+/* Takes one stored value; decoding waits for sp_loaded_decode, on every thread. */
+int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    loaded *L = ctx;
+    if (L->n == L->cap) {
+        size_t cap = L->cap ? 2 * L->cap : 64;
+        rec *v = realloc(L->v, cap * sizeof *v);
+        if (v == NULL) {
+            L->oom = 1;
+            return SP_ENOMEM;
+        }
+        L->v = v;
+        L->cap = cap;
+    }
+    rec *x = &L->v[L->n];
+    memset(x, 0, sizeof *x);
+    if (keylen == 8) {
+        x->key_ok = 1;
+        for (int i = 0; i < 8; i++)
+            x->key = (x->key << 8) | key[i];
+    }
+    x->val = malloc(len ? len : 1);
+    if (x->val == NULL) {
+        L->oom = 1;
+        return SP_ENOMEM;
+    }
+    memcpy(x->val, val, len);
+    x->len = len;
+    L->n++;
+    return 0;
+}
+
+/* ---- items 1 and 2: decoding, digests and signatures ---- */
+
+typedef struct decode_job {
+    loaded *L;
+    const uint8_t *pk;
+    atomic_uint_least64_t next;
+} decode_job;
+
+static void decode_one(rec *x, sp_arena *arena, const uint8_t *pk)
+{
+    x->decode_rc = sp_envelope_decode_in(&x->env, x->val, x->len, arena, x->why);
+    /* the envelope holds its own copy of every field: the stored bytes are done with */
+    free(x->val);
+    x->val = NULL;
+    if (x->decode_rc != SP_OK)
+        return;
+    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
+    x->sig_ok = sp_envelope_verify(x->env, pk) == SP_OK;
+    x->decode_rc = sp_record_decode_in(&x->r, x->env->payload.data, x->env->payload.len, arena, x->why);
+}
+
+static void decode_worker(void *arg, unsigned thread_index)
+{
+    decode_job *j = arg;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
+        for (; i < end; i++)
+            decode_one(&j->L->v[i], &j->L->arena[thread_index], j->pk);
+}
+
+int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads)
+{
+    decode_job j = {.L = L, .pk = pk};
+    atomic_init(&j.next, 0);
+    sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->decode_rc == SP_ENOMEM)
+            return SP_ENOMEM;
+        if (x->decode_rc != SP_OK)
+            sp_report_addf(L->rep, "record", 0, x->key_ok ? SP_AT_SEQ(x->key) : NULL, x->env == NULL ? "record %llu: stored value is not a valid "
+                          "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
+    }
+    return SP_OK;
+}
+
+/* ---- item 5: roots and tensor sets ---- */
+
+static const uint8_t *listed_at(const void *ctx, size_t i)
+{
+    return (*((Sp__TensorDigest *const *)ctx + i))->digest.data;
+}
+
+/*
+ * Same tensor names and shapes as the genesis (dtype may change, e.g. a
+ * bf16 export): the first difference into x->tensors and x->tensor.
+ */
+static void same_tensors(const Sp__Record *g, rec *x)
+{
+    Sp__TensorDigest **a, **b;
+    size_t na, nb;
+    sp_record_tensors(g, &a, &na);
+    sp_record_tensors(x->r, &b, &nb);
+    size_t i = 0, j = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i]->name, b[j]->name);
+        if (c != 0) {
+            x->tensors = c < 0 ? SP_TENSORS_MISSING : SP_TENSORS_EXTRA;
+            x->tensor = c < 0 ? a[i]->name : b[j]->name;
+            return;
+        }
+        if (a[i]->n_shape != b[j]->n_shape ||
+            memcmp(a[i]->shape, b[j]->shape, a[i]->n_shape * sizeof *a[i]->shape) != 0) {
+            x->tensors = SP_TENSORS_SHAPE;
+            x->tensor = b[j]->name;
+            return;
+        }
+        i++;
+        j++;
+    }
+}
+
+typedef struct check_job {
+    loaded *L;
+    const Sp__Record *g;
+    atomic_uint_least64_t next;
+} check_job;
+
+static void check_one(rec *x, const Sp__Record *g)
+{
+    if (x->r == NULL)
+        return;
+    Sp__TensorDigest **t;
+    size_t n;
+    uint8_t root[SP_DIGEST_BYTES];
+    sp_record_tensors(x->r, &t, &n);
+    /* the list was checked sorted, unique and with 32-byte digests at decode (SPEC.md 3.3) */
+    x->root_bad = sp_checkpoint_root_at(root, n, listed_at, t) != SP_OK ||
+                  sodium_memcmp(root, sp_record_root(x->r), SP_DIGEST_BYTES) != 0;
+    if (g != NULL && x->r != g)
+        same_tensors(g, x);
+}
+
+static void check_worker(void *arg, unsigned thread_index)
+{
+    (void)thread_index;
+    check_job *j = arg;
+    uint64_t end;
+    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
+        for (; i < end; i++)
+            check_one(&j->L->v[i], j->g);
+}
+
+void sp_loaded_check_records(loaded *L, const Sp__Record *g, unsigned threads, sp_report *rep)
+{
+    check_job j = {.L = L, .g = g};
+    atomic_init(&j.next, 0);
+    sp_pool_run(L->n > 8 ? threads : 1, check_worker, &j);
+    size_t bad = 0, bad_tensors = 0;
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->r == NULL)
+            continue;
+        const uint64_t seq = x->r->seq;
+        if (x->root_bad) {
+            bad++;
+            sp_report_addf(rep, "root", 0, SP_AT_SEQ(seq), "record %llu: root does not match its tensor digests", ull(seq));
+        }
+        if (x->tensors == SP_TENSORS_SAME)
+            continue;
+        bad_tensors++;
+        const sp_check_fields at = {.has_seq = 1, .seq = seq, .tensor = x->tensor};
+        if (x->tensors == SP_TENSORS_MISSING)
+            sp_report_addf(rep, "tensors", 0, &at, "record %llu: tensor '%s' of the genesis is missing",
+                           ull(seq), x->tensor);
+        else if (x->tensors == SP_TENSORS_EXTRA)
+            sp_report_addf(rep, "tensors", 0, &at, "record %llu: tensor '%s' is not in the genesis",
+                           ull(seq), x->tensor);
+        else
+            sp_report_addf(rep, "tensors", 0, &at, "record %llu: tensor '%s' changed shape since the genesis",
+                           ull(seq), x->tensor);
+    }
+    if (bad == 0)
+        sp_report_add(rep, "root", 1, "every record's root matches its tensor digests");
+    if (bad_tensors == 0 && g != NULL)
+        sp_report_add(rep, "tensors", 1, "every weight record has the genesis's tensor names and shapes");
+}

@@ -1,0 +1,66 @@
+/*
+ * records.h - the records of a ledger as verify holds them (SPEC.md 7 items
+ * 1, 2 and 5): read in one snapshot, then decoded, digested, signature-checked
+ * and checked against their own roots and the genesis's tensor set on several
+ * threads. Findings wait in each record and are reported in ledger order, so
+ * the report never depends on the thread count.
+ */
+#ifndef SP_VERIFY_RECORDS_H
+#define SP_VERIFY_RECORDS_H
+
+#include "arena.h"
+#include "digest.h"
+#include "pool.h"
+#include "record.h"
+#include "report.h"
+
+/* How a weight record's tensor list differs from the genesis's (the first difference). */
+enum { SP_TENSORS_SAME = 0, SP_TENSORS_MISSING, SP_TENSORS_EXTRA, SP_TENSORS_SHAPE };
+
+typedef struct rec {
+    uint64_t key;
+    int key_ok;
+    uint8_t *val;                        /* the stored value, copied out of the source;
+                                            freed once the envelope is decoded */
+    size_t len;
+    Sp__Envelope *env;                   /* NULL when the value is not a valid envelope */
+    Sp__Record *r;                       /* NULL when the payload did not decode */
+    uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
+    int sig_ok;                          /* a signature verifies under the pinned key */
+    int decode_rc;                       /* SP_OK, or why env or r is NULL */
+    char why[SP_ERRMSG_MAX];
+    int root_bad;                        /* the root is not its tensor list's (item 5) */
+    int tensors;                         /* SP_TENSORS_*, against the genesis */
+    const char *tensor;                  /* the tensor named by that difference */
+} rec;
+
+typedef struct loaded {
+    rec *v;
+    size_t n, cap;
+    sp_report *rep;
+    int oom;
+    sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
+} loaded;
+
+/* An empty set: L zeroed, its arenas initialised, findings to go to rep. */
+void sp_loaded_init(loaded *L, sp_report *rep) SP_NONNULL(1);
+void sp_loaded_free(loaded *L);
+
+/* An sp_ledger_visit_fn (source.h): copies one stored value into L (ctx). */
+int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len);
+
+/*
+ * Decodes, digests and checks the signature of every record on `threads`
+ * threads; reports the records that do not decode (item 1). SP_ENOMEM.
+ */
+int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads) SP_WUR SP_NONNULL(1, 2);
+
+/*
+ * Item 5 on `threads` threads: each record's root is its tensor list's root,
+ * and, when g (the genesis) is not NULL, each other record lists the
+ * genesis's tensor names and shapes. Named `root` and `tensors`.
+ */
+void sp_loaded_check_records(loaded *L, const Sp__Record *g, unsigned threads, sp_report *rep)
+    SP_NONNULL(1, 4);
+
+#endif

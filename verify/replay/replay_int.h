@@ -49,6 +49,9 @@ int sp_argv_substitute(char ***out, char *const *argv, const sp_placeholders *p)
  */
 int sp_spawn(char *const *argv, const char *logpath, unsigned threads, int *code, int *sig, char *err)
     SP_WUR SP_NONNULL(1, 2, 4, 5);
+/* sp_spawn calling tick(tick_ctx) every 20 ms while the trainer runs (tick NULL: none). */
+int sp_spawn_tick(char *const *argv, const char *logpath, unsigned threads, int *code, int *sig,
+                  char *err, void (*tick)(void *), void *tick_ctx) SP_WUR SP_NONNULL(1, 2, 4, 5);
 
 /*
  * The last at most max bytes of the file at path, escaped for one line

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void sp_argv_free(char **argv)
@@ -195,6 +196,12 @@ static void child(char *const *argv, int logfd)
 
 int sp_spawn(char *const *argv, const char *logpath, unsigned threads, int *code, int *sig, char *err)
 {
+    return sp_spawn_tick(argv, logpath, threads, code, sig, err, NULL, NULL);
+}
+
+int sp_spawn_tick(char *const *argv, const char *logpath, unsigned threads, int *code, int *sig,
+                  char *err, void (*tick)(void *), void *tick_ctx)
+{
     *code = -1;
     *sig = 0;
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -225,10 +232,18 @@ int sp_spawn(char *const *argv, const char *logpath, unsigned threads, int *code
         return SP_EIO;
     }
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0) {
-        if (errno != EINTR) {
+    for (;;) {
+        pid_t w = waitpid(pid, &st, tick != NULL ? WNOHANG : 0);
+        if (w == pid)
+            break;
+        if (w < 0 && errno != EINTR) {
             sp_errf(err, "waiting for the trainer: %s", strerror(errno));
             return SP_EIO;
+        }
+        if (w == 0) {   /* still running: a redraw, then a short sleep */
+            tick(tick_ctx);
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
         }
     }
     if (WIFEXITED(st)) {

@@ -3,7 +3,8 @@
  * threads (verify/chain/records.c): a signed, linked record whose root is
  * not its tensor list's fails `root`; one that drops, adds or reshapes a
  * genesis tensor fails `tensors`, naming it; many such records are reported
- * once each, in ledger order, with 1 and with 2 threads alike. The records
+ * once each, in ledger order, with 1 and with 2 threads alike; the scratch
+ * arena verify reuses per record keeps its newest block. The records
  * are forged honestly: decoded, changed, re-packed, signed with the run's
  * key and linked to the previous record, so only item 5 can catch them.
  */
@@ -282,6 +283,50 @@ static void test_many_in_order(void **state)
     }
 }
 
+/* Under another key every record fails `signature`, naming the keyid it claims (kept from its envelope). */
+static void test_other_key(void **state)
+{
+    fixture *f = *state;
+    append_forged(f, nothing, 0, 10);
+    uint8_t pk2[SP_PK_BYTES], sk2[SP_SK_BYTES];
+    crypto_sign_keypair(pk2, sk2);
+    char mine[SP_KEYID_CHARS + 1], other[SP_KEYID_CHARS + 1], want[4096] = "", got[4096];
+    sp_keyid(mine, f->pk);
+    sp_keyid(other, pk2);
+    size_t len = 0;
+    for (int s = 0; s <= 11; s++)
+        len += (size_t)snprintf(want + len, sizeof want - len, "%srecord %d: no signature verifies under "
+                                "the pinned key %s (record claims keyid %s)", s ? "|" : "", s, other, mine);
+    memcpy(f->pk, pk2, sizeof pk2);              /* verify pins the other key */
+    sp_report rep = verify(f, 2);
+    failures(&rep, "signature", got, sizeof got);
+    assert_string_equal(got, want);
+    sp_report_free(&rep);
+}
+
+/* sp_arena_reset keeps its newest block: the next allocations reuse it, nothing else survives. */
+static void test_arena_reset(void **state)
+{
+    (void)state;
+    sp_arena a;
+    sp_arena_init(&a);
+    sp_arena_reset(&a);                          /* empty: a no-op */
+    sp_arena_reset(NULL);
+    unsigned char *p = sp_arena_alloc(&a, 100);
+    assert_non_null(p);
+    memset(p, 0xab, 100);
+    for (int i = 0; i < 3; i++)                  /* more blocks */
+        assert_non_null(sp_arena_alloc(&a, 300u << 10));
+    unsigned char *big = sp_arena_alloc(&a, 1000);
+    sp_arena_reset(&a);
+    unsigned char *q = sp_arena_alloc(&a, 1000);
+    assert_ptr_equal(q, big);                    /* the newest block, from its start */
+    assert_non_null(sp_arena_alloc(&a, 2u << 20));
+    assert_int_equal(a.oom, 0);
+    sp_arena_release(&a);
+    assert_null(a.head);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +335,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tensor_sets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_shape, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_key, setup, teardown),
+        cmocka_unit_test(test_arena_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

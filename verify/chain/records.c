@@ -7,6 +7,7 @@
 #include "records.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,8 +17,10 @@ void sp_loaded_init(loaded *L, sp_report *rep)
 {
     memset(L, 0, sizeof *L);
     L->rep = rep;
-    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
         sp_arena_init(&L->arena[k]);
+        sp_arena_init(&L->scratch[k]);
+    }
 }
 
 void sp_loaded_free(loaded *L)
@@ -26,8 +29,10 @@ void sp_loaded_free(loaded *L)
         return;
     for (size_t i = 0; i < L->n; i++)
         free(L->v[i].val);
-    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
         sp_arena_release(&L->arena[k]);
+        sp_arena_release(&L->scratch[k]);
+    }
     free(L->v);
     L->v = NULL;
     L->n = L->cap = 0;
@@ -73,26 +78,50 @@ typedef struct decode_job {
     atomic_uint_least64_t next;
 } decode_job;
 
-static void decode_one(rec *x, sp_arena *arena, const uint8_t *pk)
+/* A thread's memory: the records it keeps, and what one record needs only while it is checked. */
+typedef struct thread_mem {
+    sp_arena *keep, *scratch;
+    uint8_t *pae;                        /* the signed bytes of one envelope, reused */
+    size_t pae_cap;
+} thread_mem;
+
+/*
+ * The envelope is decoded into scratch memory reused record after record:
+ * the record decodes into its own copies, and the signature's verdict, its
+ * reason and the claimed keyid are kept, so nothing needs the envelope
+ * afterwards. Only the decoded record stays (in keep).
+ */
+static void decode_one(rec *x, thread_mem *m, const uint8_t *pk)
 {
-    x->decode_rc = sp_envelope_decode_in(&x->env, x->val, x->len, arena, x->why);
-    /* the envelope holds its own copy of every field: the stored bytes are done with */
-    free(x->val);
+    Sp__Envelope *env = NULL;
+    sp_arena_reset(m->scratch);
+    x->decode_rc = sp_envelope_decode_in(&env, x->val, x->len, m->scratch, x->why);
+    free(x->val);                        /* the envelope holds its own copy of every field */
     x->val = NULL;
     if (x->decode_rc != SP_OK)
         return;
-    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
-    x->sig_ok = sp_envelope_verify(x->env, pk) == SP_OK;
-    x->decode_rc = sp_record_decode_in(&x->r, x->env->payload.data, x->env->payload.len, arena, x->why);
+    x->env_ok = 1;
+    snprintf(x->keyid, sizeof x->keyid, "%s", env->signatures[0]->keyid);
+    (void)sp_record_digest(x->digest, env->payload.data, env->payload.len);
+    x->sig_rc = sp_envelope_verify_buf(env, pk, &m->pae, &m->pae_cap, x->sig_why);
+    if (x->sig_rc == SP_ENOMEM) {
+        x->decode_rc = SP_ENOMEM;
+        return;
+    }
+    x->sig_ok = x->sig_rc == SP_OK;
+    x->decode_rc = sp_record_decode_in(&x->r, env->payload.data, env->payload.len, m->keep, x->why);
 }
 
 static void decode_worker(void *arg, unsigned thread_index)
 {
     decode_job *j = arg;
+    thread_mem m = {.keep = &j->L->arena[thread_index], .scratch = &j->L->scratch[thread_index]};
     uint64_t end;
     for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
         for (; i < end; i++)
-            decode_one(&j->L->v[i], &j->L->arena[thread_index], j->pk);
+            decode_one(&j->L->v[i], &m, j->pk);
+    free(m.pae);
+    sp_arena_release(m.scratch);
 }
 
 int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads)
@@ -105,7 +134,7 @@ int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads)
         if (x->decode_rc == SP_ENOMEM)
             return SP_ENOMEM;
         if (x->decode_rc != SP_OK)
-            sp_report_addf(L->rep, "record", 0, x->key_ok ? SP_AT_SEQ(x->key) : NULL, x->env == NULL ? "record %llu: stored value is not a valid "
+            sp_report_addf(L->rep, "record", 0, x->key_ok ? SP_AT_SEQ(x->key) : NULL, !x->env_ok ? "record %llu: stored value is not a valid "
                           "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
     }
     return SP_OK;

@@ -23,10 +23,14 @@ typedef struct rec {
     uint8_t *val;                        /* the stored value, copied out of the source;
                                             freed once the envelope is decoded */
     size_t len;
-    Sp__Envelope *env;                   /* NULL when the value is not a valid envelope */
+    int env_ok;                          /* the value is a valid envelope (decoded, checked
+                                            and dropped: the record keeps what it needs) */
     Sp__Record *r;                       /* NULL when the payload did not decode */
     uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
     int sig_ok;                          /* a signature verifies under the pinned key */
+    int sig_rc;                          /* else why: SP_EMISMATCH (keyid) or SP_ECRYPTO */
+    char sig_why[SP_ERRMSG_MAX];         /* its sentence, for SP_EMISMATCH */
+    char keyid[72];                      /* the first signature's claimed keyid (<= 64 chars) */
     int decode_rc;                       /* SP_OK, or why env or r is NULL */
     char why[SP_ERRMSG_MAX];
     int root_bad;                        /* the root is not its tensor list's (item 5) */
@@ -40,6 +44,7 @@ typedef struct loaded {
     sp_report *rep;
     int oom;
     sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
+    sp_arena scratch[SP_MAX_THREADS];    /* one envelope at a time, reused, per thread */
 } loaded;
 
 /* An empty set: L zeroed, its arenas initialised, findings to go to rep. */

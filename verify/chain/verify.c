@@ -63,19 +63,18 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
             prev_known = 0;
         }
         expect = x->key + 1;
-        if (x->env == NULL) {
+        if (!x->env_ok) {
             prev_known = 0;
             continue;
         }
         if (!x->sig_ok) {
             bad_sig++;
-            char why[SP_ERRMSG_MAX] = "";
-            if (sp_envelope_verify_keyid(x->env, pk, why) == SP_EMISMATCH)
-                sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key), "record %llu: %s", ull(x->key), why);
+            if (x->sig_rc == SP_EMISMATCH)
+                sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key), "record %llu: %s", ull(x->key), x->sig_why);
             else
                 sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key),
                               "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
-                              ull(x->key), keyid, x->env->signatures[0]->keyid);
+                              ull(x->key), keyid, x->keyid);
         }
         const Sp__Record *r = x->r;
         if (r == NULL) {

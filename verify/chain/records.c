@@ -70,11 +70,14 @@ int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t 
     return 0;
 }
 
-/* ---- items 1 and 2: decoding, digests and signatures ---- */
+/* ---- items 1, 2 and 5: decoding, digests, signatures, roots and tensor sets ---- */
+
+static void check_one(rec *x, const Sp__Record *g);
 
 typedef struct decode_job {
     loaded *L;
     const uint8_t *pk;
+    const Sp__Record *g;                 /* the genesis, decoded first; NULL when record 0 is not one */
     atomic_uint_least64_t next;
 } decode_job;
 
@@ -118,8 +121,10 @@ static void decode_worker(void *arg, unsigned thread_index)
     thread_mem m = {.keep = &j->L->arena[thread_index], .scratch = &j->L->scratch[thread_index]};
     uint64_t end;
     for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
-        for (; i < end; i++)
+        for (; i < end; i++) {
             decode_one(&j->L->v[i], &m, j->pk);
+            check_one(&j->L->v[i], j->g);     /* while its digests are in the cache */
+        }
     free(m.pae);
     sp_arena_release(m.scratch);
 }
@@ -127,7 +132,16 @@ static void decode_worker(void *arg, unsigned thread_index)
 int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads)
 {
     decode_job j = {.L = L, .pk = pk};
-    atomic_init(&j.next, 0);
+    atomic_init(&j.next, 1);
+    if (L->n > 0) {   /* record 0 first: every other record's tensor set is checked against it */
+        thread_mem m = {.keep = &L->arena[0], .scratch = &L->scratch[0]};
+        decode_one(&L->v[0], &m, pk);
+        free(m.pae);
+        const Sp__Record *r0 = L->v[0].r;
+        j.g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
+        check_one(&L->v[0], j.g);
+    }
+    L->g = j.g;
     sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
     for (size_t i = 0; i < L->n; i++) {
         const rec *x = &L->v[i];
@@ -176,12 +190,7 @@ static void same_tensors(const Sp__Record *g, rec *x)
     }
 }
 
-typedef struct check_job {
-    loaded *L;
-    const Sp__Record *g;
-    atomic_uint_least64_t next;
-} check_job;
-
+/* Item 5 for one decoded record, against the genesis g (NULL: the root only). */
 static void check_one(rec *x, const Sp__Record *g)
 {
     if (x->r == NULL)
@@ -197,21 +206,9 @@ static void check_one(rec *x, const Sp__Record *g)
         same_tensors(g, x);
 }
 
-static void check_worker(void *arg, unsigned thread_index)
+void sp_loaded_check_records(const loaded *L, sp_report *rep)
 {
-    (void)thread_index;
-    check_job *j = arg;
-    uint64_t end;
-    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
-        for (; i < end; i++)
-            check_one(&j->L->v[i], j->g);
-}
-
-void sp_loaded_check_records(loaded *L, const Sp__Record *g, unsigned threads, sp_report *rep)
-{
-    check_job j = {.L = L, .g = g};
-    atomic_init(&j.next, 0);
-    sp_pool_run(L->n > 8 ? threads : 1, check_worker, &j);
+    const Sp__Record *g = L->g;
     size_t bad = 0, bad_tensors = 0;
     for (size_t i = 0; i < L->n; i++) {
         const rec *x = &L->v[i];

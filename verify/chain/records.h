@@ -45,6 +45,7 @@ typedef struct loaded {
     int oom;
     sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
     sp_arena scratch[SP_MAX_THREADS];    /* one envelope at a time, reused, per thread */
+    const Sp__Record *g;                 /* record 0 when it decoded as a genesis, else NULL */
 } loaded;
 
 /* An empty set: L zeroed, its arenas initialised, findings to go to rep. */
@@ -56,16 +57,15 @@ int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t 
 
 /*
  * Decodes, digests and checks the signature of every record on `threads`
- * threads; reports the records that do not decode (item 1). SP_ENOMEM.
+ * threads, and checks item 5 as each is decoded: its root is its tensor
+ * list's root, and, when record 0 is a genesis (L->g), every other record
+ * lists the genesis's tensor names and shapes (record 0 is decoded first).
+ * Reports the records that do not decode (item 1); the other findings wait
+ * for sp_loaded_check_records. SP_ENOMEM.
  */
 int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads) SP_WUR SP_NONNULL(1, 2);
 
-/*
- * Item 5 on `threads` threads: each record's root is its tensor list's root,
- * and, when g (the genesis) is not NULL, each other record lists the
- * genesis's tensor names and shapes. Named `root` and `tensors`.
- */
-void sp_loaded_check_records(loaded *L, const Sp__Record *g, unsigned threads, sp_report *rep)
-    SP_NONNULL(1, 4);
+/* Reports item 5, in ledger order: checks `root` and `tensors` (the latter only with L->g). */
+void sp_loaded_check_records(const loaded *L, sp_report *rep) SP_NONNULL(1, 2);
 
 #endif

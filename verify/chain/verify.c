@@ -612,7 +612,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         g = NULL;
         sp_report_addf(rep, "init", 0, SP_AT_SEQ(0), "record 0 is not a readable genesis: nothing to regenerate");
     }
-    sp_loaded_check_records(&L, g, o->threads ? o->threads : 1, rep);
+    sp_loaded_check_records(&L, rep);   /* checked against L.g, which is g, while decoding */
     sp_weight_file *files = NULL;
     size_t nf = 0;
     if (o->checkpoint_dir != NULL && (rc = load_checkpoint_dir(o, rep, &files, &nf, err)) == SP_OK)

@@ -6,6 +6,7 @@
  */
 #include "records.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,21 +39,59 @@ void sp_loaded_free(loaded *L)
     L->n = L->cap = 0;
 }
 
-/* Takes one stored value; decoding waits for sp_loaded_decode, on every thread. */
-int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+/* ---- items 1, 2 and 5 while the ledger is read: decoding, digests, signatures, roots, tensor sets ---- */
+
+static void check_one(rec *x, const Sp__Record *g);
+
+#define CHUNK 1024   /* records per chunk while reading: a chunk never moves */
+
+/*
+ * The reading thread appends records to chunks and publishes them; every
+ * thread (the reader too, once the ledger is read) takes the next published
+ * record and decodes and checks it. Record 0 (the genesis, whose tensor set
+ * every other record is checked against) is decoded before any other is
+ * checked. chunk, published, next, done and g_ready are under mu.
+ */
+typedef struct stream {
+    loaded *L;
+    sp_source *src;
+    const uint8_t *pk;
+    rec **chunk;
+    size_t nchunks, cap_chunks;
+    size_t n;                        /* records read (the reader's) */
+    size_t published, next;
+    int done, g_ready, read_rc;
+    const Sp__Record *g;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} stream;
+
+/* Takes one stored value (an sp_ledger_visit_fn) and publishes it. */
+static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
-    loaded *L = ctx;
-    if (L->n == L->cap) {
-        size_t cap = L->cap ? 2 * L->cap : 64;
-        rec *v = realloc(L->v, cap * sizeof *v);
-        if (v == NULL) {
-            L->oom = 1;
+    stream *st = ctx;
+    if (st->n % CHUNK == 0) {
+        rec *c = malloc(CHUNK * sizeof *c);
+        pthread_mutex_lock(&st->mu);
+        if (c != NULL && st->nchunks == st->cap_chunks) {
+            size_t cap = st->cap_chunks ? 2 * st->cap_chunks : 16;
+            rec **t = realloc(st->chunk, cap * sizeof *t);
+            if (t != NULL) {
+                st->chunk = t;
+                st->cap_chunks = cap;
+            }
+        }
+        int ok = c != NULL && st->nchunks < st->cap_chunks;
+        if (ok)
+            st->chunk[st->nchunks++] = c;
+        pthread_mutex_unlock(&st->mu);
+        if (!ok) {
+            free(c);
+            st->L->oom = 1;
             return SP_ENOMEM;
         }
-        L->v = v;
-        L->cap = cap;
     }
-    rec *x = &L->v[L->n];
+    rec *x = &st->chunk[st->n / CHUNK][st->n % CHUNK];   /* only the reader grows the table */
     memset(x, 0, sizeof *x);
     if (keylen == 8) {
         x->key_ok = 1;
@@ -61,25 +100,18 @@ int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t 
     }
     x->val = malloc(len ? len : 1);
     if (x->val == NULL) {
-        L->oom = 1;
+        st->L->oom = 1;
         return SP_ENOMEM;
     }
     memcpy(x->val, val, len);
     x->len = len;
-    L->n++;
+    st->n++;
+    pthread_mutex_lock(&st->mu);
+    st->published = st->n;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
     return 0;
 }
-
-/* ---- items 1, 2 and 5: decoding, digests, signatures, roots and tensor sets ---- */
-
-static void check_one(rec *x, const Sp__Record *g);
-
-typedef struct decode_job {
-    loaded *L;
-    const uint8_t *pk;
-    const Sp__Record *g;                 /* the genesis, decoded first; NULL when record 0 is not one */
-    atomic_uint_least64_t next;
-} decode_job;
 
 /* A thread's memory: the records it keeps, and what one record needs only while it is checked. */
 typedef struct thread_mem {
@@ -115,34 +147,78 @@ static void decode_one(rec *x, thread_mem *m, const uint8_t *pk)
     x->decode_rc = sp_record_decode_in(&x->r, env->payload.data, env->payload.len, m->keep, x->why);
 }
 
-static void decode_worker(void *arg, unsigned thread_index)
+static void stream_worker(void *arg, unsigned thread_index)
 {
-    decode_job *j = arg;
-    thread_mem m = {.keep = &j->L->arena[thread_index], .scratch = &j->L->scratch[thread_index]};
-    uint64_t end;
-    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
-        for (; i < end; i++) {
-            decode_one(&j->L->v[i], &m, j->pk);
-            check_one(&j->L->v[i], j->g);     /* while its digests are in the cache */
+    stream *st = arg;
+    thread_mem m = {.keep = &st->L->arena[thread_index], .scratch = &st->L->scratch[thread_index]};
+    if (thread_index == 0) {             /* the calling thread reads, then decodes too */
+        st->read_rc = sp_source_foreach(st->src, visit, st);
+        pthread_mutex_lock(&st->mu);
+        st->done = 1;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+    }
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (st->next >= st->published && !st->done)
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (st->next >= st->published) {
+            pthread_mutex_unlock(&st->mu);
+            break;
         }
+        size_t i = st->next++;
+        rec *x = &st->chunk[i / CHUNK][i % CHUNK];
+        while (i > 0 && !st->g_ready)    /* record 0 is being decoded on another thread */
+            pthread_cond_wait(&st->cv, &st->mu);
+        pthread_mutex_unlock(&st->mu);
+        decode_one(x, &m, st->pk);
+        if (i == 0) {
+            const Sp__Record *r0 = x->r;
+            const Sp__Record *g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
+            check_one(x, g);
+            pthread_mutex_lock(&st->mu);
+            st->g = g;
+            st->g_ready = 1;
+            pthread_cond_broadcast(&st->cv);
+            pthread_mutex_unlock(&st->mu);
+        } else {
+            check_one(x, st->g);         /* while its digests are in the cache */
+        }
+    }
     free(m.pae);
     sp_arena_release(m.scratch);
 }
 
-int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads)
+int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads)
 {
-    decode_job j = {.L = L, .pk = pk};
-    atomic_init(&j.next, 1);
-    if (L->n > 0) {   /* record 0 first: every other record's tensor set is checked against it */
-        thread_mem m = {.keep = &L->arena[0], .scratch = &L->scratch[0]};
-        decode_one(&L->v[0], &m, pk);
-        free(m.pae);
-        const Sp__Record *r0 = L->v[0].r;
-        j.g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
-        check_one(&L->v[0], j.g);
+    stream st = {.L = L, .src = src, .pk = pk, .read_rc = SP_OK};
+    pthread_mutex_init(&st.mu, NULL);
+    pthread_cond_init(&st.cv, NULL);
+    sp_pool_run(threads, stream_worker, &st);
+    pthread_cond_destroy(&st.cv);
+    pthread_mutex_destroy(&st.mu);
+    /* one array in ledger order for the checks that follow */
+    L->v = malloc((st.n ? st.n : 1) * sizeof *L->v);
+    if (L->v == NULL) {
+        L->oom = 1;
+        for (size_t i = 0; i < st.n; i++)
+            free(st.chunk[i / CHUNK][i % CHUNK].val);
     }
-    L->g = j.g;
-    sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
+    for (size_t i = 0; L->v != NULL && i < st.n; i++)
+        L->v[i] = st.chunk[i / CHUNK][i % CHUNK];
+    for (size_t k = 0; k < st.nchunks; k++)
+        free(st.chunk[k]);
+    free(st.chunk);
+    L->n = L->v != NULL ? st.n : 0;
+    L->cap = L->n;
+    L->g = st.g;
+    if (L->v == NULL && st.read_rc == SP_OK)
+        return SP_ENOMEM;
+    return st.read_rc;
+}
+
+int sp_loaded_decode_report(loaded *L)
+{
     for (size_t i = 0; i < L->n; i++) {
         const rec *x = &L->v[i];
         if (x->decode_rc == SP_ENOMEM)

@@ -13,6 +13,7 @@
 #include "pool.h"
 #include "record.h"
 #include "report.h"
+#include "source.h"
 
 /* How a weight record's tensor list differs from the genesis's (the first difference). */
 enum { SP_TENSORS_SAME = 0, SP_TENSORS_MISSING, SP_TENSORS_EXTRA, SP_TENSORS_SHAPE };
@@ -52,18 +53,21 @@ typedef struct loaded {
 void sp_loaded_init(loaded *L, sp_report *rep) SP_NONNULL(1);
 void sp_loaded_free(loaded *L);
 
-/* An sp_ledger_visit_fn (source.h): copies one stored value into L (ctx). */
-int sp_loaded_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len);
-
 /*
- * Decodes, digests and checks the signature of every record on `threads`
- * threads, and checks item 5 as each is decoded: its root is its tensor
- * list's root, and, when record 0 is a genesis (L->g), every other record
- * lists the genesis's tensor names and shapes (record 0 is decoded first).
- * Reports the records that do not decode (item 1); the other findings wait
- * for sp_loaded_check_records. SP_ENOMEM.
+ * Reads every record of src (sp_source_foreach: called once) into L and, on
+ * `threads` threads while it reads, decodes, digests and checks the
+ * signature of each, and checks item 5 as each is decoded: its root is its
+ * tensor list's root, and, when record 0 is a genesis (L->g), every other
+ * record lists the genesis's tensor names and shapes. The findings wait in
+ * the records (sp_loaded_decode_report, sp_loaded_check_records). Returns
+ * what sp_source_foreach returned (SP_ENOMEM, with L->oom, when a record
+ * could not be stored); L->v holds the records read either way.
  */
-int sp_loaded_decode(loaded *L, const uint8_t *pk, unsigned threads) SP_WUR SP_NONNULL(1, 2);
+int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads)
+    SP_WUR SP_NONNULL(1, 2, 3);
+
+/* Reports the records that do not decode (item 1). SP_ENOMEM when one ran out of memory. */
+int sp_loaded_decode_report(loaded *L) SP_WUR SP_NONNULL(1);
 
 /* Reports item 5, in ledger order: checks `root` and `tensors` (the latter only with L->g). */
 void sp_loaded_check_records(const loaded *L, sp_report *rep) SP_NONNULL(1, 2);

@@ -572,7 +572,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     }
     loaded L;
     sp_loaded_init(&L, rep);
-    rc = sp_source_foreach(ledger, sp_loaded_visit, &L);
+    rc = sp_loaded_read(&L, ledger, o->pk, o->threads ? o->threads : 1);
     if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */
         sp_report_add(rep, "ledger", 0, "%s", sp_source_damage(ledger));
     if (rc != SP_OK) {
@@ -586,7 +586,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         sp_loaded_free(&L);
         goto out;
     }
-    if (sp_loaded_decode(&L, o->pk, o->threads ? o->threads : 1) != SP_OK) {
+    if (sp_loaded_decode_report(&L) != SP_OK) {
         snprintf(err, SP_ERRMSG_MAX, "%s: out of memory decoding %zu records", o->ledger_path, L.n);
         sp_loaded_free(&L);
         rc = SP_ENOMEM;

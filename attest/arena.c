@@ -72,3 +72,17 @@ void sp_arena_release(sp_arena *a)
     }
     sp_arena_init(a);
 }
+
+void sp_arena_reset(sp_arena *a)
+{
+    if (a == NULL || a->head == NULL)
+        return;
+    for (sp_arena_block *b = a->head->next, *next; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->head->next = NULL;
+    a->used = 0;
+    a->cap = a->head->cap;
+    a->oom = 0;
+}

@@ -29,4 +29,12 @@ void *sp_arena_alloc(sp_arena *a, size_t n);
 /* Frees every block; the arena is empty again and reusable. NULL is a no-op. */
 void sp_arena_release(sp_arena *a);
 
+/*
+ * Empties the arena but keeps its newest block for the next allocations:
+ * scratch memory reused record after record touches no fresh pages (a page
+ * first touched costs the kernel about as much as decoding it). Everything
+ * allocated before is invalid. NULL is a no-op.
+ */
+void sp_arena_reset(sp_arena *a);
+
 #endif

@@ -438,6 +438,8 @@ void sp_named_digest_sort(sp_named_digest *d, size_t n)
         qsort(d, n, sizeof *d, named_digest_cmp);
 }
 
+static const uint8_t *named_at(const void *ctx, size_t i);
+
 int sp_checkpoint_root(uint8_t out[SP_DIGEST_BYTES], const sp_named_digest *d,
                        size_t n)
 {
@@ -449,14 +451,30 @@ int sp_checkpoint_root(uint8_t out[SP_DIGEST_BYTES], const sp_named_digest *d,
         if (i > 0 && strcmp(d[i - 1].name, d[i].name) >= 0)
             return SP_EINVAL;
     }
+    return sp_checkpoint_root_at(out, n, named_at, d);
+}
+
+static const uint8_t *named_at(const void *ctx, size_t i)
+{
+    return ((const sp_named_digest *)ctx)[i].digest;
+}
+
+int sp_checkpoint_root_at(uint8_t out[SP_DIGEST_BYTES], size_t n,
+                          const uint8_t *(*at)(const void *ctx, size_t i), const void *ctx)
+{
     ensure_sodium();
     crypto_generichash_state st;
-    uint8_t cnt[8];
-    put_u64le(cnt, (uint64_t)n);
+    /* the digests are gathered 64 at a time: one hash update per 2 KiB, not per 32 bytes */
+    uint8_t buf[64 * SP_DIGEST_BYTES];
+    put_u64le(buf, (uint64_t)n);
     tagged_init(&st, TAG_CHECKPOINT);
-    crypto_generichash_update(&st, cnt, sizeof cnt);
-    for (size_t i = 0; i < n; i++)
-        crypto_generichash_update(&st, d[i].digest, SP_DIGEST_BYTES);
+    crypto_generichash_update(&st, buf, 8);
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        for (; k < 64 && i < n; k++, i++)
+            memcpy(buf + k * SP_DIGEST_BYTES, at(ctx, i), SP_DIGEST_BYTES);
+        crypto_generichash_update(&st, buf, k * SP_DIGEST_BYTES);
+    }
     crypto_generichash_final(&st, out, SP_DIGEST_BYTES);
     return SP_OK;
 }

@@ -99,6 +99,16 @@ void sp_named_digest_sort(sp_named_digest *d, size_t n);
 int sp_checkpoint_root(uint8_t out[SP_DIGEST_BYTES], const sp_named_digest *d,
                        size_t n) SP_WUR SP_NONNULL(1);
 
+/*
+ * The same root over n digests given by at(ctx, i) (32 bytes each, in the
+ * tensors' name order), for lists already checked sorted and unique (a
+ * decoded record's, SPEC.md 3.3): nothing is copied out or allocated.
+ * Returns SP_OK. Thread-safe when at is.
+ */
+int sp_checkpoint_root_at(uint8_t out[SP_DIGEST_BYTES], size_t n,
+                          const uint8_t *(*at)(const void *ctx, size_t i), const void *ctx)
+    SP_WUR SP_NONNULL(1, 3);
+
 /* Lowercase hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
 void sp_hex(char *out, const uint8_t *in, size_t len) SP_NONNULL(1);
 

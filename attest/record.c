@@ -140,6 +140,10 @@ void sp_envelope_free(Sp__Envelope *env)
         sp__envelope__free_unpacked(env, NULL);
 }
 
+/* The signature loop of sp_envelope_verify_keyid over a built PAE. */
+static int verify_pae(const Sp__Envelope *env, const uint8_t *pk, const uint8_t *pae, size_t paelen,
+                      char *err);
+
 int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *err)
 {
     uint8_t *pae;
@@ -147,6 +151,43 @@ int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *e
     int rc = sp_pae(&pae, &paelen, env->payload_type, env->payload.data, env->payload.len);
     if (rc != SP_OK)
         return rc;
+    rc = verify_pae(env, pk, pae, paelen, err);
+    free(pae);
+    return rc;
+}
+
+int sp_envelope_verify_buf(const Sp__Envelope *env, const uint8_t *pk, uint8_t **buf, size_t *cap,
+                           char *err)
+{
+    /* the same bytes as sp_pae, written into the caller's buffer */
+    char head[96], mid[32];
+    const char *type = env->payload_type;
+    size_t tlen = strlen(type), len = env->payload.len;
+    int h = snprintf(head, sizeof head, "DSSEv1 %zu ", tlen);
+    int m = snprintf(mid, sizeof mid, " %zu ", len);
+    if (h < 0 || m < 0 || len > SIZE_MAX - 256 - tlen)
+        return SP_ERANGE;
+    size_t total = (size_t)h + tlen + (size_t)m + len;
+    if (*cap < total || *buf == NULL) {
+        uint8_t *nb = realloc(*buf, total ? total : 1);
+        if (nb == NULL)
+            return SP_ENOMEM;
+        *buf = nb;
+        *cap = total ? total : 1;
+    }
+    uint8_t *p = *buf;
+    memcpy(p, head, (size_t)h);
+    memcpy(p + h, type, tlen);
+    memcpy(p + h + tlen, mid, (size_t)m);
+    if (len > 0)
+        memcpy(p + h + tlen + m, env->payload.data, len);
+    return verify_pae(env, pk, p, total, err);
+}
+
+static int verify_pae(const Sp__Envelope *env, const uint8_t *pk, const uint8_t *pae, size_t paelen,
+                      char *err)
+{
+    int rc;
     char want[SP_KEYID_CHARS + 1];
     sp_keyid(want, pk);
     rc = SP_ECRYPTO;
@@ -167,7 +208,6 @@ int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *e
     }
     if (rc == SP_ECRYPTO)
         sp_errf(err, "no signature verifies under the pinned key %s", want);
-    free(pae);
     return rc;
 }
 

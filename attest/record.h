@@ -59,6 +59,15 @@ int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp
 int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *err)
     SP_WUR SP_NONNULL(1, 2);
 
+/*
+ * sp_envelope_verify_keyid building PAE in *buf (grown with realloc as
+ * needed, *cap its size; start with NULL and 0, free(*buf) when done), so
+ * that many envelopes verified on one thread reuse one buffer. SP_ENOMEM
+ * when it cannot grow.
+ */
+int sp_envelope_verify_buf(const Sp__Envelope *env, const uint8_t *pk, uint8_t **buf, size_t *cap,
+                           char *err) SP_WUR SP_NONNULL(1, 2, 3, 4);
+
 /* sp_envelope_verify_keyid without the message. */
 int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk) SP_WUR SP_NONNULL(1, 2);
 

@@ -60,7 +60,7 @@ static int checkpoint(trainer *t, uint64_t step, double loss)
 {
     char name[32];
     snprintf(name, sizeof name, "step%06" PRIu64, step);
-    if (tt_write_files(t->c->out, name, step, t->w, t->opt) != 0)
+    if (tt_write_files_sharded(t->c->out, name, step, t->w, t->opt, (unsigned)t->c->shards) != 0)
         return 1;
     sp_checkpoint_info info = { .step = step, .tokens = step * t->c->batch * TT_PRED,
                                 .loss = loss, .lr = t->c->lr,
@@ -132,7 +132,8 @@ static int genesis(trainer *t)
             gen[i].init.kind = SP_INIT_EXTERNAL;
         }
     }
-    if (c->write_genesis && tt_write_files(c->out, "step000000", 0, t->w, NULL) != 0)
+    if (c->write_genesis && tt_write_files_sharded(c->out, "step000000", 0, t->w, NULL,
+                                                   (unsigned)c->shards) != 0)
         return 1;
     int rc = sp_run_genesis(t->run, gen, TT_NPARAMS);
     return rc == SP_OK ? 0 : hook_failed(t->run, "genesis", rc);
@@ -159,7 +160,8 @@ static int train(trainer *t)
                     window / (double)c->every, step * c->batch * TT_PRED);
         window = 0.0;
     }
-    if (code == 0 && tt_write_files(c->out, "final", c->steps, t->w, NULL) != 0)
+    if (code == 0 && tt_write_files_sharded(c->out, "final", c->steps, t->w, NULL,
+                                            (unsigned)c->shards) != 0)
         code = 1;
     int rc;
     if (code == 0 && (rc = sp_run_final(t->run, c->steps, t->w, TT_NPARAMS)) != SP_OK)

@@ -16,6 +16,7 @@ typedef struct tt_config {
     const char *ledger, *key, *init_from;
     uint64_t steps, every;
     int init_zeros, write_genesis;
+    uint64_t shards;                /* --shards N: weights as N shards (1: one file) */
     /* replay */
     const char *replay_from, *replay_opt;
     uint64_t first, last;

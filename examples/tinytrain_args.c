@@ -40,6 +40,8 @@ static const flag FLAGS[] = {
       "start from these weights (recorded as external: the fine-tune impostor)" },
     { "write-genesis", K_BOOL, TRAIN, 0, F(write_genesis), 0, 0, 0, NULL,
       "also write the initial weights to DIR/step000000.safetensors" },
+    { "shards", K_U64, TRAIN, 0, F(shards), 0, 1, 9, "N",
+      "weights as N Hugging Face shards in DIR/stepNNNNNN/ and DIR/final/ (default 1: one file)" },
     /* replay */
     { "replay-from", K_STR, REPLAY, REPLAY, F(replay_from), 0, 0, 0, "W",
       "replay mode: start weights (a checkpoint or the regenerated genesis)" },
@@ -250,6 +252,7 @@ int tt_parse_args(int argc, char **argv, tt_config *c)
     c->batch = 32;
     c->lr = 0.05;
     c->micro = 1;
+    c->shards = 1;
     c->math_threads = 1;
     unsigned char seen[NFLAGS] = { 0 };
     char e[256];

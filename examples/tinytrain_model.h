@@ -110,9 +110,12 @@ const char *tt_esc(char *buf, size_t cap, const char *s);
 /* 1 when name starts with prefix (always when prefix is NULL). */
 int tt_matches(const char *name, const char *prefix);
 
+#define TT_MAX_SHARDS 64   /* files of a sharded model tinytrain reads */
+
 /*
  * Loads the parameters (opt = 0: the model's names) or the momentum buffers
- * (opt = 1: opt.<param>.momentum) from a safetensors file into block (md->p,
+ * (opt = 1: opt.<param>.momentum) from a safetensors file, or a sharded
+ * model (its directory or its index: every *.safetensors there), into block (md->p,
  * md->m or another model's). Without a prefix the file must hold exactly the
  * 9 tensors; with one, only the parameters whose names start with it are
  * read (and must be present). F32 and the model's shapes, always. 0, or -1
@@ -128,5 +131,14 @@ int tt_load_tensors(tt_model *md, float *const *block, int opt, const char *path
  */
 int tt_write_files(const char *out, const char *name, uint64_t step,
                    const sp_tensor *w, const sp_tensor *opt);
+
+/*
+ * The same with the weights in `shards` files (1: OUT/NAME.safetensors as
+ * above; 2..9: a Hugging Face sharded model in the directory OUT/NAME/,
+ * model-0000K-of-0000N.safetensors and model.safetensors.index.json, SPEC.md
+ * 11.4). The momentum file stays one file beside it.
+ */
+int tt_write_files_sharded(const char *out, const char *name, uint64_t step,
+                           const sp_tensor *w, const sp_tensor *opt, unsigned shards);
 
 #endif

@@ -149,7 +149,7 @@ static int train(mtrainer *t)
             continue;
         char name[32];
         snprintf(name, sizeof name, "step%06" PRIu64, step);
-        int wrote = t->rank == 0 ? tt_write_files(c->out, name, step, t->w, t->opt) : 0;
+        int wrote = t->rank == 0 ? tt_write_files_sharded(c->out, name, step, t->w, t->opt, (unsigned)c->shards) : 0;
         MPI_Bcast(&wrote, 1, MPI_INT, 0, MPI_COMM_WORLD);
         if (wrote != 0) {
             code = 1;
@@ -163,7 +163,7 @@ static int train(mtrainer *t)
             fprintf(stderr, "tinytrain_mpi: step %" PRIu64 "/%" PRIu64 " loss %.4f on %d ranks\n", step,
                     c->steps, loss, t->size);
     }
-    int wrote = code == 0 && t->rank == 0 ? tt_write_files(c->out, "final", c->steps, t->w, NULL) : 0;
+    int wrote = code == 0 && t->rank == 0 ? tt_write_files_sharded(c->out, "final", c->steps, t->w, NULL, (unsigned)c->shards) : 0;
     MPI_Bcast(&wrote, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (code == 0 && wrote != 0)
         code = 1;

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +131,15 @@ static void run_sh(const char *script, unsigned threads, const char *log, int *c
 {
     char *argv[] = {"/bin/sh", "-c", (char *)script, NULL};
     char err[SP_ERRMSG_MAX] = "";
+    int timed_out = -1;
     unlink(log);
-    assert_int_equal(sp_spawn(argv, log, threads, code, sig, err), SP_OK);
+    assert_int_equal(sp_spawn(argv, log, threads, NULL, code, sig, &timed_out, err), SP_OK);
+    assert_int_equal(timed_out, 0);
+}
+
+static void count_tick(void *ctx)
+{
+    ++*(int *)ctx;
 }
 
 static void test_spawn(void **state)
@@ -159,7 +167,8 @@ static void test_spawn(void **state)
     assert_int_equal(code, 128 + 9);
     /* a program that does not exist: 127 and a line in the log */
     char *argv[] = {"/nonexistent/trainer", "x", NULL};
-    assert_int_equal(sp_spawn(argv, log, 1, &code, &sig, NULL), SP_OK);
+    int to = 0;
+    assert_int_equal(sp_spawn(argv, log, 1, NULL, &code, &sig, &to, NULL), SP_OK);
     assert_int_equal(code, 127);
     sp_log_tail(tail, sizeof tail, log, 300);
     assert_non_null(strstr(tail, "cannot execute the trainer"));
@@ -167,8 +176,22 @@ static void test_spawn(void **state)
     char badlog[160];
     snprintf(badlog, sizeof badlog, "%s/no/such/dir/log", tmpdir);
     char err[SP_ERRMSG_MAX] = "";
-    assert_int_equal(sp_spawn(argv, badlog, 1, &code, &sig, err), SP_EIO);
+    assert_int_equal(sp_spawn(argv, badlog, 1, NULL, &code, &sig, &to, err), SP_EIO);
     assert_non_null(strstr(err, badlog));
+    /* a limit: a trainer that sleeps past it is stopped (SIGTERM), and says so */
+    char *slow[] = {"/bin/sh", "-c", "sleep 30", NULL};
+    int ticks = 0;
+    sp_spawn_opts so = {.timeout_s = 0.2, .tick = count_tick, .tick_ctx = &ticks};
+    assert_int_equal(sp_spawn(slow, log, 1, &so, &code, &sig, &to, err), SP_OK);
+    assert_int_equal(to, 1);
+    assert_int_equal(sig, SIGTERM);
+    assert_true(ticks > 0);   /* the tick ran while it waited */
+    /* one that ends in time is not marked */
+    char *fast[] = {"/bin/sh", "-c", "exit 0", NULL};
+    so.timeout_s = 60;
+    assert_int_equal(sp_spawn(fast, log, 1, &so, &code, &sig, &to, err), SP_OK);
+    assert_int_equal(to, 0);
+    assert_int_equal(code, 0);
 }
 
 static void test_log_tail(void **state)

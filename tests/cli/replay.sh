@@ -5,7 +5,8 @@
 # trainer that fails, or writes no ledger, is a failed segment (exit 1) with its log tail;
 # replay without the checkpoint files names the record; a ledger cut before its final
 # record is incomplete; --config binds the configuration file; scratch directories go
-# away (TMPDIR honoured) unless --keep-replays; usage errors are exit 2 with one line.
+# away (TMPDIR honoured) unless --keep-replays; usage errors are exit 2 with one line; on a
+# terminal a progress line counts segments and steps (never in a pipe or with --quiet).
 # Env: BUILD, PYTHON.
 set -u
 B=${BUILD:-build}
@@ -173,6 +174,32 @@ expect 2 "--replay-timeout 0" "--replay-timeout wants seconds > 0, not '0'" -- V
 expect 2 "--replay-timeout without --replay" "--replay-timeout needs --replay" -- V --replay-timeout 5
 expect 2 "bad --nonce" "--nonce wants 32 hex digits" -- V --replay "$R" --nonce abc
 expect 2 "unreadable --config" "--config $t/nope" -- V --config "$t/nope"
+
+# --- progress (SPEC.md 8.6): on a terminal, segments and steps with rate and ETA; never in a
+# pipe or with --quiet. A run faster than a redraw shows only its first line ('- /s'), so
+# only that line and the format of the others are required, never a speed.
+if command -v script >/dev/null 2>&1; then
+  RA=$(printf '%s' "$R" | sed "s|^$tt|$PWD/$tt|")
+  script -qec "'$sp' verify '$t/run.ledger' --pubkey '$t/k.pub' --checkpoints '$t/ck' --replay '$RA' --segments all" \
+    "$t/tty.log" >/dev/null 2>&1
+  tr '\r' '\n' <"$t/tty.log" | grep -a '^replay: ' >"$t/lines"
+  grep -aqE '^replay: 0/6 segments, steps: 0 / 100 +0%  - /s  ETA -' "$t/lines" \
+    && ok "verify --replay on a terminal: a progress line of segments and steps" \
+    || bad "replay progress: $(tr '\r\033' '|~' <"$t/tty.log" | grep -a 'replay' | head -c 600)"
+  if [ -s "$t/lines" ] && ! grep -avE '^replay: [0-6]/6 segments, steps: [0-9]+ / 100 +[0-9]+%  (- /s  ETA -|[0-9.]+ steps/s  ETA [0-9]+:[0-9]{2}:[0-9]{2})'$'\033''\[K' "$t/lines" | grep -aq .; then
+    ok "every replay progress line counts steps, with a rate and ETA once steps are done"
+  else bad "replay progress lines: $(grep -avE 'steps/s|- /s' "$t/lines" | head -3 | tr '\033' '~')"; fi
+  grep -aq 'VERIFIED' "$t/tty.log" && grep -aq $'\r\033\[K' "$t/tty.log" && ok "the replay line is cleared, the verdict follows" \
+    || bad "no verdict or no cleared line on the terminal"
+  script -qec "'$sp' verify '$t/run.ledger' --pubkey '$t/k.pub' --replay '$RA' --segments first --quiet" "$t/q.log" >/dev/null 2>&1
+  grep -aq 'VERIFIED' "$t/q.log" && ! grep -aq 'segments, steps' "$t/q.log" && ok "--quiet: no replay progress on a terminal" \
+    || bad "--quiet replay: $(tr '\r\033' '|~' <"$t/q.log" | head -c 300)"
+else
+  ok "script(1) absent: replay progress on a terminal not tested"
+fi
+V --replay "$R" --segments first >"$t/p.out" 2>"$t/p.err"
+[ ! -s "$t/p.err" ] && ! grep -q 'segments, steps' "$t/p.out" && ok "replay in a pipe: no progress" \
+  || bad "replay progress in a pipe: $(head -c 200 "$t/p.err")"
 
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

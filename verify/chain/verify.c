@@ -27,119 +27,10 @@
 #include "pool.h"
 #include "source.h"
 #include "record.h"
+#include "records.h"
 #include "segments.h"
 
-typedef struct rec {
-    uint64_t key;
-    int key_ok;
-    uint8_t *val;                        /* the stored value, copied out of the source */
-    size_t len;
-    Sp__Envelope *env;                   /* NULL when the value is not a valid envelope */
-    Sp__Record *r;                       /* NULL when the payload did not decode */
-    uint8_t digest[SP_DIGEST_BYTES];     /* record digest of the payload */
-    int sig_ok;                          /* a signature verifies under the pinned key */
-    int decode_rc;                       /* SP_OK, or why env or r is NULL */
-    char why[SP_ERRMSG_MAX];
-} rec;
-
-typedef struct loaded {
-    rec *v;
-    size_t n, cap;
-    sp_report *rep;
-    int oom;
-    sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
-} loaded;
-
-static void free_loaded(loaded *L)
-{
-    for (size_t i = 0; i < L->n; i++)
-        free(L->v[i].val);
-    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
-        sp_arena_release(&L->arena[k]);
-    free(L->v);
-}
-
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
-
-/* Takes one stored value; decoding waits for decode_all, on every thread. */
-static int load_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
-{
-    loaded *L = ctx;
-    if (L->n == L->cap) {
-        size_t cap = L->cap ? 2 * L->cap : 64;
-        rec *v = realloc(L->v, cap * sizeof *v);
-        if (v == NULL) {
-            L->oom = 1;
-            return SP_ENOMEM;
-        }
-        L->v = v;
-        L->cap = cap;
-    }
-    rec *x = &L->v[L->n];
-    memset(x, 0, sizeof *x);
-    if (keylen == 8) {
-        x->key_ok = 1;
-        for (int i = 0; i < 8; i++)
-            x->key = (x->key << 8) | key[i];
-    }
-    x->val = malloc(len ? len : 1);
-    if (x->val == NULL) {
-        L->oom = 1;
-        return SP_ENOMEM;
-    }
-    memcpy(x->val, val, len);
-    x->len = len;
-    L->n++;
-    return 0;
-}
-
-/*
- * ---- decoding and signatures, on several threads: each record is
- * independent. Each thread decodes into its own arena; findings wait in the
- * record and are reported in ledger order afterwards.
- */
-
-typedef struct decode_job {
-    loaded *L;
-    const uint8_t *pk;
-    atomic_uint_least64_t next;
-} decode_job;
-
-static void decode_one(rec *x, sp_arena *arena, const uint8_t *pk)
-{
-    x->decode_rc = sp_envelope_decode_in(&x->env, x->val, x->len, arena, x->why);
-    if (x->decode_rc != SP_OK)
-        return;
-    (void)sp_record_digest(x->digest, x->env->payload.data, x->env->payload.len);
-    x->sig_ok = sp_envelope_verify(x->env, pk) == SP_OK;
-    x->decode_rc = sp_record_decode_in(&x->r, x->env->payload.data, x->env->payload.len, arena, x->why);
-}
-
-static void decode_worker(void *arg, unsigned thread_index)
-{
-    decode_job *j = arg;
-    uint64_t end;
-    for (uint64_t i; (i = sp_pool_take(&j->next, j->L->n, 4, &end)) < j->L->n;)
-        for (; i < end; i++)
-            decode_one(&j->L->v[i], &j->L->arena[thread_index], j->pk);
-}
-
-/* Decodes, digests and checks the signature of every record. SP_ENOMEM. */
-static int decode_all(loaded *L, const uint8_t *pk, unsigned threads)
-{
-    decode_job j = {.L = L, .pk = pk};
-    atomic_init(&j.next, 0);
-    sp_pool_run(L->n > 8 ? threads : 1, decode_worker, &j);
-    for (size_t i = 0; i < L->n; i++) {
-        const rec *x = &L->v[i];
-        if (x->decode_rc == SP_ENOMEM)
-            return SP_ENOMEM;
-        if (x->decode_rc != SP_OK)
-            sp_report_addf(L->rep, "record", 0, x->key_ok ? SP_AT_SEQ(x->key) : NULL, x->env == NULL ? "record %llu: stored value is not a valid "
-                          "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
-    }
-    return SP_OK;
-}
 
 /* Signatures, sequence numbers, links, run id, record kinds and step order. */
 static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_summary *sum)
@@ -172,19 +63,18 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
             prev_known = 0;
         }
         expect = x->key + 1;
-        if (x->env == NULL) {
+        if (!x->env_ok) {
             prev_known = 0;
             continue;
         }
         if (!x->sig_ok) {
             bad_sig++;
-            char why[SP_ERRMSG_MAX] = "";
-            if (sp_envelope_verify_keyid(x->env, pk, why) == SP_EMISMATCH)
-                sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key), "record %llu: %s", ull(x->key), why);
+            if (x->sig_rc == SP_EMISMATCH)
+                sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key), "record %llu: %s", ull(x->key), x->sig_why);
             else
                 sp_report_addf(rep, "signature", 0, SP_AT_SEQ(x->key),
                               "record %llu: no signature verifies under the pinned key %s (record claims keyid %s)",
-                              ull(x->key), keyid, x->env->signatures[0]->keyid);
+                              ull(x->key), keyid, x->keyid);
         }
         const Sp__Record *r = x->r;
         if (r == NULL) {
@@ -246,58 +136,6 @@ static void check_chain(loaded *L, const uint8_t *pk, sp_report *rep, sp_verify_
     if (run_id != NULL)
         sp_hex(sum->run_id, run_id, SP_RUN_ID_BYTES);
     memcpy(sum->keyid, keyid, sizeof keyid);
-}
-
-/* Recomputes a record's root from its tensor list. */
-static int root_of(uint8_t out[SP_DIGEST_BYTES], const Sp__Record *r)
-{
-    Sp__TensorDigest **t;
-    size_t n;
-    sp_record_tensors(r, &t, &n);
-    sp_named_digest *nd = calloc(n ? n : 1, sizeof *nd);
-    if (nd == NULL)
-        return SP_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        nd[i].name = t[i]->name;
-        memcpy(nd[i].digest, t[i]->digest.data, SP_DIGEST_BYTES);
-    }
-    int rc = sp_checkpoint_root(out, nd, n);
-    free(nd);
-    return rc;
-}
-
-/* Same tensor names and shapes as the genesis (dtype may change, e.g. a bf16 export). */
-static void check_same_tensors(const Sp__Record *g, const Sp__Record *r, sp_report *rep)
-{
-    Sp__TensorDigest **a, **b;
-    size_t na, nb;
-    sp_record_tensors(g, &a, &na);
-    sp_record_tensors(r, &b, &nb);
-    size_t i = 0, j = 0;
-    while (i < na || j < nb) {
-        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i]->name, b[j]->name);
-        if (c < 0) {
-            sp_report_addf(rep, "tensors", 0, &(const sp_check_fields){.has_seq = 1, .seq = r->seq,
-                           .tensor = a[i]->name}, "record %llu: tensor '%s' of the genesis is missing",
-                           ull(r->seq), a[i]->name);
-            return;
-        }
-        if (c > 0) {
-            sp_report_addf(rep, "tensors", 0, &(const sp_check_fields){.has_seq = 1, .seq = r->seq,
-                           .tensor = b[j]->name}, "record %llu: tensor '%s' is not in the genesis",
-                           ull(r->seq), b[j]->name);
-            return;
-        }
-        if (a[i]->n_shape != b[j]->n_shape ||
-            memcmp(a[i]->shape, b[j]->shape, a[i]->n_shape * sizeof *a[i]->shape) != 0) {
-            sp_report_addf(rep, "tensors", 0, &(const sp_check_fields){.has_seq = 1, .seq = r->seq,
-                           .tensor = b[j]->name}, "record %llu: tensor '%s' changed shape since the genesis",
-                           ull(r->seq), b[j]->name);
-            return;
-        }
-        i++;
-        j++;
-    }
 }
 
 static const char *scheme_text(char *buf, size_t cap, const sp_init_scheme *s)
@@ -455,30 +293,6 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
         sp_report_addf(rep, "from-scratch", 0, SP_AT_SEQ(0), "%zu of %zu initial tensors were not generated by the "
                       "deterministic initialiser: this run does not start from scratch",
                       external, G->n_tensors);
-}
-
-/* Each record's root equals its tensor list; weights keep the genesis's tensors. */
-static void check_records(const loaded *L, const Sp__Record *g, sp_report *rep)
-{
-    size_t bad = 0, before = rep->failed, bad_tensors;
-    for (size_t i = 0; i < L->n; i++) {
-        const Sp__Record *r = L->v[i].r;
-        if (r == NULL)
-            continue;
-        uint8_t root[SP_DIGEST_BYTES];
-        if (root_of(root, r) != SP_OK ||
-            sodium_memcmp(root, sp_record_root(r), SP_DIGEST_BYTES) != 0) {
-            bad++;
-            sp_report_addf(rep, "root", 0, SP_AT_SEQ(r->seq), "record %llu: root does not match its tensor digests", ull(r->seq));
-        }
-        if (g != NULL && r != g)
-            check_same_tensors(g, r, rep);
-    }
-    bad_tensors = rep->failed - before - bad;
-    if (bad == 0)
-        sp_report_add(rep, "root", 1, "every record's root matches its tensor digests");
-    if (bad_tensors == 0 && g != NULL)
-        sp_report_add(rep, "tensors", 1, "every weight record has the genesis's tensor names and shapes");
 }
 
 static int is_weights(const Sp__Record *r)
@@ -794,26 +608,25 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         if (rc != SP_OK)
             goto out;
     }
-    loaded L = {.rep = rep};
-    for (unsigned k = 0; k < SP_MAX_THREADS; k++)
-        sp_arena_init(&L.arena[k]);
-    rc = sp_source_foreach(ledger, load_visit, &L);
+    loaded L;
+    sp_loaded_init(&L, rep);
+    rc = sp_loaded_read(&L, ledger, o->pk, o->threads ? o->threads : 1);
     if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */
         sp_report_add(rep, "ledger", 0, "%s", sp_source_damage(ledger));
     if (rc != SP_OK) {
         snprintf(err, SP_ERRMSG_MAX, "%s", L.oom ? "out of memory" : sp_source_errmsg(ledger));
-        free_loaded(&L);
+        sp_loaded_free(&L);
         goto out;
     }
     sum->records = L.n;
     if (L.n == 0) {
         sp_report_add(rep, "record", 0, "the ledger holds no records");
-        free_loaded(&L);
+        sp_loaded_free(&L);
         goto out;
     }
-    if (decode_all(&L, o->pk, o->threads ? o->threads : 1) != SP_OK) {
+    if (sp_loaded_decode_report(&L) != SP_OK) {
         snprintf(err, SP_ERRMSG_MAX, "%s: out of memory decoding %zu records", o->ledger_path, L.n);
-        free_loaded(&L);
+        sp_loaded_free(&L);
         rc = SP_ENOMEM;
         goto out;
     }
@@ -837,7 +650,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
         g = NULL;
         sp_report_addf(rep, "init", 0, SP_AT_SEQ(0), "record 0 is not a readable genesis: nothing to regenerate");
     }
-    check_records(&L, g, rep);
+    sp_loaded_check_records(&L, rep);   /* checked against L.g, which is g, while decoding */
     sp_weight_file *files = NULL;
     size_t nf = 0;
     if (o->checkpoint_dir != NULL && (rc = load_checkpoint_dir(o, rep, &files, &nf, err)) == SP_OK)
@@ -857,7 +670,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     for (size_t k = 0; k < nf; k++)
         sp_weight_file_free(&files[k]);
     free(files);
-    free_loaded(&L);
+    sp_loaded_free(&L);
 out:
     for (size_t i = 0; i < o->n_models; i++)
         sp_weight_file_free(&models[i]);

@@ -47,6 +47,12 @@ int sp_cli_write_out(const char *cmd, const char *flag, const char *path, const 
  * ten times a second. ctx is unused (pass NULL). sp_cli_progress_end clears the line.
  */
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total);
+/*
+ * The same line for a phase whose text changes while it runs ("replay:
+ * 2/5 segments, steps"): the rate and ETA are timed from the first call
+ * with this phase name, whatever what says; what is shown (escaped).
+ */
+void sp_cli_progress_phase(const char *phase, const char *what, uint64_t done, uint64_t total);
 void sp_cli_progress_enable(int on);
 void sp_cli_progress_end(void);
 

@@ -165,6 +165,7 @@ static struct {
     int on;                /* enabled and stderr is a terminal */
     int shown;             /* a line is on the screen */
     char what[256];        /* the phase being timed, as the caller named it */
+    char shown_src[256];   /* the text shown for it, as the caller gave it */
     char shown_as[96];     /* escaped (it may hold a path) and cut to its last characters */
     double t0, last;       /* its start, the last redraw */
 } prog;
@@ -190,6 +191,7 @@ void sp_cli_progress_end(void)
     }
     prog.shown = 0;
     prog.what[0] = '\0';
+    prog.shown_src[0] = '\0';
 }
 
 /* "412.0 MiB" and the like, for bytes. */
@@ -206,12 +208,23 @@ static void human(char *out, size_t cap, double v, int steps)
 void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total)
 {
     (void)ctx;
-    if (!prog.on || what == NULL)
+    sp_cli_progress_phase(what, what, done, total);
+}
+
+void sp_cli_progress_phase(const char *phase, const char *what, uint64_t done, uint64_t total)
+{
+    if (!prog.on || what == NULL || phase == NULL)
         return;
     double t = now_s();
-    if (strcmp(what, prog.what) != 0) {   /* a new phase: its own clock */
-        snprintf(prog.what, sizeof prog.what, "%s", what);
-        char e[4 * sizeof prog.what];
+    if (strcmp(phase, prog.what) != 0) {   /* a new phase: its own clock */
+        snprintf(prog.what, sizeof prog.what, "%s", phase);
+        prog.t0 = t;
+        prog.last = 0;
+        prog.shown_src[0] = '\0';
+    }
+    if (strcmp(what, prog.shown_src) != 0) {   /* a new text: escaped and cut once */
+        snprintf(prog.shown_src, sizeof prog.shown_src, "%s", what);
+        char e[4 * sizeof prog.shown_src];
         sp_escape(e, sizeof e, what);
         size_t el = strlen(e);
         if (el < sizeof prog.shown_as)
@@ -222,8 +235,6 @@ void sp_cli_progress(void *ctx, const char *what, uint64_t done, uint64_t total)
                 tail++;
             snprintf(prog.shown_as, sizeof prog.shown_as, "...%s", tail);
         }
-        prog.t0 = t;
-        prog.last = 0;
     }
     if (total > 0 && done >= total) {     /* finished: the line goes away */
         sp_cli_progress_end();

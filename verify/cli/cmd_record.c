@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "audit.h"
 #include "cli_schemes.h"
 #include "escape.h"
 #include "init.h"
@@ -28,7 +29,9 @@ static const char record_usage[] =
     "       scratchproof record checkpoint --ledger L --key K --step N [--tokens N]\n"
     "                                      [--loss X] [--lr X] [--batches LIST] FILE\n"
     "       scratchproof record final      --ledger L --key K --step N [--batches LIST] FILE\n"
-    "Appends one signed record for the weights in the safetensors FILE.\n"
+    "Appends one signed record for the weights in FILE: a .safetensors file, or a\n"
+    "sharded model given as its *.safetensors.index.json or its directory (the\n"
+    "tensors of every shard, recorded as one list).\n"
     "genesis starts a new ledger; each tensor is recorded with the scheme of the\n"
     "most specific --scheme whose GLOB matches its name ('*' any run, '?' one\n"
     "character); matching globs of which none is the most specific must agree;\n"
@@ -213,6 +216,100 @@ static int commit_batches(sp_run *run, const char *list)
     return ret;
 }
 
+/*
+ * The weights to record, as stored: a .safetensors file, or a sharded model
+ * (its *.safetensors.index.json, or a directory holding one index or one
+ * file) checked as verify and audit open it (SPEC.md 7 item 6, 10.1: the
+ * index exact, no name in two shards), then every shard mapped once more to
+ * hand out its tensors as stored, never dequantised.
+ */
+typedef struct weights_in {
+    sp_st_file **shard;
+    size_t nshards, n;
+    sp_tensor *t;                 /* every tensor of every shard, sorted by name */
+} weights_in;
+
+static void weights_close(weights_in *w)
+{
+    for (size_t i = 0; i < w->nshards; i++)
+        sp_st_close(w->shard[i]);
+    free(w->shard);
+    free(w->t);
+    memset(w, 0, sizeof *w);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const sp_tensor *)a)->name, ((const sp_tensor *)b)->name);
+}
+
+/* 0, or 2 after one line naming path (and the shard) and what is wrong. */
+static int weights_open(weights_in *w, const char *path)
+{
+    memset(w, 0, sizeof *w);
+    char err[SP_ERRMSG_MAX] = "";
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && !ends_with(path, ".json")) {
+        /* one file: exactly as before sharded models were taken */
+        w->shard = calloc(1, sizeof *w->shard);
+        if (w->shard == NULL)
+            return sp_cli_usage_error("record", "out of memory");
+        if (sp_st_open(&w->shard[0], path, err) != SP_OK) {
+            weights_close(w);
+            return sp_cli_usage_error("record", "%s: %s", path, err);
+        }
+        w->nshards = 1;
+    } else {
+        sp_audit_model *m = NULL;
+        if (sp_audit_model_open(&m, path, err) != SP_OK) {
+            size_t pl = strlen(path);   /* the reason names the file it is about */
+            if (strncmp(err, path, pl) == 0 && err[pl] == ':')
+                return sp_cli_usage_error("record", "%s", err);
+            return sp_cli_usage_error("record", "%s: %s", path, err[0] ? err : "cannot open");
+        }
+        size_t k = sp_audit_model_files(m);
+        w->shard = calloc(k ? k : 1, sizeof *w->shard);
+        for (size_t i = 0; w->shard != NULL && i < k; i++) {
+            const char *sp = sp_audit_model_file(m, i);
+            if (sp_st_open(&w->shard[i], sp, err) != SP_OK) {
+                int rc = sp_cli_usage_error("record", "%s: shard %s: %s", path, sp, err);
+                sp_audit_model_close(m);
+                weights_close(w);
+                return rc;
+            }
+            w->nshards++;
+        }
+        sp_audit_model_close(m);
+        if (w->shard == NULL)
+            return sp_cli_usage_error("record", "out of memory");
+    }
+    for (size_t i = 0; i < w->nshards; i++)
+        w->n += sp_st_count(w->shard[i]);
+    w->t = calloc(w->n ? w->n : 1, sizeof *w->t);
+    if (w->t == NULL) {
+        weights_close(w);
+        return sp_cli_usage_error("record", "out of memory");
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < w->nshards; i++)
+        for (size_t k = 0; k < sp_st_count(w->shard[i]); k++)
+            w->t[j++] = *sp_st_tensor(w->shard[i], k);
+    qsort(w->t, w->n, sizeof *w->t, by_name);
+    for (size_t i = 1; i < w->n; i++)     /* sp_audit_model_open refused this already */
+        if (strcmp(w->t[i - 1].name, w->t[i].name) == 0) {
+            int rc = sp_cli_usage_error("record", "%s: tensor '%s' is in two shards", path, w->t[i].name);
+            weights_close(w);
+            return rc;
+        }
+    return 0;
+}
+
 int sp_cmd_record(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -319,23 +416,19 @@ int sp_cmd_record(int argc, char **argv)
         goto out;
     }
     char err[SP_ERRMSG_MAX] = "";
-    sp_st_file *f = NULL;
-    if (sp_st_open(&f, argv[optind], err) != SP_OK) {
-        rc = sp_cli_usage_error("record", "%s: %s", argv[optind], err);
+    weights_in win;
+    if ((rc = weights_open(&win, argv[optind])) != 0)
         goto out;
-    }
-    size_t n = sp_st_count(f);
+    size_t n = win.n;
+    sp_tensor *t = win.t;
     sp_init_ranges *ranges = NULL;
     sp_record_tensor *rt = calloc(n ? n : 1, sizeof *rt);
-    sp_tensor *t = calloc(n ? n : 1, sizeof *t);
-    if (rt == NULL || t == NULL) {
+    if (rt == NULL) {
         rc = sp_cli_usage_error("record", "out of memory");
         goto out_file;
     }
-    for (size_t i = 0; i < n; i++) {
-        t[i] = *sp_st_tensor(f, i);
+    for (size_t i = 0; i < n; i++)
         rt[i].t = t[i];
-    }
     if (genesis) {
         size_t *rule_of = calloc(n ? n : 1, sizeof *rule_of);
         ranges = calloc(n ? n : 1, sizeof *ranges);
@@ -399,8 +492,7 @@ out_file:
         free((void *)ranges[i].range);
     free(ranges);
     free(rt);
-    free(t);
-    sp_st_close(f);
+    weights_close(&win);
 out:
     free(rules);
     return rc;

@@ -43,6 +43,16 @@ static const char verify_usage[] =
 enum { OPT_REPLAY = 256, OPT_SEGMENTS, OPT_TOLERANCE, OPT_NONCE, OPT_CALIBRATE, OPT_KEEP, OPT_TIMEOUT, OPT_CONFIG,
        OPT_INCOMPLETE, OPT_HEAD, OPT_WITNESS };
 
+/* The replay's progress line (SPEC.md 8.6): "replay: 2/5 segments, steps: 120 / 400 ...". */
+static void replay_progress(void *ctx, size_t segs_done, size_t segs_total, uint64_t steps_done,
+                            uint64_t steps_total)
+{
+    (void)ctx;
+    char what[96];
+    snprintf(what, sizeof what, "replay: %zu/%zu segments, steps", segs_done, segs_total);
+    sp_cli_progress_phase("replay", what, steps_done, steps_total);
+}
+
 int sp_cmd_verify(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -199,6 +209,8 @@ int sp_cmd_verify(int argc, char **argv)
     sp_replay_result rres;
     memset(&rres, 0, sizeof rres);
     ro.threads = (unsigned)threads;
+    if (!quiet)
+        ro.progress = replay_progress;   /* shown on a terminal only */
     if (ro.command != NULL) {
         o.replay = &ro;
         o.replay_result = &rres;

@@ -138,7 +138,23 @@ typedef struct ctx {
     const sp_run_table *tab;
     char **argv;
     char root[4096];
+    /* progress (o->progress): segments finished and chosen, steps executed and to execute */
+    size_t segs_done, segs_total;
+    uint64_t steps_done, steps_total;
 } ctx;
+
+/* Reports progress (a spawn tick too: then it only redraws the rate and ETA). */
+static void progress(void *arg)
+{
+    const ctx *c = arg;
+    if (c->o->progress != NULL && c->steps_total > 0)
+        c->o->progress(c->o->progress_ctx, c->segs_done, c->segs_total, c->steps_done, c->steps_total);
+}
+
+static uint64_t seg_steps(const sp_replay_seg *s)
+{
+    return s->first_step <= s->last_step ? s->last_step - s->first_step + 1 : 0;
+}
 
 /* "segment 3 (steps 41..60, records 2..3)" */
 static void seg_name(char *out, size_t cap, const sp_replay_seg *s)
@@ -209,8 +225,12 @@ static int replay_one(ctx *c, sp_replay_seg *s, unsigned threads, double tol, co
         return rc;
     int code = 0, sig = 0, timed_out = 0;
     char err[SP_ERRMSG_MAX] = "";
-    rc = sp_spawn(argv, log, threads, c->o->timeout_s, &code, &sig, &timed_out, err);
+    progress(c);
+    sp_spawn_opts so = {.timeout_s = c->o->timeout_s, .tick = c->o->progress ? progress : NULL, .tick_ctx = c};
+    rc = sp_spawn(argv, log, threads, &so, &code, &sig, &timed_out, err);
     sp_argv_free(argv);
+    c->steps_done += seg_steps(s);   /* executed, whatever the verdict */
+    progress(c);
     if (rc != SP_OK) {
         snprintf(detail, cap, "%s", err);
         return rc;
@@ -395,6 +415,13 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
     snprintf(res->scratch, sizeof res->scratch, "%s", c.root);
     int fatal = SP_OK;
     size_t measured = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sp_replay_seg *s = &res->segs[i];
+        if (!s->chosen || (o->calibrate && s->first_step > s->last_step))
+            continue;
+        c.segs_total++;
+        c.steps_total += (o->calibrate ? 2 : 1) * seg_steps(s);
+    }
     for (size_t i = 0; i < n && fatal == SP_OK; i++) {
         sp_replay_seg *s = &res->segs[i];
         if (!s->chosen || (o->calibrate && s->first_step > s->last_step))
@@ -404,6 +431,8 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
             res->steps_replayed += s->last_step - s->first_step + 1;
         if (o->calibrate) {
             measured += calibrate(&c, s, rep, res, &fatal);
+            c.segs_done++;
+            progress(&c);
             continue;
         }
         char name[160], detail[900];
@@ -419,6 +448,8 @@ int sp_replay_run(const sp_replay_opts *o, const sp_run_table *tab, const uint8_
         s->ran = 1;
         s->ok = r;
         res->failed += !r;
+        c.segs_done++;
+        progress(&c);
         sp_report_addf(rep, "replay", r, &(const sp_check_fields){.has_seq = 1, .seq = s->end_seq,
                        .has_step = 1, .step = s->last_step, .tensor = s->worst[0] ? s->worst : NULL},
                        "%s: %s", name, detail);

@@ -77,6 +77,15 @@ typedef struct sp_replay_opts {
     const char *keep_dir;      /* --keep-replays DIR, or NULL: scratch removed */
     unsigned threads;          /* hashing threads */
     double timeout_s;          /* --replay-timeout: > 0 stops a trainer running longer; 0 none */
+    /*
+     * Optional progress (SPEC.md 8.6): called before and after each trainer
+     * run and about ten times a second while one runs, with the segments
+     * finished and chosen and the steps executed and to execute (a
+     * calibrated segment runs twice); steps_done == steps_total at the end.
+     */
+    void (*progress)(void *ctx, size_t segs_done, size_t segs_total, uint64_t steps_done,
+                     uint64_t steps_total);
+    void *progress_ctx;
 } sp_replay_opts;
 
 /*

@@ -45,13 +45,19 @@ int sp_argv_substitute(char ***out, char *const *argv, const sp_placeholders *p)
  * SP_REPLAY_THREADS and OMP_NUM_THREADS set to threads, and waits for it.
  * *code is its exit status, or 128 + the signal that killed it (then *sig
  * is the signal, else 0); an argv[0] that cannot be executed exits 127
- * with a line in the log. The trainer runs in its own process group; when
- * timeout_s > 0 and it has not ended after timeout_s seconds, the group gets
- * SIGTERM, then SIGKILL 5 s later, and *timed_out is 1 (else 0). SP_EIO
- * (fork or log file failed) with err.
+ * with a line in the log. The trainer runs in its own process group; with
+ * o->timeout_s > 0, when it has not ended after that many seconds the group
+ * gets SIGTERM, then SIGKILL 5 s later, and *timed_out is 1 (else 0); with
+ * o->tick, tick(tick_ctx) is called every 20 ms while it runs. o may be
+ * NULL (neither). SP_EIO (fork or log file failed) with err.
  */
-int sp_spawn(char *const *argv, const char *logpath, unsigned threads, double timeout_s, int *code, int *sig,
-             int *timed_out, char *err) SP_WUR SP_NONNULL(1, 2, 5, 6, 7);
+typedef struct sp_spawn_opts {
+    double timeout_s;          /* > 0: stop the trainer's group after this long */
+    void (*tick)(void *);      /* NULL, or called every 20 ms while the trainer runs */
+    void *tick_ctx;
+} sp_spawn_opts;
+int sp_spawn(char *const *argv, const char *logpath, unsigned threads, const sp_spawn_opts *o, int *code,
+             int *sig, int *timed_out, char *err) SP_WUR SP_NONNULL(1, 2, 5, 6, 7);
 
 /*
  * The last at most max bytes of the file at path, escaped for one line

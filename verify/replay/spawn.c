@@ -202,11 +202,17 @@ static double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Waits for pid; with a limit, polls every 20 ms and stops the group past it. */
-static int wait_child(pid_t pid, double timeout_s, int *st, int *timed_out)
+/*
+ * Waits for pid. With neither a limit nor a tick, a plain waitpid; otherwise
+ * polls every 20 ms, calling tick while it runs and stopping the group past
+ * the limit (SIGTERM, then SIGKILL 5 s later).
+ */
+static int wait_child(pid_t pid, const sp_spawn_opts *o, int *st, int *timed_out)
 {
     *timed_out = 0;
-    if (timeout_s <= 0) {
+    double timeout_s = o != NULL ? o->timeout_s : 0;
+    void (*tick)(void *) = o != NULL ? o->tick : NULL;
+    if (timeout_s <= 0 && tick == NULL) {
         while (waitpid(pid, st, 0) < 0)
             if (errno != EINTR)
                 return -1;
@@ -220,7 +226,7 @@ static int wait_child(pid_t pid, double timeout_s, int *st, int *timed_out)
         if (r < 0 && errno != EINTR)
             return -1;
         double t = mono_s();
-        if (!*timed_out && t >= deadline) {
+        if (timeout_s > 0 && !*timed_out && t >= deadline) {
             *timed_out = 1;
             kill_at = t + 5.0;
             (void)kill(-pid, SIGTERM);
@@ -230,13 +236,15 @@ static int wait_child(pid_t pid, double timeout_s, int *st, int *timed_out)
             (void)kill(pid, SIGKILL);
             kill_at = 0;
         }
+        if (r == 0 && tick != NULL)   /* still running: a redraw */
+            tick(o->tick_ctx);
         struct timespec ts = {0, 20 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
 }
 
-int sp_spawn(char *const *argv, const char *logpath, unsigned threads, double timeout_s, int *code, int *sig,
-             int *timed_out, char *err)
+int sp_spawn(char *const *argv, const char *logpath, unsigned threads, const sp_spawn_opts *o, int *code,
+             int *sig, int *timed_out, char *err)
 {
     *code = -1;
     *sig = 0;
@@ -269,7 +277,7 @@ int sp_spawn(char *const *argv, const char *logpath, unsigned threads, double ti
         return SP_EIO;
     }
     int st = 0;
-    if (wait_child(pid, timeout_s, &st, timed_out) != 0) {
+    if (wait_child(pid, o, &st, timed_out) != 0) {
         sp_errf(err, "waiting for the trainer: %s", strerror(errno));
         return SP_EIO;
     }

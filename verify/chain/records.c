@@ -1,0 +1,316 @@
+/*
+ * records.c - reading, decoding and checking the records of a ledger on
+ * several threads (records.h; SPEC.md 7 items 1, 2 and 5). Each record is
+ * independent: each thread decodes into its own arena and leaves its
+ * findings in the record; they are reported in ledger order afterwards.
+ */
+#include "records.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
+
+void sp_loaded_init(loaded *L, sp_report *rep)
+{
+    memset(L, 0, sizeof *L);
+    L->rep = rep;
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
+        sp_arena_init(&L->arena[k]);
+        sp_arena_init(&L->scratch[k]);
+    }
+}
+
+void sp_loaded_free(loaded *L)
+{
+    if (L == NULL)
+        return;
+    for (size_t i = 0; i < L->n; i++)
+        free(L->v[i].val);
+    for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
+        sp_arena_release(&L->arena[k]);
+        sp_arena_release(&L->scratch[k]);
+    }
+    free(L->v);
+    L->v = NULL;
+    L->n = L->cap = 0;
+}
+
+/* ---- items 1, 2 and 5 while the ledger is read: decoding, digests, signatures, roots, tensor sets ---- */
+
+static void check_one(rec *x, const Sp__Record *g);
+
+#define CHUNK 1024   /* records per chunk while reading: a chunk never moves */
+
+/*
+ * The reading thread appends records to chunks and publishes them; every
+ * thread (the reader too, once the ledger is read) takes the next published
+ * record and decodes and checks it. Record 0 (the genesis, whose tensor set
+ * every other record is checked against) is decoded before any other is
+ * checked. chunk, published, next, done and g_ready are under mu.
+ */
+typedef struct stream {
+    loaded *L;
+    sp_source *src;
+    const uint8_t *pk;
+    rec **chunk;
+    size_t nchunks, cap_chunks;
+    size_t n;                        /* records read (the reader's) */
+    size_t published, next;
+    int done, g_ready, read_rc;
+    const Sp__Record *g;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} stream;
+
+/* Takes one stored value (an sp_ledger_visit_fn) and publishes it. */
+static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    stream *st = ctx;
+    if (st->n % CHUNK == 0) {
+        rec *c = malloc(CHUNK * sizeof *c);
+        pthread_mutex_lock(&st->mu);
+        if (c != NULL && st->nchunks == st->cap_chunks) {
+            size_t cap = st->cap_chunks ? 2 * st->cap_chunks : 16;
+            rec **t = realloc(st->chunk, cap * sizeof *t);
+            if (t != NULL) {
+                st->chunk = t;
+                st->cap_chunks = cap;
+            }
+        }
+        int ok = c != NULL && st->nchunks < st->cap_chunks;
+        if (ok)
+            st->chunk[st->nchunks++] = c;
+        pthread_mutex_unlock(&st->mu);
+        if (!ok) {
+            free(c);
+            st->L->oom = 1;
+            return SP_ENOMEM;
+        }
+    }
+    rec *x = &st->chunk[st->n / CHUNK][st->n % CHUNK];   /* only the reader grows the table */
+    memset(x, 0, sizeof *x);
+    if (keylen == 8) {
+        x->key_ok = 1;
+        for (int i = 0; i < 8; i++)
+            x->key = (x->key << 8) | key[i];
+    }
+    x->val = malloc(len ? len : 1);
+    if (x->val == NULL) {
+        st->L->oom = 1;
+        return SP_ENOMEM;
+    }
+    memcpy(x->val, val, len);
+    x->len = len;
+    st->n++;
+    pthread_mutex_lock(&st->mu);
+    st->published = st->n;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
+/* A thread's memory: the records it keeps, and what one record needs only while it is checked. */
+typedef struct thread_mem {
+    sp_arena *keep, *scratch;
+    uint8_t *pae;                        /* the signed bytes of one envelope, reused */
+    size_t pae_cap;
+} thread_mem;
+
+/*
+ * The envelope is decoded into scratch memory reused record after record:
+ * the record decodes into its own copies, and the signature's verdict, its
+ * reason and the claimed keyid are kept, so nothing needs the envelope
+ * afterwards. Only the decoded record stays (in keep).
+ */
+static void decode_one(rec *x, thread_mem *m, const uint8_t *pk)
+{
+    Sp__Envelope *env = NULL;
+    sp_arena_reset(m->scratch);
+    x->decode_rc = sp_envelope_decode_in(&env, x->val, x->len, m->scratch, x->why);
+    free(x->val);                        /* the envelope holds its own copy of every field */
+    x->val = NULL;
+    if (x->decode_rc != SP_OK)
+        return;
+    x->env_ok = 1;
+    snprintf(x->keyid, sizeof x->keyid, "%s", env->signatures[0]->keyid);
+    (void)sp_record_digest(x->digest, env->payload.data, env->payload.len);
+    x->sig_rc = sp_envelope_verify_buf(env, pk, &m->pae, &m->pae_cap, x->sig_why);
+    if (x->sig_rc == SP_ENOMEM) {
+        x->decode_rc = SP_ENOMEM;
+        return;
+    }
+    x->sig_ok = x->sig_rc == SP_OK;
+    x->decode_rc = sp_record_decode_in(&x->r, env->payload.data, env->payload.len, m->keep, x->why);
+}
+
+static void stream_worker(void *arg, unsigned thread_index)
+{
+    stream *st = arg;
+    thread_mem m = {.keep = &st->L->arena[thread_index], .scratch = &st->L->scratch[thread_index]};
+    if (thread_index == 0) {             /* the calling thread reads, then decodes too */
+        st->read_rc = sp_source_foreach(st->src, visit, st);
+        pthread_mutex_lock(&st->mu);
+        st->done = 1;
+        pthread_cond_broadcast(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+    }
+    for (;;) {
+        pthread_mutex_lock(&st->mu);
+        while (st->next >= st->published && !st->done)
+            pthread_cond_wait(&st->cv, &st->mu);
+        if (st->next >= st->published) {
+            pthread_mutex_unlock(&st->mu);
+            break;
+        }
+        size_t i = st->next++;
+        rec *x = &st->chunk[i / CHUNK][i % CHUNK];
+        while (i > 0 && !st->g_ready)    /* record 0 is being decoded on another thread */
+            pthread_cond_wait(&st->cv, &st->mu);
+        pthread_mutex_unlock(&st->mu);
+        decode_one(x, &m, st->pk);
+        if (i == 0) {
+            const Sp__Record *r0 = x->r;
+            const Sp__Record *g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
+            check_one(x, g);
+            pthread_mutex_lock(&st->mu);
+            st->g = g;
+            st->g_ready = 1;
+            pthread_cond_broadcast(&st->cv);
+            pthread_mutex_unlock(&st->mu);
+        } else {
+            check_one(x, st->g);         /* while its digests are in the cache */
+        }
+    }
+    free(m.pae);
+    sp_arena_release(m.scratch);
+}
+
+int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads)
+{
+    stream st = {.L = L, .src = src, .pk = pk, .read_rc = SP_OK};
+    pthread_mutex_init(&st.mu, NULL);
+    pthread_cond_init(&st.cv, NULL);
+    sp_pool_run(threads, stream_worker, &st);
+    pthread_cond_destroy(&st.cv);
+    pthread_mutex_destroy(&st.mu);
+    /* one array in ledger order for the checks that follow */
+    L->v = malloc((st.n ? st.n : 1) * sizeof *L->v);
+    if (L->v == NULL) {
+        L->oom = 1;
+        for (size_t i = 0; i < st.n; i++)
+            free(st.chunk[i / CHUNK][i % CHUNK].val);
+    }
+    for (size_t i = 0; L->v != NULL && i < st.n; i++)
+        L->v[i] = st.chunk[i / CHUNK][i % CHUNK];
+    for (size_t k = 0; k < st.nchunks; k++)
+        free(st.chunk[k]);
+    free(st.chunk);
+    L->n = L->v != NULL ? st.n : 0;
+    L->cap = L->n;
+    L->g = st.g;
+    if (L->v == NULL && st.read_rc == SP_OK)
+        return SP_ENOMEM;
+    return st.read_rc;
+}
+
+int sp_loaded_decode_report(loaded *L)
+{
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->decode_rc == SP_ENOMEM)
+            return SP_ENOMEM;
+        if (x->decode_rc != SP_OK)
+            sp_report_addf(L->rep, "record", 0, x->key_ok ? SP_AT_SEQ(x->key) : NULL, !x->env_ok ? "record %llu: stored value is not a valid "
+                          "envelope: %s" : "record %llu: payload does not decode: %s", ull(x->key), x->why);
+    }
+    return SP_OK;
+}
+
+/* ---- item 5: roots and tensor sets ---- */
+
+static const uint8_t *listed_at(const void *ctx, size_t i)
+{
+    return (*((Sp__TensorDigest *const *)ctx + i))->digest.data;
+}
+
+/*
+ * Same tensor names and shapes as the genesis (dtype may change, e.g. a
+ * bf16 export): the first difference into x->tensors and x->tensor.
+ */
+static void same_tensors(const Sp__Record *g, rec *x)
+{
+    Sp__TensorDigest **a, **b;
+    size_t na, nb;
+    sp_record_tensors(g, &a, &na);
+    sp_record_tensors(x->r, &b, &nb);
+    size_t i = 0, j = 0;
+    while (i < na || j < nb) {
+        int c = i == na ? 1 : j == nb ? -1 : strcmp(a[i]->name, b[j]->name);
+        if (c != 0) {
+            x->tensors = c < 0 ? SP_TENSORS_MISSING : SP_TENSORS_EXTRA;
+            x->tensor = c < 0 ? a[i]->name : b[j]->name;
+            return;
+        }
+        if (a[i]->n_shape != b[j]->n_shape ||
+            memcmp(a[i]->shape, b[j]->shape, a[i]->n_shape * sizeof *a[i]->shape) != 0) {
+            x->tensors = SP_TENSORS_SHAPE;
+            x->tensor = b[j]->name;
+            return;
+        }
+        i++;
+        j++;
+    }
+}
+
+/* Item 5 for one decoded record, against the genesis g (NULL: the root only). */
+static void check_one(rec *x, const Sp__Record *g)
+{
+    if (x->r == NULL)
+        return;
+    Sp__TensorDigest **t;
+    size_t n;
+    uint8_t root[SP_DIGEST_BYTES];
+    sp_record_tensors(x->r, &t, &n);
+    /* the list was checked sorted, unique and with 32-byte digests at decode (SPEC.md 3.3) */
+    x->root_bad = sp_checkpoint_root_at(root, n, listed_at, t) != SP_OK ||
+                  sodium_memcmp(root, sp_record_root(x->r), SP_DIGEST_BYTES) != 0;
+    if (g != NULL && x->r != g)
+        same_tensors(g, x);
+}
+
+void sp_loaded_check_records(const loaded *L, sp_report *rep)
+{
+    const Sp__Record *g = L->g;
+    size_t bad = 0, bad_tensors = 0;
+    for (size_t i = 0; i < L->n; i++) {
+        const rec *x = &L->v[i];
+        if (x->r == NULL)
+            continue;
+        const uint64_t seq = x->r->seq;
+        if (x->root_bad) {
+            bad++;
+            sp_report_addf(rep, "root", 0, SP_AT_SEQ(seq), "record %llu: root does not match its tensor digests", ull(seq));
+        }
+        if (x->tensors == SP_TENSORS_SAME)
+            continue;
+        bad_tensors++;
+        const sp_check_fields at = {.has_seq = 1, .seq = seq, .tensor = x->tensor};
+        if (x->tensors == SP_TENSORS_MISSING)
+            sp_report_addf(rep, "tensors", 0, &at, "record %llu: tensor '%s' of the genesis is missing",
+                           ull(seq), x->tensor);
+        else if (x->tensors == SP_TENSORS_EXTRA)
+            sp_report_addf(rep, "tensors", 0, &at, "record %llu: tensor '%s' is not in the genesis",
+                           ull(seq), x->tensor);
+        else
+            sp_report_addf(rep, "tensors", 0, &at, "record %llu: tensor '%s' changed shape since the genesis",
+                           ull(seq), x->tensor);
+    }
+    if (bad == 0)
+        sp_report_add(rep, "root", 1, "every record's root matches its tensor digests");
+    if (bad_tensors == 0 && g != NULL)
+        sp_report_add(rep, "tensors", 1, "every weight record has the genesis's tensor names and shapes");
+}

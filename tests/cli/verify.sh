@@ -138,5 +138,30 @@ for k in past_end overlap dtype_len badjson huge; do
 done
 chmod 644 "$t/k.key"
 expect 2 "tinytrain refuses a world-readable key" -- "$tt" --ledger "$t/x.ledger" --key "$t/k.key" --seed 1 --steps 2 --every 1 --out "$t/x" --quiet
+chmod 600 "$t/k.key"
+# --- an int8 model with its scales binds as stored (the audit's dequantised view is not what
+# a record holds): --model and --checkpoints, and a changed int8 byte is named ---
+mkdir -p "$t/q8ck"
+"$PY" - "$t/q8ck/step000001.safetensors" <<'EOF2' || bad "write the int8 model"
+import json, struct, sys
+w = bytes((i * 7) % 256 for i in range(64)); s = struct.pack("<8f", *[0.01 * (i + 1) for i in range(8)])
+h = {"lin.weight": {"dtype": "I8", "shape": [8, 8], "data_offsets": [0, 64]},
+     "lin.weight_scale": {"dtype": "F32", "shape": [8], "data_offsets": [64, 96]},
+     "lin.bias": {"dtype": "F32", "shape": [8], "data_offsets": [96, 128]}}
+hb = json.dumps(h).encode(); hb += b" " * (-len(hb) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(hb)) + hb + w + s + bytes(32))
+EOF2
+"$sp" record genesis --ledger "$t/q8.ledger" --key "$t/k.key" --seed 1 --external "$t/q8ck/step000001.safetensors" >/dev/null \
+  && "$sp" record final --ledger "$t/q8.ledger" --key "$t/k.key" --step 0 "$t/q8ck/step000001.safetensors" >/dev/null \
+  || bad "record the int8 model"
+V "$t/q8.ledger" --pubkey "$t/k.pub" --model "$t/q8ck/step000001.safetensors" >"$t/out" 2>&1
+grep -q "ok    model .*bound to record 1 (final step 0), all 3 tensors" "$t/out" && ok "an int8 model with scales binds with --model" \
+  || bad "int8 --model: $(grep model "$t/out")"
+V "$t/q8.ledger" --pubkey "$t/k.pub" --checkpoints "$t/q8ck" >"$t/out" 2>&1
+! grep -q "FAIL  model\|FAIL  checkpoints\|FAIL  bind" "$t/out" && ok "an int8 model binds with --checkpoints" || bad "int8 --checkpoints: $(grep FAIL "$t/out")"
+cp "$t/q8ck/step000001.safetensors" "$t/q8x.safetensors"
+"$PY" -c 'import sys; f = open(sys.argv[1], "r+b"); f.seek(-100, 2); b = f.read(1); f.seek(-100, 2); f.write(bytes([b[0] ^ 1]))' "$t/q8x.safetensors"
+V "$t/q8.ledger" --pubkey "$t/k.pub" --model "$t/q8x.safetensors" >"$t/out" 2>&1
+grep -q "changed tensor 'lin.weight'" "$t/out" && ok "a changed int8 byte is named" || bad "int8 changed: $(grep model "$t/out")"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]

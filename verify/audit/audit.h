@@ -57,6 +57,13 @@ const sp_tensor *sp_audit_model_tensor(const sp_audit_model *m, size_t i) SP_NON
 const sp_tensor *sp_audit_model_find(const sp_audit_model *m, const char *name) SP_NONNULL(1, 2);
 /* Number of shard files. */
 size_t sp_audit_model_files(const sp_audit_model *m) SP_NONNULL(1);
+/*
+ * The tensors as stored (sorted by name, every shard), before the audit's
+ * view dequantises integer tensors and absorbs their scales: what a record
+ * binds (verify --model, --checkpoints; SPEC.md 2.2).
+ */
+size_t sp_audit_model_raw_count(const sp_audit_model *m) SP_NONNULL(1);
+const sp_tensor *sp_audit_model_raw_tensor(const sp_audit_model *m, size_t i) SP_NONNULL(1);
 /* The path of shard i (as opened), or NULL past the end. */
 const char *sp_audit_model_file(const sp_audit_model *m, size_t i) SP_NONNULL(1);
 /* The path of the shard holding tensor name, or NULL. */

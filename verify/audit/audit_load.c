@@ -236,6 +236,12 @@ void sp_audit_model_close(sp_audit_model *m)
 
 size_t sp_audit_model_count(const sp_audit_model *m) { return m->count; }
 size_t sp_audit_model_files(const sp_audit_model *m) { return m->nfiles; }
+size_t sp_audit_model_raw_count(const sp_audit_model *m) { return m->rawcount; }
+
+const sp_tensor *sp_audit_model_raw_tensor(const sp_audit_model *m, size_t i)
+{
+    return i < m->rawcount ? &m->raw[i] : NULL;
+}
 
 const sp_tensor *sp_audit_model_tensor(const sp_audit_model *m, size_t i)
 {

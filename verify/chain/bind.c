@@ -23,7 +23,8 @@ int sp_weight_file_load_progress(sp_weight_file *w, const char *path, unsigned t
             snprintf(err, SP_ERRMSG_MAX, "%.250s", e[0] ? e : sp_strerror(rc));
         return rc;
     }
-    w->n = sp_audit_model_count(w->model);
+    /* bound as stored: the audit's view (dequantised int8, scales absorbed) is for float maths */
+    w->n = sp_audit_model_raw_count(w->model);
     w->path = strdup(path);
     size_t m = w->n ? w->n : 1;
     sp_tensor *t = calloc(m, sizeof *t);
@@ -35,7 +36,7 @@ int sp_weight_file_load_progress(sp_weight_file *w, const char *path, unsigned t
     }
     uint64_t bytes = 0;
     for (size_t i = 0; i < w->n; i++) {
-        t[i] = *sp_audit_model_tensor(w->model, i);
+        t[i] = *sp_audit_model_raw_tensor(w->model, i);
         bytes += t[i].nbytes;
     }
     sp_progress p = pg != NULL ? *pg : (sp_progress){0};
@@ -75,12 +76,12 @@ void sp_weight_file_free(sp_weight_file *w)
 
 size_t sp_weight_file_count(const sp_weight_file *w)
 {
-    return w->n;
+    return sp_audit_model_count(w->model);
 }
 
 const sp_tensor *sp_weight_file_tensor(const sp_weight_file *w, size_t i)
 {
-    return i < w->n ? sp_audit_model_tensor(w->model, i) : NULL;
+    return sp_audit_model_tensor(w->model, i);
 }
 
 const sp_tensor *sp_weight_file_find(const sp_weight_file *w, const char *name)

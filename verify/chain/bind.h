@@ -40,7 +40,12 @@ int sp_weight_file_load_progress(sp_weight_file *w, const char *path, unsigned t
                                  const sp_progress *pg, char *err) SP_WUR SP_NONNULL(1, 2);
 void sp_weight_file_free(sp_weight_file *w);
 
-/* Tensors, sorted by name (valid until sp_weight_file_free), and the number of shard files. */
+/*
+ * Tensors as the audit reads them, for float maths (trajectory, tolerance
+ * replay): sorted by name, int8 dequantised and their scales absorbed
+ * (audit.h); valid until sp_weight_file_free. The digests and root (nd, root)
+ * are over the tensors as stored. And the number of shard files.
+ */
 size_t sp_weight_file_count(const sp_weight_file *w) SP_NONNULL(1);
 const sp_tensor *sp_weight_file_tensor(const sp_weight_file *w, size_t i) SP_NONNULL(1);
 const sp_tensor *sp_weight_file_find(const sp_weight_file *w, const char *name) SP_NONNULL(1, 2);

@@ -57,7 +57,7 @@ static int audit_both(const char *a, const char *b, unsigned threads)
         sp_audit_model_close(m);
         return -1;
     }
-    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, threads, 0, NULL, 0};
+    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, threads, 0, NULL, 0, NULL};
     sp_audit_result res;
     const char *rp[1] = {b};
     int rc = sp_audit_run(&res, a, m, rp, &r, 1, &opt);

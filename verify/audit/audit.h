@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "sp_base.h"
+#include "digest.h"   /* sp_progress */
 
 /* The command; argv[0] is "audit". Returns the exit code 0, 1, 2 or 3 (inconclusive). */
 int sp_cmd_audit(int argc, char **argv);
@@ -210,6 +211,10 @@ void sp_audit_row_shuffle_null(double *mean, double *var, const float *A, const 
  */
 int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n,
                         size_t m, const uint64_t *exclude) SP_WUR SP_NONNULL(1, 2, 4);
+/* The same on one code path: lanes 4 the SSE2 one, 8 the AVX one (SP_EINVAL when the CPU
+ * lacks AVX), 0 the best the CPU has. Every path gives the same best[] (tests). */
+int sp_audit_match_rows_lanes(unsigned lanes, uint32_t *best, const float *X, size_t s, const float *Y,
+                              size_t n, size_t m, const uint64_t *exclude) SP_WUR;
 
 /*
  * The matched statistic for matrices a, b (r x c view) along one axis:
@@ -384,6 +389,9 @@ typedef struct sp_audit_options {
     unsigned depth;         /* 0: automatic component names */
     const char *const *prefixes;   /* explicit component prefixes */
     size_t nprefixes;
+    /* progress of the comparison and the carried permutations, in bytes of the model's
+     * tensors (what "comparing", "permutations"); NULL: none. Called on the caller's thread. */
+    const sp_progress *progress;
 } sp_audit_options;
 
 /*
@@ -427,9 +435,26 @@ void sp_audit_layout_text(char *out, size_t len, const sp_audit_pair *p) SP_NONN
  * Carries hidden-unit permutations through the network (audit_perm.c): a
  * permutation found on one matrix's axis is tried as the alignment of every
  * other matrix's axis of that size (or a block of it), rounds until nothing
- * new is found; fills st.prop of the pairs and re-decides them.
+ * new is found; fills st.prop of the pairs and re-decides them. The maps of the
+ * first round and the lone matrices are computed on threads (0: all CPUs), the maps
+ * taken in pair order, so results do not depend on the thread count; pg (or NULL)
+ * reports the first round's maps in bytes of the model's tensors.
  */
-int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index) SP_WUR SP_NONNULL(1);
+int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index, unsigned threads, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1);
+
+/* threads, or all online CPUs when 0 (audit_par.c). */
+unsigned sp_audit_threads(unsigned threads);
+
+/*
+ * Runs fn(ctx, i) for every i in [0, n) on up to threads threads (0: all CPUs) of the
+ * pool (audit_par.c). The items must be independent: each writes only its own results.
+ * Progress, when pg is not NULL, counts weight[i] (or 1) per finished item from pg->base,
+ * reported on the calling thread, and once more at the end. Returns SP_OK or the first
+ * failure of fn (remaining items are then skipped).
+ */
+int sp_audit_par_for(size_t n, unsigned threads, int (*fn)(void *ctx, size_t i), void *ctx,
+                     const uint64_t *weight, const sp_progress *pg) SP_WUR;
 
 /* Natural order of names: digit runs compare as numbers ("l.2" < "l.10"), the rest bytewise. */
 int sp_audit_natcmp(const char *a, const char *b) SP_NONNULL(1, 2);

@@ -28,6 +28,7 @@
 #include "audit_vec.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,8 +117,146 @@ static inline void dot4(float out[4], const float *x0, const float *x1, const fl
     memcpy(out, s, sizeof s);
 }
 
-/* match_rows on rows already standardised. */
-static void match_std(uint32_t *best, const float *x, size_t s, const float *y, size_t n, size_t m,
+/*
+ * The same products with 8-float AVX vectors (runtime dispatch, no -march):
+ * one 8-lane accumulator holds sp_dot's two 4-lane ones side by side (lanes
+ * 0-3 are s0, 4-7 are s1, each summing the same products in the same order),
+ * so adding its halves gives s0 + s1 and the result is bit for bit sp_dot's.
+ * Products are not fused (-ffp-contract=off, no "fma" target). Four rows of x
+ * against two of y: 8 accumulators, each x load serves two products.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MATCH_AVX 1
+typedef float sp_v8 __attribute__((vector_size(32)));
+
+__attribute__((target("avx"))) static inline sp_v8 v8_load(const float *p)
+{
+    sp_v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+__attribute__((target("avx"))) static inline float v8_sum(sp_v8 v)
+{
+    sp_v4 lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    return sp_v4_sum(lo + hi);
+}
+
+/* out[q][t] = sp_dot(x_q, y_t) for four rows x and two rows y */
+__attribute__((target("avx"))) static void dot4x2_avx(float out[4][2], const float *const xr[4],
+                                                      const float *y0, const float *y1, size_t n)
+{
+    sp_v8 z = {0, 0, 0, 0, 0, 0, 0, 0};
+    sp_v8 a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, d0 = z, d1 = z;
+    const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3];
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        sp_v8 u = v8_load(y0 + k), v = v8_load(y1 + k), x;
+        x = v8_load(x0 + k);
+        a0 += x * u;
+        a1 += x * v;
+        x = v8_load(x1 + k);
+        b0 += x * u;
+        b1 += x * v;
+        x = v8_load(x2 + k);
+        c0 += x * u;
+        c1 += x * v;
+        x = v8_load(x3 + k);
+        d0 += x * u;
+        d1 += x * v;
+    }
+    float s[4][2] = {{v8_sum(a0), v8_sum(a1)}, {v8_sum(b0), v8_sum(b1)},
+                     {v8_sum(c0), v8_sum(c1)}, {v8_sum(d0), v8_sum(d1)}};
+    for (; k < n; k++)
+        for (int q = 0; q < 4; q++) {
+            s[q][0] += xr[q][k] * y0[k];
+            s[q][1] += xr[q][k] * y1[k];
+        }
+    memcpy(out, s, sizeof s);
+}
+
+/* rows [i0, i0 + 4) of x against rows [j0, j1) of y, bests updated (j in increasing order) */
+__attribute__((target("avx"))) static void block_avx(float *bv, uint32_t *bj, const float *x, size_t i0,
+                                                     const float *y, size_t j0, size_t j1, size_t m,
+                                                     const uint64_t *exclude)
+{
+    const float *xr[4] = {x + i0 * m, x + (i0 + 1) * m, x + (i0 + 2) * m, x + (i0 + 3) * m};
+    size_t j = j0;
+    for (; j + 2 <= j1; j += 2) {
+        float v[4][2];
+        dot4x2_avx(v, xr, y + j * m, y + (j + 1) * m, m);
+        for (int t = 0; t < 2; t++)
+            for (int q = 0; q < 4; q++) {
+                size_t i = i0 + (size_t)q;
+                if (v[q][t] > bv[i] && !(exclude != NULL && exclude[i] == j + (size_t)t)) {
+                    bv[i] = v[q][t];
+                    bj[i] = (uint32_t)(j + (size_t)t);
+                }
+            }
+    }
+    for (; j < j1; j++) {
+        float v[4][2];
+        dot4x2_avx(v, xr, y + j * m, y + j * m, m);
+        for (int q = 0; q < 4; q++) {
+            size_t i = i0 + (size_t)q;
+            if (v[q][0] > bv[i] && !(exclude != NULL && exclude[i] == j)) {
+                bv[i] = v[q][0];
+                bj[i] = (uint32_t)j;
+            }
+        }
+    }
+}
+
+#define MATCH_YBLOCK (64u << 10)   /* bytes of y rows kept in cache while every x row passes */
+
+__attribute__((target("avx"))) static void match_avx(uint32_t *best, const float *x, size_t s,
+                                                     const float *y, size_t n, size_t m,
+                                                     const uint64_t *exclude, float *bv)
+{
+    size_t s4 = s / 4 * 4;
+    size_t jb = MATCH_YBLOCK / (m * sizeof(float));
+    if (jb < 2)
+        jb = 2;
+    for (size_t i = 0; i < s; i++) {
+        bv[i] = -INFINITY;
+        best[i] = exclude != NULL && exclude[i] == 0 ? 1 : 0;
+    }
+    /* blocks of y rows, each passed by all x rows while it is in cache; per x row the
+     * candidates are still visited in increasing j, so ties go to the first index */
+    for (size_t j0 = 0; j0 < n; j0 += jb) {
+        size_t j1 = n - j0 < jb ? n : j0 + jb;
+        for (size_t i = 0; i < s4; i += 4)
+            block_avx(bv, best, x, i, y, j0, j1, m, exclude);
+    }
+    for (size_t i = s4; i < s; i++)
+        for (size_t j = 0; j < n; j++) {
+            if (exclude != NULL && exclude[i] == j)
+                continue;
+            float v = sp_dot(x + i * m, y + j * m, m);
+            if (v > bv[i]) {
+                bv[i] = v;
+                best[i] = (uint32_t)j;
+            }
+        }
+}
+
+static int have_avx(void)
+{
+    /* read once per process; SP_AUDIT_LANES=4 forces the SSE2 path (tests) */
+    static atomic_int avx = -1;
+    int a = atomic_load_explicit(&avx, memory_order_relaxed);
+    if (a < 0) {
+        __builtin_cpu_init();
+        const char *force = getenv("SP_AUDIT_LANES");
+        a = __builtin_cpu_supports("avx") && !(force && strcmp(force, "4") == 0);
+        atomic_store_explicit(&avx, a, memory_order_relaxed);
+    }
+    return a;
+}
+#endif
+
+/* match_rows on rows already standardised, on the SSE2 path. */
+static void match_sse(uint32_t *best, const float *x, size_t s, const float *y, size_t n, size_t m,
                       const uint64_t *exclude)
 {
     /* blocked: four rows of x against each row of y, so every y row is read once per four
@@ -155,9 +294,50 @@ static void match_std(uint32_t *best, const float *x, size_t s, const float *y, 
     }
 }
 
+/* match_rows on rows already standardised: AVX when the CPU has it (the same results). */
+static int match_std_lanes(unsigned lanes, uint32_t *best, const float *x, size_t s, const float *y,
+                           size_t n, size_t m, const uint64_t *exclude)
+{
+#ifdef MATCH_AVX
+    if (lanes == 8 || (lanes == 0 && have_avx())) {
+        if (lanes == 8) {
+            __builtin_cpu_init();
+            if (!__builtin_cpu_supports("avx"))
+                return SP_EINVAL;
+        }
+        float *bv = malloc((s ? s : 1) * sizeof *bv);
+        if (bv != NULL) {
+            match_avx(best, x, s, y, n, m, exclude, bv);
+            free(bv);
+            return SP_OK;
+        }
+        /* no memory for the bests: the SSE2 path needs none */
+    }
+#else
+    if (lanes == 8)
+        return SP_EINVAL;
+#endif
+    match_sse(best, x, s, y, n, m, exclude);
+    return SP_OK;
+}
+
+static void match_std(uint32_t *best, const float *x, size_t s, const float *y, size_t n, size_t m,
+                      const uint64_t *exclude)
+{
+    (void)match_std_lanes(0, best, x, s, y, n, m, exclude);
+}
+
 int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n, size_t m,
                         const uint64_t *exclude)
 {
+    return sp_audit_match_rows_lanes(0, best, X, s, Y, n, m, exclude);
+}
+
+int sp_audit_match_rows_lanes(unsigned lanes, uint32_t *best, const float *X, size_t s, const float *Y,
+                              size_t n, size_t m, const uint64_t *exclude)
+{
+    if (lanes != 0 && lanes != 4 && lanes != 8)
+        return SP_EINVAL;
     if (s == 0 || n == 0 || m == 0 || n > UINT32_MAX || (exclude != NULL && n < 2))
         return SP_EINVAL;
     float *x = malloc(s * m * sizeof(float)), *y = malloc(n * m * sizeof(float));
@@ -170,10 +350,10 @@ int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y
     memcpy(y, Y, n * m * sizeof(float));
     standardise(x, s, m);
     standardise(y, n, m);
-    match_std(best, x, s, y, n, m, exclude);
+    int rc = match_std_lanes(lanes, best, x, s, y, n, m, exclude);
     free(x);
     free(y);
-    return SP_OK;
+    return rc;
 }
 
 /* Reader of unit u, feature f of a tensor seen as r x c, units along axis, centred by mean[f]. */
@@ -184,6 +364,8 @@ typedef struct view {
     const double *mean;
     const uint64_t *fmap;   /* feature f is read at fmap[f]; NULL: the identity */
 } view;
+
+#define GATHER_BLOCK 16u   /* features transposed at once when units are columns */
 
 /*
  * out[i*m + h] = unit units[i] at feature f0 + h, centred, reading the
@@ -214,6 +396,27 @@ static int gather(float *out, const view *v, const uint64_t *units, size_t nu, u
     float *tmp = dense ? malloc(c * sizeof *tmp) : NULL;
     if (dense && tmp == NULL)
         return SP_ENOMEM;
+    if (dense && v->t->dtype == SP_DTYPE_F32 && ((uintptr_t)v->t->data & (sizeof(float) - 1)) == 0) {
+        /* a transpose: GATHER_BLOCK features at a time, so each unit's writes are contiguous
+         * (the same values as below, in another order) */
+        const float *base = (const float *)v->t->data;
+        for (size_t h0 = 0; h0 < m; h0 += GATHER_BLOCK) {
+            size_t hn = m - h0 < GATHER_BLOCK ? m - h0 : GATHER_BLOCK;
+            const float *rows[GATHER_BLOCK];
+            for (size_t h = 0; h < hn; h++)
+                rows[h] = base + (fm ? fm[f0 + h0 + h] : f0 + h0 + h) * c;
+            for (size_t i = 0; i < nu; i++) {
+                float *o = out + i * m + h0;
+                uint64_t u = units[i];
+                for (size_t h = 0; h < hn; h++) {
+                    float x = rows[h][u];
+                    o[h] = v->mean ? (float)(x - v->mean[f0 + h0 + h]) : x;
+                }
+            }
+        }
+        free(tmp);
+        return SP_OK;
+    }
     for (size_t h = 0; h < m; h++) {
         uint64_t f = fm ? fm[f0 + h] : f0 + h;
         const float *row = dense ? sp_audit_row(v->t, f * c, c, tmp) : NULL;

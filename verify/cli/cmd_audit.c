@@ -83,7 +83,7 @@ int sp_cmd_audit(int argc, char **argv)
     const char *refs[MAX_REFS], *prefixes[MAX_PREFIXES];
     size_t nref = 0, npre = 0;
     int json = 0, c;
-    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, 0, 0, NULL, 0};
+    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, 0, 0, NULL, 0, NULL};
     optind = 1;
     opterr = 0;
     /* "-": operands come back in order as 1 (MODEL may be before or after the options);

@@ -347,6 +347,35 @@ static void numeric_p(json_t *j)
             numeric_p(v);
 }
 
+#define JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) | JSON_ENSURE_ASCII)
+
+/*
+ * One element of the root's "tensors" array, written as json_dumpf writes it inside the
+ * whole tree (depth 2: every line indented 4 more spaces), then freed: the report of a
+ * million tensors never holds them all as a tree. first: no separating comma before it.
+ */
+static int put_tensor(FILE *f, const sp_audit_result *res, size_t r, const sp_audit_pair *p, int first)
+{
+    json_t *o = pair_json(res, r, p);
+    if (o == NULL)
+        return -1;
+    numeric_p(o);
+    char *t = json_dumps(o, JSON_FLAGS);
+    json_decref(o);
+    if (t == NULL)
+        return -1;
+    int rc = fputs(first ? "\n  \"tensors\": [\n    " : ",\n    ", f) == EOF ? -1 : 0;
+    for (const char *q = t; rc == 0 && *q;) {
+        const char *nl = strchr(q, '\n');
+        size_t len = nl ? (size_t)(nl - q) : strlen(q);
+        if (fwrite(q, 1, len, f) != len || (nl && fputs("\n    ", f) == EOF))
+            rc = -1;
+        q += len + (nl ? 1 : 0);
+    }
+    free(t);
+    return rc;
+}
+
 int sp_audit_report_json(FILE *f, const sp_audit_result *res)
 {
     char pt[32];
@@ -396,8 +425,6 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
                                               "paired", (json_int_t)rr->paired,
                                               "paired_by_content", (json_int_t)rr->by_content,
                                               "derived", rr->derived, "log10_p", num(rr->log10p)));
-        for (size_t i = 0; i < rr->npairs; i++)
-            json_array_append_new(tens, pair_json(res, r, &rr->pairs[i]));
     }
     for (size_t c = 0; c < res->ncomp; c++) {
         const sp_audit_component *cp = &res->comp[c];
@@ -427,13 +454,29 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
     }
     json_object_set_new(root, "references", refs);
     json_object_set_new(root, "components", comps);
-    json_object_set_new(root, "tensors", tens);
+    json_object_set_new(root, "tensors", tens);   /* empty: a placeholder, streamed below */
     numeric_p(root);
     json_object_set_new(root, "schema", json_string("scratchproof/audit/v1"));
-    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) |
-                                     JSON_ENSURE_ASCII);
+    char *text = json_dumps(root, JSON_FLAGS);
     json_decref(root);
-    if (rc == 0)
-        fputc('\n', f);
+    if (text == NULL)
+        return -1;
+    /* the root's own "tensors" key: at depth 1, right after a newline (a string value never
+     * holds a raw newline: JSON escapes it) */
+    static const char key[] = "\n  \"tensors\": []";
+    const char *at = strstr(text, key);
+    int rc = at != NULL ? 0 : -1;
+    size_t head = at != NULL ? (size_t)(at - text) : 0, nt = 0;
+    if (rc == 0 && fwrite(text, 1, head, f) != head)
+        rc = -1;
+    for (size_t r = 0; r < res->nref && rc == 0; r++)
+        for (size_t i = 0; i < res->ref[r].npairs && rc == 0; i++)
+            rc = put_tensor(f, res, r, &res->ref[r].pairs[i], nt++ == 0);
+    /* as jansson closes an array: "[]" when empty, else the bracket on its own line */
+    if (rc == 0 && fputs(nt ? "\n  ]" : "\n  \"tensors\": []", f) == EOF)
+        rc = -1;
+    if (rc == 0 && (fputs(at + sizeof key - 1, f) == EOF || fputc('\n', f) == EOF))
+        rc = -1;
+    free(text);
     return rc == 0 && !ferror(f) ? 0 : -1;
 }

@@ -375,12 +375,13 @@ typedef struct sp_audit_prov {
     char roles[65][16];
 } sp_audit_prov;
 /*
- * Digests every file of model and refs[0..n) (n <= 64) by reading it once.
- * Returns SP_OK, SP_EIO (err names the file), SP_ENOMEM. Free with
+ * Digests every file of model and refs[0..n) (n <= 64) by reading it once,
+ * reporting each file's bytes through pg (what "hashing PATH"; NULL: none). Returns SP_OK, SP_EIO (err names the file), SP_ENOMEM. Free with
  * sp_audit_prov_free.
  */
 int sp_audit_prov_make(sp_audit_prov *pv, const char *tool, const sp_audit_model *model,
-                       sp_audit_model *const *refs, size_t n, char *err) SP_WUR SP_NONNULL(1, 2, 3);
+                       sp_audit_model *const *refs, size_t n, char *err, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1, 2, 3);
 void sp_audit_prov_free(sp_audit_prov *pv);
 
 typedef struct sp_audit_options {
@@ -450,7 +451,7 @@ unsigned sp_audit_threads(unsigned threads);
  * Runs fn(ctx, i) for every i in [0, n) on up to threads threads (0: all CPUs) of the
  * pool (audit_par.c). The items must be independent: each writes only its own results.
  * Progress, when pg is not NULL, counts weight[i] (or 1) per finished item from pg->base,
- * reported on the calling thread, and once more at the end. Returns SP_OK or the first
+ * reported on the calling thread, at the start and once more at the end. Returns SP_OK or the first
  * failure of fn (remaining items are then skipped).
  */
 int sp_audit_par_for(size_t n, unsigned threads, int (*fn)(void *ctx, size_t i), void *ctx,

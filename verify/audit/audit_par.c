@@ -65,6 +65,8 @@ int sp_audit_par_for(size_t n, unsigned threads, int (*fn)(void *ctx, size_t i),
     atomic_init(&q.rc, SP_OK);
     if (n == 0)
         return SP_OK;
+    if (pg != NULL && pg->fn != NULL)   /* the phase is on the screen from its start */
+        pg->fn(pg->ctx, pg->what, pg->base, pg->total);
     threads = sp_audit_threads(threads);
     if (threads > n)
         threads = (unsigned)n;

@@ -372,7 +372,7 @@ static int run_jobs(job *jobs, size_t n, const sp_audit_model *model, int *fixed
     if (w == NULL)
         return SP_ENOMEM;
     for (size_t i = 0; i < n; i++)
-        total += w[i] = jobs[i].size;
+        total += w[i] = jobs[i].pair != NULL ? jobs[i].size : 0;   /* bytes compared */
     sp_progress pg = {0};
     if (opt->progress != NULL && opt->progress->fn != NULL)
         pg = (sp_progress){opt->progress->fn, opt->progress->ctx, "comparing", 0, total};

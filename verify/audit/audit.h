@@ -287,6 +287,8 @@ enum {
 #define SP_AUDIT_LAYOUTS_MAX 24
 
 /* One paired tensor. */
+#define SP_AUDIT_FROM_MAX (SP_NAME_MAX + 16)
+
 typedef struct sp_audit_pair {
     const sp_tensor *a;     /* in the audited model */
     const sp_tensor *b;     /* in the reference, or NULL when unpaired */
@@ -307,7 +309,9 @@ typedef struct sp_audit_pair {
     sp_tensor aview;        /* a as compared when swapped */
     float *aowned;
     const sp_tensor *acmp;  /* a or &aview */
-    char prop_from[SP_NAME_MAX + 16];   /* "head.weight cols": where a carried permutation came from */
+    char *prop_from;        /* "head.weight cols": where a carried permutation came from; NULL
+                             * when none (heap, SP_AUDIT_FROM_MAX bytes, freed with the result:
+                             * a million pairs do not each carry a name buffer) */
     double unpermuted;      /* share of the units the permutation found left in place */
     sp_audit_pairstats st;
 } sp_audit_pair;

@@ -306,7 +306,11 @@ static int try_pair(sp_audit_refres *rr, size_t i, perms *ps, pstate *st, uint64
             s->best_mode = tr[t].mode;
             s->best_units = units;
             const sp_audit_pair *src = &rr->pairs[ps->k[tr[t].k].pair];
-            snprintf(p->prop_from, sizeof p->prop_from, "%s %s%s", src->a->name,
+            if (p->prop_from == NULL && (p->prop_from = malloc(SP_AUDIT_FROM_MAX)) == NULL) {
+                rc = SP_ENOMEM;
+                break;
+            }
+            snprintf(p->prop_from, SP_AUDIT_FROM_MAX, "%s %s%s", src->a->name,
                      ps->k[tr[t].k].axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols",
                      tr[t].mode == 1 ? " (per block)" : tr[t].mode == 2 ? " (repeated)" : "");
         }
@@ -565,7 +569,9 @@ static int lone_pair(void *arg, size_t k)
     if (!p->st.prop.valid || m.z > p->st.prop.z) {
         p->st.prop = m;
         p->st.prop_axis = SP_AUDIT_AXIS_ROWS;
-        snprintf(p->prop_from, sizeof p->prop_from, "%s itself (column map from its first half of rows)",
+        if (p->prop_from == NULL && (p->prop_from = malloc(SP_AUDIT_FROM_MAX)) == NULL)
+            return SP_ENOMEM;
+        snprintf(p->prop_from, SP_AUDIT_FROM_MAX, "%s itself (column map from its first half of rows)",
                  p->a->name);
     }
     return SP_OK;

@@ -181,7 +181,7 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                 fprintf(f, "  layout: %s", lay);
             if (p->st.prop_tried && p->st.prop.valid && p->st.prop.z >= 6.0)
                 fprintf(f, "  carried %s permutation: %s matched %.3f",
-                        esc(eb, sizeof eb, p->prop_from),
+                        esc(eb, sizeof eb, p->prop_from ? p->prop_from : ""),
                         p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols", p->st.prop.value);
             const sp_audit_tinfo *ti = sp_audit_model_info(res->model, (size_t)(p - rr->pairs));
             if (ti != NULL && ti->how != SP_AUDIT_AS_STORED)
@@ -293,7 +293,7 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
         if (p->st.prop_tried > 0) {
             pm = json_pack("{s:I,s:o}", "candidates", (json_int_t)p->st.prop_tried, "matched", stat_json(&p->st.prop));
             json_object_set_new(pm, "axis", json_string(p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols"));
-            json_object_set_new(pm, "from", p->prop_from[0] ? sp_json_str(p->prop_from) : json_null());
+            json_object_set_new(pm, "from", p->prop_from && p->prop_from[0] ? sp_json_str(p->prop_from) : json_null());
             json_object_set_new(pm, "units_in_place", num(p->unpermuted));
         }
         json_object_set_new(o, "permutation", pm);

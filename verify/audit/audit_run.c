@@ -398,6 +398,7 @@ void sp_audit_result_free(sp_audit_result *res)
         {
             free(res->ref[r].pairs[i].owned);
             free(res->ref[r].pairs[i].aowned);
+            free(res->ref[r].pairs[i].prop_from);
         }
         free(res->ref[r].pairs);
     }
@@ -485,7 +486,7 @@ static void decided_by(char *out, size_t len, const sp_audit_pair *p)
                      100.0 * st->exact.value); break;
     case 3: snprintf(out, len, "%sboth axes permuted: %s matched %.3f once the permutation of %s was carried over",
                      pre, st->prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "columns", st->prop.value,
-                     p->prop_from); break;
+                     p->prop_from ? p->prop_from : ""); break;
     default: snprintf(out, len, "%sno test beyond independent models", pre); break;
     }
 }

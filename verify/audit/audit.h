@@ -236,7 +236,8 @@ int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
  * feature axis; NULL is the identity). When unit_map is not NULL (one entry
  * per unit of a) and the unit count allows (units^2 * matching features <=
  * 2^33), every unit of a is matched to its best unit of b on the matching
- * features and *have_map is set to 1. Returns SP_OK, SP_ENOMEM.
+ * features and *have_map is set to 1. out NULL: only the map (the same one), no
+ * statistic. Returns SP_OK, SP_ENOMEM.
  */
 int sp_audit_matched_map(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
                          uint64_t r, uint64_t c, int axis, const uint64_t *fmap_b,

@@ -498,7 +498,8 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
                         uint64_t rb, uint64_t c, int axis, const double *mean_a, const double *mean_b,
                         const uint64_t *fmap_b, uint32_t *unit_map, int *have_map, uint64_t seed)
 {
-    memset(out, 0, sizeof *out);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
     if (have_map != NULL)
         *have_map = 0;
     /* nu units of a, nub of b: b may hold more rows than a (a is a row slice) */
@@ -540,6 +541,14 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
         goto done;
     standardise(Y1a, (size_t)nu, m1);
     standardise(Y1b, (size_t)nub, m1);
+    if (out == NULL) {      /* the unit map only: the statistic is not wanted */
+        if (unit_map != NULL && (double)nu * (double)nub * (double)m1 <= (double)FULL_MAP_MAX) {
+            match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL);
+            *have_map = 1;
+        }
+        rc = SP_OK;
+        goto done;
+    }
     for (size_t i = 0; i < s; i++) {
         memcpy(X1a + i * m1, Y1a + su[i] * m1, m1 * sizeof(float));
         memcpy(X1b + i * m1, Y1b + sb[i] * m1, m1 * sizeof(float));

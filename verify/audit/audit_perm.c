@@ -329,9 +329,8 @@ static int unit_map(uint32_t **out, sp_audit_pair *p, int units, const uint64_t 
     uint32_t *map = malloc(nu * sizeof *map);
     if (map == NULL)
         return SP_ENOMEM;
-    sp_audit_stat m;
-    int have = 0;
-    int rc = sp_audit_matched_map(&m, p->acmp, p->cmp, p->st.rows, p->st.cols, units, fmap, map, &have, seed);
+    int have = 0;   /* the map only: take_map never used the statistic */
+    int rc = sp_audit_matched_map(NULL, p->acmp, p->cmp, p->st.rows, p->st.cols, units, fmap, map, &have, seed);
     if (rc != SP_OK || !have) {
         free(map);
         return rc;

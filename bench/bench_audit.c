@@ -1,6 +1,6 @@
 /*
  * bench_audit.c - the audit goal of BRIEF.md: two models compared in at most
- * 3x the time it takes to hash them. Usage: bench_audit MODEL REF [THREADS].
+ * 2x the time it takes to hash them. Usage: bench_audit MODEL REF [THREADS].
  * Both timings start from opening the files (page cache warm: each is run
  * once before timing) and use the same threads; best of 3. Prints
  * audit.seconds, audit.hash_seconds and audit.ratio.

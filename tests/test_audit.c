@@ -276,7 +276,8 @@ static void test_match_recovers_permutation(void **state)
 /*
  * The SSE2 and AVX paths of the matching give the same best[] bit for bit: row lengths that
  * leave tails, unit counts not a multiple of 4, several cache blocks of reference rows,
- * duplicated reference rows (exact ties: the first index wins) and the self exclusion.
+ * duplicated reference rows (exact ties: the first index wins), the self exclusion, and
+ * rows whose partner has their own index (the AVX path's pruning).
  */
 static void test_match_paths_agree(void **state)
 {
@@ -294,13 +295,17 @@ static void test_match_paths_agree(void **state)
             Y[i] = gauss();
         for (size_t j = 0; j < N; j += 7)     /* exact ties */
             memcpy(Y + (j + 3 < N ? j + 3 : j) * m, Y + j * m, m * sizeof(float));
-        for (size_t i = 0; i < S; i++) {
-            for (size_t k = 0; k < m; k++)
-                X[i * m + k] = Y[(i * 13 % N) * m + k] + 0.5f * gauss();
-            ex[i] = i * 13 % N;
-        }
-        for (int e = 0; e < 2; e++) {
-            const uint64_t *exc = e ? ex : NULL;
+        for (int e = 0; e < 4; e++) {
+            /* e < 2: X's rows are noisy copies of scattered Y rows; e >= 2: of the Y row of the
+             * same index (the AVX path then skips candidates by a bound: the same result) */
+            size_t stride = e < 2 ? 13 : 1;
+            for (size_t i = 0; i < S; i++) {
+                for (size_t k = 0; k < m; k++)
+                    X[i * m + k] = Y[(i * stride % N) * m + k] + (e < 2 ? 0.5f : 0.2f) * gauss();
+                ex[i] = i * stride % N;
+            }
+            /* e == 3: the exclusion removes the partner itself (the probe moves on) */
+            const uint64_t *exc = e % 2 ? ex : NULL;
             assert_int_equal(sp_audit_match_rows_lanes(4, b4, X, S, Y, N, m, exc), SP_OK);
             assert_int_equal(sp_audit_match_rows_lanes(0, b0, X, S, Y, N, m, exc), SP_OK);
             assert_memory_equal(b4, b0, sizeof b4);

@@ -214,7 +214,17 @@ int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y
 /* The same on one code path: lanes 4 the SSE2 one, 8 the AVX one (SP_EINVAL when the CPU
  * lacks AVX), 0 the best the CPU has. Every path gives the same best[] (tests). */
 int sp_audit_match_rows_lanes(unsigned lanes, uint32_t *best, const float *X, size_t s, const float *Y,
-                              size_t n, size_t m, const uint64_t *exclude) SP_WUR;
+                              size_t n, size_t m, const uint64_t *exclude);
+
+/*
+ * sp_audit_match_rows on rows already standardised (audit_argmax.c): best[i] is the first
+ * j (not exclude[i]) with the largest sp_dot(x_i, y_j) (NaN never wins). lanes as above.
+ * probe[i] (or NULL: i) is the likely best of row i: a hint that lets the AVX path skip
+ * candidates that provably cannot win, never a change of the result. Returns SP_OK
+ * (always for lanes 0), or SP_EINVAL for lanes 8 on a CPU without AVX.
+ */
+int sp_audit_argmax_lanes(unsigned lanes, uint32_t *best, const float *x, size_t s, const float *y,
+                          size_t n, size_t m, const uint64_t *exclude, const uint64_t *probe);
 
 /*
  * The matched statistic for matrices a, b (r x c view) along one axis:

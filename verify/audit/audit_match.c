@@ -28,7 +28,6 @@
 #include "audit_vec.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,246 +84,11 @@ static void standardise(float *x, size_t n, size_t m)
     }
 }
 
-/*
- * sp_dot of four rows against one: each y load serves four products (register
- * blocking). Every sum is formed exactly as sp_dot forms it (two 4-lane
- * accumulators over blocks of 8, their lane sum, then the scalar tail), so
- * the results are bit for bit those of four sp_dot calls.
- */
-static inline void dot4(float out[4], const float *x0, const float *x1, const float *x2,
-                        const float *x3, const float *y, size_t n)
-{
-    sp_v4 a0 = {0, 0, 0, 0}, a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        sp_v4 ylo = sp_v4_load(y + k), yhi = sp_v4_load(y + k + 4);
-        a0 += sp_v4_load(x0 + k) * ylo;
-        a1 += sp_v4_load(x0 + k + 4) * yhi;
-        b0 += sp_v4_load(x1 + k) * ylo;
-        b1 += sp_v4_load(x1 + k + 4) * yhi;
-        c0 += sp_v4_load(x2 + k) * ylo;
-        c1 += sp_v4_load(x2 + k + 4) * yhi;
-        d0 += sp_v4_load(x3 + k) * ylo;
-        d1 += sp_v4_load(x3 + k + 4) * yhi;
-    }
-    float s[4] = {sp_v4_sum(a0 + a1), sp_v4_sum(b0 + b1), sp_v4_sum(c0 + c1), sp_v4_sum(d0 + d1)};
-    for (; k < n; k++) {
-        s[0] += x0[k] * y[k];
-        s[1] += x1[k] * y[k];
-        s[2] += x2[k] * y[k];
-        s[3] += x3[k] * y[k];
-    }
-    memcpy(out, s, sizeof s);
-}
-
-/*
- * The same products with 8-float AVX vectors (runtime dispatch, no -march):
- * one 8-lane accumulator holds sp_dot's two 4-lane ones side by side (lanes
- * 0-3 are s0, 4-7 are s1, each summing the same products in the same order),
- * so adding its halves gives s0 + s1 and the result is bit for bit sp_dot's.
- * Products are not fused (-ffp-contract=off, no "fma" target). Four rows of x
- * against two of y: 8 accumulators, each x load serves two products.
- */
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MATCH_AVX 1
-typedef float sp_v8 __attribute__((vector_size(32)));
-
-__attribute__((target("avx"))) static inline sp_v8 v8_load(const float *p)
-{
-    sp_v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-__attribute__((target("avx"))) static inline float v8_sum(sp_v8 v)
-{
-    sp_v4 lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
-    return sp_v4_sum(lo + hi);
-}
-
-/* out[q][t] = sp_dot(x_q, y_t) for four rows x and two rows y */
-__attribute__((target("avx"))) static void dot4x2_avx(float out[4][2], const float *const xr[4],
-                                                      const float *y0, const float *y1, size_t n)
-{
-    sp_v8 z = {0, 0, 0, 0, 0, 0, 0, 0};
-    sp_v8 a0 = z, a1 = z, b0 = z, b1 = z, c0 = z, c1 = z, d0 = z, d1 = z;
-    const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3];
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        sp_v8 u = v8_load(y0 + k), v = v8_load(y1 + k), x;
-        x = v8_load(x0 + k);
-        a0 += x * u;
-        a1 += x * v;
-        x = v8_load(x1 + k);
-        b0 += x * u;
-        b1 += x * v;
-        x = v8_load(x2 + k);
-        c0 += x * u;
-        c1 += x * v;
-        x = v8_load(x3 + k);
-        d0 += x * u;
-        d1 += x * v;
-    }
-    float s[4][2] = {{v8_sum(a0), v8_sum(a1)}, {v8_sum(b0), v8_sum(b1)},
-                     {v8_sum(c0), v8_sum(c1)}, {v8_sum(d0), v8_sum(d1)}};
-    for (; k < n; k++)
-        for (int q = 0; q < 4; q++) {
-            s[q][0] += xr[q][k] * y0[k];
-            s[q][1] += xr[q][k] * y1[k];
-        }
-    memcpy(out, s, sizeof s);
-}
-
-/* rows [i0, i0 + 4) of x against rows [j0, j1) of y, bests updated (j in increasing order) */
-__attribute__((target("avx"))) static void block_avx(float *bv, uint32_t *bj, const float *x, size_t i0,
-                                                     const float *y, size_t j0, size_t j1, size_t m,
-                                                     const uint64_t *exclude)
-{
-    const float *xr[4] = {x + i0 * m, x + (i0 + 1) * m, x + (i0 + 2) * m, x + (i0 + 3) * m};
-    size_t j = j0;
-    for (; j + 2 <= j1; j += 2) {
-        float v[4][2];
-        dot4x2_avx(v, xr, y + j * m, y + (j + 1) * m, m);
-        for (int t = 0; t < 2; t++)
-            for (int q = 0; q < 4; q++) {
-                size_t i = i0 + (size_t)q;
-                if (v[q][t] > bv[i] && !(exclude != NULL && exclude[i] == j + (size_t)t)) {
-                    bv[i] = v[q][t];
-                    bj[i] = (uint32_t)(j + (size_t)t);
-                }
-            }
-    }
-    for (; j < j1; j++) {
-        float v[4][2];
-        dot4x2_avx(v, xr, y + j * m, y + j * m, m);
-        for (int q = 0; q < 4; q++) {
-            size_t i = i0 + (size_t)q;
-            if (v[q][0] > bv[i] && !(exclude != NULL && exclude[i] == j)) {
-                bv[i] = v[q][0];
-                bj[i] = (uint32_t)j;
-            }
-        }
-    }
-}
-
-#define MATCH_YBLOCK (64u << 10)   /* bytes of y rows kept in cache while every x row passes */
-
-__attribute__((target("avx"))) static void match_avx(uint32_t *best, const float *x, size_t s,
-                                                     const float *y, size_t n, size_t m,
-                                                     const uint64_t *exclude, float *bv)
-{
-    size_t s4 = s / 4 * 4;
-    size_t jb = MATCH_YBLOCK / (m * sizeof(float));
-    if (jb < 2)
-        jb = 2;
-    for (size_t i = 0; i < s; i++) {
-        bv[i] = -INFINITY;
-        best[i] = exclude != NULL && exclude[i] == 0 ? 1 : 0;
-    }
-    /* blocks of y rows, each passed by all x rows while it is in cache; per x row the
-     * candidates are still visited in increasing j, so ties go to the first index */
-    for (size_t j0 = 0; j0 < n; j0 += jb) {
-        size_t j1 = n - j0 < jb ? n : j0 + jb;
-        for (size_t i = 0; i < s4; i += 4)
-            block_avx(bv, best, x, i, y, j0, j1, m, exclude);
-    }
-    for (size_t i = s4; i < s; i++)
-        for (size_t j = 0; j < n; j++) {
-            if (exclude != NULL && exclude[i] == j)
-                continue;
-            float v = sp_dot(x + i * m, y + j * m, m);
-            if (v > bv[i]) {
-                bv[i] = v;
-                best[i] = (uint32_t)j;
-            }
-        }
-}
-
-static int have_avx(void)
-{
-    /* read once per process; SP_AUDIT_LANES=4 forces the SSE2 path (tests) */
-    static atomic_int avx = -1;
-    int a = atomic_load_explicit(&avx, memory_order_relaxed);
-    if (a < 0) {
-        __builtin_cpu_init();
-        const char *force = getenv("SP_AUDIT_LANES");
-        a = __builtin_cpu_supports("avx") && !(force && strcmp(force, "4") == 0);
-        atomic_store_explicit(&avx, a, memory_order_relaxed);
-    }
-    return a;
-}
-#endif
-
-/* match_rows on rows already standardised, on the SSE2 path. */
-static void match_sse(uint32_t *best, const float *x, size_t s, const float *y, size_t n, size_t m,
-                      const uint64_t *exclude)
-{
-    /* blocked: four rows of x against each row of y, so every y row is read once per four
-     * (the same dot products, summed in the same order as sp_dot: identical results) */
-    size_t i = 0;
-    for (; exclude == NULL && i + 4 <= s; i += 4) {
-        float bv[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        uint32_t bj[4] = {0, 0, 0, 0};
-        const float *x0 = x + i * m, *x1 = x0 + m, *x2 = x1 + m, *x3 = x2 + m;
-        for (size_t j = 0; j < n; j++) {
-            const float *yj = y + j * m;
-            float v[4];
-            dot4(v, x0, x1, x2, x3, yj, m);
-            for (int q = 0; q < 4; q++)
-                if (v[q] > bv[q]) {
-                    bv[q] = v[q];
-                    bj[q] = (uint32_t)j;
-                }
-        }
-        memcpy(best + i, bj, sizeof bj);
-    }
-    for (; i < s; i++) {
-        float bv = -INFINITY;
-        uint32_t bj = exclude != NULL && exclude[i] == 0 ? 1 : 0;
-        for (size_t j = 0; j < n; j++) {
-            if (exclude != NULL && exclude[i] == j)
-                continue;
-            float v = sp_dot(x + i * m, y + j * m, m);
-            if (v > bv) {
-                bv = v;
-                bj = (uint32_t)j;
-            }
-        }
-        best[i] = bj;
-    }
-}
-
-/* match_rows on rows already standardised: AVX when the CPU has it (the same results). */
-static int match_std_lanes(unsigned lanes, uint32_t *best, const float *x, size_t s, const float *y,
-                           size_t n, size_t m, const uint64_t *exclude)
-{
-#ifdef MATCH_AVX
-    if (lanes == 8 || (lanes == 0 && have_avx())) {
-        if (lanes == 8) {
-            __builtin_cpu_init();
-            if (!__builtin_cpu_supports("avx"))
-                return SP_EINVAL;
-        }
-        float *bv = malloc((s ? s : 1) * sizeof *bv);
-        if (bv != NULL) {
-            match_avx(best, x, s, y, n, m, exclude, bv);
-            free(bv);
-            return SP_OK;
-        }
-        /* no memory for the bests: the SSE2 path needs none */
-    }
-#else
-    if (lanes == 8)
-        return SP_EINVAL;
-#endif
-    match_sse(best, x, s, y, n, m, exclude);
-    return SP_OK;
-}
-
+/* probe[i]: the likely partner of x's row i (a hint for speed, never for the result), or NULL */
 static void match_std(uint32_t *best, const float *x, size_t s, const float *y, size_t n, size_t m,
-                      const uint64_t *exclude)
+                      const uint64_t *exclude, const uint64_t *probe)
 {
-    (void)match_std_lanes(0, best, x, s, y, n, m, exclude);
+    (void)sp_audit_argmax_lanes(0, best, x, s, y, n, m, exclude, probe);
 }
 
 int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n, size_t m,
@@ -350,7 +114,7 @@ int sp_audit_match_rows_lanes(unsigned lanes, uint32_t *best, const float *X, si
     memcpy(y, Y, n * m * sizeof(float));
     standardise(x, s, m);
     standardise(y, n, m);
-    int rc = match_std_lanes(lanes, best, x, s, y, n, m, exclude);
+    int rc = sp_audit_argmax_lanes(lanes, best, x, s, y, n, m, exclude, NULL);
     free(x);
     free(y);
     return rc;
@@ -543,7 +307,7 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
     standardise(Y1b, (size_t)nub, m1);
     if (out == NULL) {      /* the unit map only: the statistic is not wanted */
         if (unit_map != NULL && (double)nu * (double)nub * (double)m1 <= (double)FULL_MAP_MAX) {
-            match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL);
+            match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL, NULL);
             *have_map = 1;
         }
         rc = SP_OK;
@@ -555,12 +319,12 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
     }
 
     /* baselines: each model's sampled units matched among its own other units */
-    match_std(best, X1a, s, Y1a, (size_t)nu, m1, su);
+    match_std(best, X1a, s, Y1a, (size_t)nu, m1, su, NULL);
     for (size_t i = 0; i < s; i++)
         pick[i] = best[i];
     if ((rc = held_out(wa, &va, &va, su, pick, s, f2, m2, X2, Y2)) != SP_OK)
         goto done;
-    match_std(best, X1b, s, Y1b, (size_t)nub, m1, sb);
+    match_std(best, X1b, s, Y1b, (size_t)nub, m1, sb, NULL);
     for (size_t i = 0; i < s; i++)
         pick[i] = best[i];
     if ((rc = held_out(wb, &vb, &vb, sb, pick, s, f2, m2, X2, Y2)) != SP_OK)
@@ -568,11 +332,11 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
 
     /* every unit of the model matched: the permutation, for other matrices sharing the axis */
     if (unit_map != NULL && (double)nu * (double)nub * (double)m1 <= (double)FULL_MAP_MAX) {
-        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL);
+        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL, NULL);
         *have_map = 1;
     }
     /* the model's sampled units matched to the reference's units */
-    match_std(best, X1a, s, Y1b, (size_t)nub, m1, NULL);
+    match_std(best, X1a, s, Y1b, (size_t)nub, m1, NULL, su);
     /* decoys: random reference units other than the match, measured the same way */
     uint64_t st = seed ^ 0x6465636f79733a29ull;
     for (size_t d = 0; d < DECOYS; d++) {

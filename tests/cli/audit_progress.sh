@@ -2,8 +2,9 @@
 # tests/cli/audit_progress.sh - the progress line of `scratchproof audit` (SPEC.md 8.6, 10):
 # on a terminal (script(1), as machine.sh does) the phases comparing, permutations and
 # hashing PATH (--html) show bytes, a rate and an ETA, and the line is cleared at the end;
-# in a pipe and with --quiet nothing of it appears, and --json output is unchanged. No
-# test depends on speed: a phase that ends before its second redraw shows "- /s".
+# in a pipe and with --quiet nothing of it appears, and --json output is unchanged; the
+# results do not depend on --threads or the CPU path. No test depends on speed: a phase
+# that ends before its second redraw shows "- /s".
 set -u
 B=${BUILD:-build}
 PY=${PYTHON:-/usr/bin/python3}
@@ -67,6 +68,11 @@ grep -aq 'verdict: DERIVED' "$t/q.log" && ! grep -aqE 'MiB|GiB|ETA|\[K' "$t/q.lo
 "$SP" audit "$t/b.safetensors" --ref "$t/a.safetensors" --json >"$t/j.out" 2>"$t/j.err"
 [ ! -s "$t/j.err" ] && "$PY" tests/check_schema.py docs/schemas/audit.json "$t/j.out" 'd["derived"]' \
   && ok "--json in a pipe: valid JSON, nothing on stderr" || bad "--json in a pipe: $(head -c 200 "$t/j.err")"
+# the results do not depend on the thread count nor on the CPU path (SSE2 forced)
+"$SP" audit "$t/b.safetensors" --ref "$t/a.safetensors" --json --threads 1 >"$t/j1.out" 2>/dev/null
+SP_AUDIT_LANES=4 "$SP" audit "$t/b.safetensors" --ref "$t/a.safetensors" --json --threads 2 >"$t/j4.out" 2>/dev/null
+cmp -s "$t/j.out" "$t/j1.out" && cmp -s "$t/j.out" "$t/j4.out" && ok "the same JSON on 1 thread, on 2, and on the SSE2 path" \
+  || bad "results differ with --threads 1 or SP_AUDIT_LANES=4"
 # a failure mid-way: the message is on its own line, not after a progress line
 script -qec "'$SP' audit '$t/b.safetensors' --ref '$t/missing.safetensors'" "$t/f.log" >/dev/null 2>&1
 grep -aqE '^scratchproof audit: .*missing' <(tr '\r' '\n' <"$t/f.log" | sed 's/\x1b\[K//g') && ok "an error on a terminal starts its own line" \

@@ -374,6 +374,7 @@ typedef struct sp_audit_result {
     double compared_share;
     int inconclusive;       /* not derived and compared_share < 0.5 */
     const struct sp_audit_prov *prov;  /* set by the caller for the reports, or NULL */
+    unsigned threads;       /* the options' threads (0: all CPUs), for the JSON report */
 } sp_audit_result;
 
 /* What a reader cites (SPEC.md 10.6): the tool, the date, each input file's digests. */

@@ -648,6 +648,7 @@ int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *m
     res->model = model;
     res->alpha = opt->alpha > 0 && opt->alpha < 1 ? opt->alpha : SP_AUDIT_DEFAULT_ALPHA;
     res->nref = n;
+    res->threads = opt->threads;
     size_t na = sp_audit_model_count(model);
     size_t *comp_of = calloc(na ? na : 1, sizeof *comp_of);
     int *fixed_of = calloc(na ? na : 1, sizeof *fixed_of);

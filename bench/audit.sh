@@ -7,8 +7,8 @@
 #     matched statistics run; bench_audit prints audit.ratio;
 #  2. near-linear in the number of tensors: a model of AUDIT_BENCH_TENSORS tiny
 #     (2x2) tensors (default 1,000,000) against a noisy copy, the whole command
-#     timed (open, pair, compare, report) at 1/10 and at the full count;
-#     goal: the full count in under 60 s.
+#     timed (open, pair, compare, report) at 1/10 and at the full count, text and
+#     --json; goal: the full count in under 60 s.
 set -eu
 B=${BUILD:-build}
 PY=${PYTHON:-/usr/bin/python3}
@@ -29,6 +29,12 @@ for n in $((NT / 10)) "$NT"; do
   [ "$rc" -le 3 ] && [ "$rc" != 2 ] || { echo "audit failed (exit $rc)"; exit 1; }
   echo "audit.tensors $n"
   echo "audit.tensors_seconds $(echo "$t1 - $t0" | bc -l | sed 's/^\./0./' | cut -c1-6)"
+  # the same audit with --json (the tensors array is streamed, SPEC.md 10)
+  t0=$(now)
+  rc=0; "$B/scratchproof" audit "$d/t2.safetensors" --ref "$d/t1.safetensors" --json >/dev/null || rc=$?
+  t1=$(now)
+  [ "$rc" -le 3 ] && [ "$rc" != 2 ] || { echo "audit --json failed (exit $rc)"; exit 1; }
+  echo "audit.tensors_json_seconds $(echo "$t1 - $t0" | bc -l | sed 's/^\./0./' | cut -c1-6)"
   rm -f "$d/t1.safetensors" "$d/t2.safetensors"
 done
 

@@ -1,6 +1,6 @@
 /*
  * bench_audit.c - the audit goal of BRIEF.md: two models compared in at most
- * 3x the time it takes to hash them. Usage: bench_audit MODEL REF [THREADS].
+ * 2x the time it takes to hash them. Usage: bench_audit MODEL REF [THREADS].
  * Both timings start from opening the files (page cache warm: each is run
  * once before timing) and use the same threads; best of 3. Prints
  * audit.seconds, audit.hash_seconds and audit.ratio.
@@ -57,7 +57,7 @@ static int audit_both(const char *a, const char *b, unsigned threads)
         sp_audit_model_close(m);
         return -1;
     }
-    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, threads, 0, NULL, 0};
+    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, threads, 0, NULL, 0, NULL};
     sp_audit_result res;
     const char *rp[1] = {b};
     int rc = sp_audit_run(&res, a, m, rp, &r, 1, &opt);

@@ -273,6 +273,56 @@ static void test_match_recovers_permutation(void **state)
     free(Y);
 }
 
+/*
+ * The SSE2 and AVX paths of the matching give the same best[] bit for bit: row lengths that
+ * leave tails, unit counts not a multiple of 4, several cache blocks of reference rows,
+ * duplicated reference rows (exact ties: the first index wins), the self exclusion, and
+ * rows whose partner has their own index (the AVX path's pruning).
+ */
+static void test_match_paths_agree(void **state)
+{
+    (void)state;
+    static const size_t ms[] = {3, 13, 64, 300};
+    enum { S = 37, N = 500 };
+    float *Y = malloc(N * 300 * sizeof(float)), *X = malloc(S * 300 * sizeof(float));
+    uint32_t b4[S], b8[S], b0[S];
+    uint64_t ex[S];
+    assert_non_null(X);
+    assert_non_null(Y);
+    for (size_t t = 0; t < sizeof ms / sizeof ms[0]; t++) {
+        size_t m = ms[t];
+        for (size_t i = 0; i < N * m; i++)
+            Y[i] = gauss();
+        for (size_t j = 0; j < N; j += 7)     /* exact ties */
+            memcpy(Y + (j + 3 < N ? j + 3 : j) * m, Y + j * m, m * sizeof(float));
+        for (int e = 0; e < 4; e++) {
+            /* e < 2: X's rows are noisy copies of scattered Y rows; e >= 2: of the Y row of the
+             * same index (the AVX path then skips candidates by a bound: the same result) */
+            size_t stride = e < 2 ? 13 : 1;
+            for (size_t i = 0; i < S; i++) {
+                for (size_t k = 0; k < m; k++)
+                    X[i * m + k] = Y[(i * stride % N) * m + k] + (e < 2 ? 0.5f : 0.2f) * gauss();
+                ex[i] = i * stride % N;
+            }
+            /* e == 3: the exclusion removes the partner itself (the probe moves on) */
+            const uint64_t *exc = e % 2 ? ex : NULL;
+            assert_int_equal(sp_audit_match_rows_lanes(4, b4, X, S, Y, N, m, exc), SP_OK);
+            assert_int_equal(sp_audit_match_rows_lanes(0, b0, X, S, Y, N, m, exc), SP_OK);
+            assert_memory_equal(b4, b0, sizeof b4);
+            int rc = sp_audit_match_rows_lanes(8, b8, X, S, Y, N, m, exc);
+            if (rc == SP_OK)
+                assert_memory_equal(b4, b8, sizeof b4);
+            else
+                assert_int_equal(rc, SP_EINVAL);   /* a CPU without AVX */
+            for (size_t i = 0; i < S && exc; i++)
+                assert_int_not_equal(b4[i], (uint32_t)ex[i]);
+        }
+    }
+    assert_int_equal(sp_audit_match_rows_lanes(5, b4, X, S, Y, N, 3, NULL), SP_EINVAL);
+    free(X);
+    free(Y);
+}
+
 /* A derived matrix with permuted rows: Pearson sees nothing, matching sees it. */
 static void test_matched_statistic(void **state)
 {
@@ -412,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_compare_exact_null),
         cmocka_unit_test(test_vectors_never_decide),
         cmocka_unit_test(test_match_recovers_permutation),
+        cmocka_unit_test(test_match_paths_agree),
         cmocka_unit_test(test_matched_statistic),
         cmocka_unit_test(test_conversion),
         cmocka_unit_test(test_index),

@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "sp_base.h"
+#include "digest.h"   /* sp_progress */
 
 /* The command; argv[0] is "audit". Returns the exit code 0, 1, 2 or 3 (inconclusive). */
 int sp_cmd_audit(int argc, char **argv);
@@ -217,6 +218,20 @@ void sp_audit_row_shuffle_null(double *mean, double *var, const float *A, const 
  */
 int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n,
                         size_t m, const uint64_t *exclude) SP_WUR SP_NONNULL(1, 2, 4);
+/* The same on one code path: lanes 4 the SSE2 one, 8 the AVX one (SP_EINVAL when the CPU
+ * lacks AVX), 0 the best the CPU has. Every path gives the same best[] (tests). */
+int sp_audit_match_rows_lanes(unsigned lanes, uint32_t *best, const float *X, size_t s, const float *Y,
+                              size_t n, size_t m, const uint64_t *exclude);
+
+/*
+ * sp_audit_match_rows on rows already standardised (audit_argmax.c): best[i] is the first
+ * j (not exclude[i]) with the largest sp_dot(x_i, y_j) (NaN never wins). lanes as above.
+ * probe[i] (or NULL: i) is the likely best of row i: a hint that lets the AVX path skip
+ * candidates that provably cannot win, never a change of the result. Returns SP_OK
+ * (always for lanes 0), or SP_EINVAL for lanes 8 on a CPU without AVX.
+ */
+int sp_audit_argmax_lanes(unsigned lanes, uint32_t *best, const float *x, size_t s, const float *y,
+                          size_t n, size_t m, const uint64_t *exclude, const uint64_t *probe);
 
 /*
  * The matched statistic for matrices a, b (r x c view) along one axis:
@@ -238,7 +253,8 @@ int sp_audit_matched(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
  * feature axis; NULL is the identity). When unit_map is not NULL (one entry
  * per unit of a) and the unit count allows (units^2 * matching features <=
  * 2^33), every unit of a is matched to its best unit of b on the matching
- * features and *have_map is set to 1. Returns SP_OK, SP_ENOMEM.
+ * features and *have_map is set to 1. out NULL: only the map (the same one), no
+ * statistic. Returns SP_OK, SP_ENOMEM.
  */
 int sp_audit_matched_map(sp_audit_stat *out, const sp_tensor *a, const sp_tensor *b,
                          uint64_t r, uint64_t c, int axis, const uint64_t *fmap_b,
@@ -289,6 +305,8 @@ enum {
 #define SP_AUDIT_LAYOUTS_MAX 24
 
 /* One paired tensor. */
+#define SP_AUDIT_FROM_MAX (SP_NAME_MAX + 16)
+
 typedef struct sp_audit_pair {
     const sp_tensor *a;     /* in the audited model */
     const sp_tensor *b;     /* in the reference, or NULL when unpaired */
@@ -309,7 +327,9 @@ typedef struct sp_audit_pair {
     sp_tensor aview;        /* a as compared when swapped */
     float *aowned;
     const sp_tensor *acmp;  /* a or &aview */
-    char prop_from[SP_NAME_MAX + 16];   /* "head.weight cols": where a carried permutation came from */
+    char *prop_from;        /* "head.weight cols": where a carried permutation came from; NULL
+                             * when none (heap, SP_AUDIT_FROM_MAX bytes, freed with the result:
+                             * a million pairs do not each carry a name buffer) */
     double unpermuted;      /* share of the units the permutation found left in place */
     sp_audit_pairstats st;
 } sp_audit_pair;
@@ -361,6 +381,7 @@ typedef struct sp_audit_result {
     double compared_share;
     int inconclusive;       /* not derived and compared_share < 0.5 */
     const struct sp_audit_prov *prov;  /* set by the caller for the reports, or NULL */
+    unsigned threads;       /* the options' threads (0: all CPUs), for the JSON report */
 } sp_audit_result;
 
 /* What a reader cites (SPEC.md 10.6): the tool, the date, each input file's digests. */
@@ -377,12 +398,13 @@ typedef struct sp_audit_prov {
     char roles[65][16];
 } sp_audit_prov;
 /*
- * Digests every file of model and refs[0..n) (n <= 64) by reading it once.
- * Returns SP_OK, SP_EIO (err names the file), SP_ENOMEM. Free with
+ * Digests every file of model and refs[0..n) (n <= 64) by reading it once,
+ * reporting each file's bytes through pg (what "hashing PATH"; NULL: none). Returns SP_OK, SP_EIO (err names the file), SP_ENOMEM. Free with
  * sp_audit_prov_free.
  */
 int sp_audit_prov_make(sp_audit_prov *pv, const char *tool, const sp_audit_model *model,
-                       sp_audit_model *const *refs, size_t n, char *err) SP_WUR SP_NONNULL(1, 2, 3);
+                       sp_audit_model *const *refs, size_t n, char *err, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1, 2, 3);
 void sp_audit_prov_free(sp_audit_prov *pv);
 
 typedef struct sp_audit_options {
@@ -391,6 +413,9 @@ typedef struct sp_audit_options {
     unsigned depth;         /* 0: automatic component names */
     const char *const *prefixes;   /* explicit component prefixes */
     size_t nprefixes;
+    /* progress of the comparison and the carried permutations, in bytes of the model's
+     * tensors (what "comparing", "permutations"); NULL: none. Called on the caller's thread. */
+    const sp_progress *progress;
 } sp_audit_options;
 
 /*
@@ -434,9 +459,26 @@ void sp_audit_layout_text(char *out, size_t len, const sp_audit_pair *p) SP_NONN
  * Carries hidden-unit permutations through the network (audit_perm.c): a
  * permutation found on one matrix's axis is tried as the alignment of every
  * other matrix's axis of that size (or a block of it), rounds until nothing
- * new is found; fills st.prop of the pairs and re-decides them.
+ * new is found; fills st.prop of the pairs and re-decides them. The maps of the
+ * first round and the lone matrices are computed on threads (0: all CPUs), the maps
+ * taken in pair order, so results do not depend on the thread count; pg (or NULL)
+ * reports the first round's maps in bytes of the model's tensors.
  */
-int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index) SP_WUR SP_NONNULL(1);
+int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index, unsigned threads, const sp_progress *pg)
+    SP_WUR SP_NONNULL(1);
+
+/* threads, or all online CPUs when 0 (audit_par.c). */
+unsigned sp_audit_threads(unsigned threads);
+
+/*
+ * Runs fn(ctx, i) for every i in [0, n) on up to threads threads (0: all CPUs) of the
+ * pool (audit_par.c). The items must be independent: each writes only its own results.
+ * Progress, when pg is not NULL, counts weight[i] (or 1) per finished item from pg->base,
+ * reported on the calling thread, at the start and once more at the end. Returns SP_OK or the first
+ * failure of fn (remaining items are then skipped).
+ */
+int sp_audit_par_for(size_t n, unsigned threads, int (*fn)(void *ctx, size_t i), void *ctx,
+                     const uint64_t *weight, const sp_progress *pg) SP_WUR;
 
 /* Natural order of names: digit runs compare as numbers ("l.2" < "l.10"), the rest bytewise. */
 int sp_audit_natcmp(const char *a, const char *b) SP_NONNULL(1, 2);

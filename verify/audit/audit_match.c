@@ -84,80 +84,24 @@ static void standardise(float *x, size_t n, size_t m)
     }
 }
 
-/*
- * sp_dot of four rows against one: each y load serves four products (register
- * blocking). Every sum is formed exactly as sp_dot forms it (two 4-lane
- * accumulators over blocks of 8, their lane sum, then the scalar tail), so
- * the results are bit for bit those of four sp_dot calls.
- */
-static inline void dot4(float out[4], const float *x0, const float *x1, const float *x2,
-                        const float *x3, const float *y, size_t n)
-{
-    sp_v4 a0 = {0, 0, 0, 0}, a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, d0 = a0, d1 = a0;
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        sp_v4 ylo = sp_v4_load(y + k), yhi = sp_v4_load(y + k + 4);
-        a0 += sp_v4_load(x0 + k) * ylo;
-        a1 += sp_v4_load(x0 + k + 4) * yhi;
-        b0 += sp_v4_load(x1 + k) * ylo;
-        b1 += sp_v4_load(x1 + k + 4) * yhi;
-        c0 += sp_v4_load(x2 + k) * ylo;
-        c1 += sp_v4_load(x2 + k + 4) * yhi;
-        d0 += sp_v4_load(x3 + k) * ylo;
-        d1 += sp_v4_load(x3 + k + 4) * yhi;
-    }
-    float s[4] = {sp_v4_sum(a0 + a1), sp_v4_sum(b0 + b1), sp_v4_sum(c0 + c1), sp_v4_sum(d0 + d1)};
-    for (; k < n; k++) {
-        s[0] += x0[k] * y[k];
-        s[1] += x1[k] * y[k];
-        s[2] += x2[k] * y[k];
-        s[3] += x3[k] * y[k];
-    }
-    memcpy(out, s, sizeof s);
-}
-
-/* match_rows on rows already standardised. */
+/* probe[i]: the likely partner of x's row i (a hint for speed, never for the result), or NULL */
 static void match_std(uint32_t *best, const float *x, size_t s, const float *y, size_t n, size_t m,
-                      const uint64_t *exclude)
+                      const uint64_t *exclude, const uint64_t *probe)
 {
-    /* blocked: four rows of x against each row of y, so every y row is read once per four
-     * (the same dot products, summed in the same order as sp_dot: identical results) */
-    size_t i = 0;
-    for (; exclude == NULL && i + 4 <= s; i += 4) {
-        float bv[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
-        uint32_t bj[4] = {0, 0, 0, 0};
-        const float *x0 = x + i * m, *x1 = x0 + m, *x2 = x1 + m, *x3 = x2 + m;
-        for (size_t j = 0; j < n; j++) {
-            const float *yj = y + j * m;
-            float v[4];
-            dot4(v, x0, x1, x2, x3, yj, m);
-            for (int q = 0; q < 4; q++)
-                if (v[q] > bv[q]) {
-                    bv[q] = v[q];
-                    bj[q] = (uint32_t)j;
-                }
-        }
-        memcpy(best + i, bj, sizeof bj);
-    }
-    for (; i < s; i++) {
-        float bv = -INFINITY;
-        uint32_t bj = exclude != NULL && exclude[i] == 0 ? 1 : 0;
-        for (size_t j = 0; j < n; j++) {
-            if (exclude != NULL && exclude[i] == j)
-                continue;
-            float v = sp_dot(x + i * m, y + j * m, m);
-            if (v > bv) {
-                bv = v;
-                bj = (uint32_t)j;
-            }
-        }
-        best[i] = bj;
-    }
+    (void)sp_audit_argmax_lanes(0, best, x, s, y, n, m, exclude, probe);
 }
 
 int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y, size_t n, size_t m,
                         const uint64_t *exclude)
 {
+    return sp_audit_match_rows_lanes(0, best, X, s, Y, n, m, exclude);
+}
+
+int sp_audit_match_rows_lanes(unsigned lanes, uint32_t *best, const float *X, size_t s, const float *Y,
+                              size_t n, size_t m, const uint64_t *exclude)
+{
+    if (lanes != 0 && lanes != 4 && lanes != 8)
+        return SP_EINVAL;
     if (s == 0 || n == 0 || m == 0 || n > UINT32_MAX || (exclude != NULL && n < 2))
         return SP_EINVAL;
     float *x = malloc(s * m * sizeof(float)), *y = malloc(n * m * sizeof(float));
@@ -170,10 +114,10 @@ int sp_audit_match_rows(uint32_t *best, const float *X, size_t s, const float *Y
     memcpy(y, Y, n * m * sizeof(float));
     standardise(x, s, m);
     standardise(y, n, m);
-    match_std(best, x, s, y, n, m, exclude);
+    int rc = sp_audit_argmax_lanes(lanes, best, x, s, y, n, m, exclude, NULL);
     free(x);
     free(y);
-    return SP_OK;
+    return rc;
 }
 
 /* Reader of unit u, feature f of a tensor seen as r x c, units along axis, centred by mean[f]. */
@@ -184,6 +128,8 @@ typedef struct view {
     const double *mean;
     const uint64_t *fmap;   /* feature f is read at fmap[f]; NULL: the identity */
 } view;
+
+#define GATHER_BLOCK 16u   /* features transposed at once when units are columns */
 
 /*
  * out[i*m + h] = unit units[i] at feature f0 + h, centred, reading the
@@ -214,6 +160,27 @@ static int gather(float *out, const view *v, const uint64_t *units, size_t nu, u
     float *tmp = dense ? malloc(c * sizeof *tmp) : NULL;
     if (dense && tmp == NULL)
         return SP_ENOMEM;
+    if (dense && v->t->dtype == SP_DTYPE_F32 && ((uintptr_t)v->t->data & (sizeof(float) - 1)) == 0) {
+        /* a transpose: GATHER_BLOCK features at a time, so each unit's writes are contiguous
+         * (the same values as below, in another order) */
+        const float *base = (const float *)v->t->data;
+        for (size_t h0 = 0; h0 < m; h0 += GATHER_BLOCK) {
+            size_t hn = m - h0 < GATHER_BLOCK ? m - h0 : GATHER_BLOCK;
+            const float *rows[GATHER_BLOCK];
+            for (size_t h = 0; h < hn; h++)
+                rows[h] = base + (fm ? fm[f0 + h0 + h] : f0 + h0 + h) * c;
+            for (size_t i = 0; i < nu; i++) {
+                float *o = out + i * m + h0;
+                uint64_t u = units[i];
+                for (size_t h = 0; h < hn; h++) {
+                    float x = rows[h][u];
+                    o[h] = v->mean ? (float)(x - v->mean[f0 + h0 + h]) : x;
+                }
+            }
+        }
+        free(tmp);
+        return SP_OK;
+    }
     for (size_t h = 0; h < m; h++) {
         uint64_t f = fm ? fm[f0 + h] : f0 + h;
         const float *row = dense ? sp_audit_row(v->t, f * c, c, tmp) : NULL;
@@ -295,7 +262,8 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
                         uint64_t rb, uint64_t c, int axis, const double *mean_a, const double *mean_b,
                         const uint64_t *fmap_b, uint32_t *unit_map, int *have_map, uint64_t seed)
 {
-    memset(out, 0, sizeof *out);
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
     if (have_map != NULL)
         *have_map = 0;
     /* nu units of a, nub of b: b may hold more rows than a (a is a row slice) */
@@ -337,18 +305,26 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
         goto done;
     standardise(Y1a, (size_t)nu, m1);
     standardise(Y1b, (size_t)nub, m1);
+    if (out == NULL) {      /* the unit map only: the statistic is not wanted */
+        if (unit_map != NULL && (double)nu * (double)nub * (double)m1 <= (double)FULL_MAP_MAX) {
+            match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL, NULL);
+            *have_map = 1;
+        }
+        rc = SP_OK;
+        goto done;
+    }
     for (size_t i = 0; i < s; i++) {
         memcpy(X1a + i * m1, Y1a + su[i] * m1, m1 * sizeof(float));
         memcpy(X1b + i * m1, Y1b + sb[i] * m1, m1 * sizeof(float));
     }
 
     /* baselines: each model's sampled units matched among its own other units */
-    match_std(best, X1a, s, Y1a, (size_t)nu, m1, su);
+    match_std(best, X1a, s, Y1a, (size_t)nu, m1, su, NULL);
     for (size_t i = 0; i < s; i++)
         pick[i] = best[i];
     if ((rc = held_out(wa, &va, &va, su, pick, s, f2, m2, X2, Y2)) != SP_OK)
         goto done;
-    match_std(best, X1b, s, Y1b, (size_t)nub, m1, sb);
+    match_std(best, X1b, s, Y1b, (size_t)nub, m1, sb, NULL);
     for (size_t i = 0; i < s; i++)
         pick[i] = best[i];
     if ((rc = held_out(wb, &vb, &vb, sb, pick, s, f2, m2, X2, Y2)) != SP_OK)
@@ -356,11 +332,11 @@ static int matched_impl(sp_audit_stat *out, const sp_tensor *a, const sp_tensor 
 
     /* every unit of the model matched: the permutation, for other matrices sharing the axis */
     if (unit_map != NULL && (double)nu * (double)nub * (double)m1 <= (double)FULL_MAP_MAX) {
-        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL);
+        match_std(unit_map, Y1a, (size_t)nu, Y1b, (size_t)nub, m1, NULL, NULL);
         *have_map = 1;
     }
     /* the model's sampled units matched to the reference's units */
-    match_std(best, X1a, s, Y1b, (size_t)nub, m1, NULL);
+    match_std(best, X1a, s, Y1b, (size_t)nub, m1, NULL, su);
     /* decoys: random reference units other than the match, measured the same way */
     uint64_t st = seed ^ 0x6465636f79733a29ull;
     for (size_t d = 0; d < DECOYS; d++) {

@@ -306,7 +306,11 @@ static int try_pair(sp_audit_refres *rr, size_t i, perms *ps, pstate *st, uint64
             s->best_mode = tr[t].mode;
             s->best_units = units;
             const sp_audit_pair *src = &rr->pairs[ps->k[tr[t].k].pair];
-            snprintf(p->prop_from, sizeof p->prop_from, "%s %s%s", src->a->name,
+            if (p->prop_from == NULL && (p->prop_from = malloc(SP_AUDIT_FROM_MAX)) == NULL) {
+                rc = SP_ENOMEM;
+                break;
+            }
+            snprintf(p->prop_from, SP_AUDIT_FROM_MAX, "%s %s%s", src->a->name,
                      ps->k[tr[t].k].axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols",
                      tr[t].mode == 1 ? " (per block)" : tr[t].mode == 2 ? " (repeated)" : "");
         }
@@ -316,24 +320,45 @@ static int try_pair(sp_audit_refres *rr, size_t i, perms *ps, pstate *st, uint64
     return rc;
 }
 
-/* The full map of a pair's units along `units` with its features aligned by fmap (or NULL). */
-static int take_map(sp_audit_pair *p, int units, const uint64_t *fmap, perms *ps, size_t i,
-                    uint64_t seed, int *added)
+/* The full map of a pair's units along `units` with its features aligned by fmap (or NULL):
+ * *out, owned by the caller, or NULL when the pair gives none. */
+static int unit_map(uint32_t **out, sp_audit_pair *p, int units, const uint64_t *fmap, uint64_t seed)
 {
+    *out = NULL;
     uint64_t nu = axis_size(p, units);
     uint32_t *map = malloc(nu * sizeof *map);
     if (map == NULL)
         return SP_ENOMEM;
-    sp_audit_stat m;
-    int have = 0;
-    int rc = sp_audit_matched_map(&m, p->acmp, p->cmp, p->st.rows, p->st.cols, units, fmap, map, &have, seed);
+    int have = 0;   /* the map only: take_map never used the statistic */
+    int rc = sp_audit_matched_map(NULL, p->acmp, p->cmp, p->st.rows, p->st.cols, units, fmap, map, &have, seed);
     if (rc != SP_OK || !have) {
         free(map);
         return rc;
     }
+    *out = map;
+    return SP_OK;
+}
+
+/* Takes a map found on pair i (ownership too; NULL: none) into the known ones. */
+static int take_found(sp_audit_pair *p, int units, uint32_t *map, perms *ps, size_t i, int *added)
+{
+    int rc = SP_OK;
+    *added = 0;
+    if (map == NULL)
+        return SP_OK;
+    uint64_t nu = axis_size(p, units);
     p->unpermuted = in_place(map, nu);
     *added = add_map(ps, map, nu, i, units, &rc);
     return rc;
+}
+
+static int take_map(sp_audit_pair *p, int units, const uint64_t *fmap, perms *ps, size_t i,
+                    uint64_t seed, int *added)
+{
+    uint32_t *map = NULL;
+    *added = 0;
+    int rc = unit_map(&map, p, units, fmap, seed);
+    return rc == SP_OK ? take_found(p, units, map, ps, i, added) : rc;
 }
 
 /* ------------------------------------------------------------ a lone matrix, both axes */
@@ -511,22 +536,88 @@ done:
 
 #define LONE_GATE (-6.0)    /* pairs already this significant are not tried alone */
 
-int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index)
+/* Step 1 and step 4 on the pool: each item computes one pair's own result. */
+typedef struct prop_ctx {
+    sp_audit_refres *rr;
+    const size_t *idx;       /* the pairs of the items */
+    uint32_t **maps;         /* step 1: the map found on pair idx[k], or NULL */
+    uint64_t seed0;
+} prop_ctx;
+
+static int first_map(void *arg, size_t k)
+{
+    prop_ctx *c = arg;
+    size_t i = c->idx[k];
+    sp_audit_pair *p = &c->rr->pairs[i];
+    return unit_map(&c->maps[k], p, p->st.matched_axis, NULL, c->seed0 + i);
+}
+
+static int lone_pair(void *arg, size_t k)
+{
+    prop_ctx *c = arg;
+    size_t i = c->idx[k];
+    sp_audit_pair *p = &c->rr->pairs[i];
+    sp_audit_decide(&p->st);
+    if (p->st.log10p < LONE_GATE || (p->st.prop.valid && p->st.prop.z >= Z_KNOWN))
+        return SP_OK;
+    sp_audit_stat m;
+    int rc = lone(p, &m, c->seed0 + 0x9000000ull + i);
+    if (rc != SP_OK || !m.valid)
+        return rc;
+    p->st.prop_tried++;
+    if (!p->st.prop.valid || m.z > p->st.prop.z) {
+        p->st.prop = m;
+        p->st.prop_axis = SP_AUDIT_AXIS_ROWS;
+        if (p->prop_from == NULL && (p->prop_from = malloc(SP_AUDIT_FROM_MAX)) == NULL)
+            return SP_ENOMEM;
+        snprintf(p->prop_from, SP_AUDIT_FROM_MAX, "%s itself (column map from its first half of rows)",
+                 p->a->name);
+    }
+    return SP_OK;
+}
+
+int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index, unsigned threads, const sp_progress *pg)
 {
     size_t n = rr->npairs;
     perms ps = {0};
     pstate *st = calloc(n ? n : 1, sizeof *st);
-    if (st == NULL)
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    uint32_t **maps = calloc(n ? n : 1, sizeof *maps);
+    uint64_t *w = calloc(n ? n : 1, sizeof *w);
+    if (st == NULL || idx == NULL || maps == NULL || w == NULL) {
+        free(st);
+        free(idx);
+        free(maps);
+        free(w);
         return SP_ENOMEM;
+    }
     int rc = SP_OK;
     uint64_t seed0 = 0x7065726d00000000ull + 1000003ull * ref_index;
-    /* 1. maps from pairs whose own matched statistic found their units */
-    for (size_t i = 0; i < n && rc == SP_OK; i++) {
+    prop_ctx pc = {rr, idx, maps, seed0};
+    /* 1. maps from pairs whose own matched statistic found their units: computed on the
+     * pool, then taken in pair order (a map equal to an earlier one is dropped) */
+    size_t nk = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++) {
         sp_audit_pair *p = &rr->pairs[i];
         if (!eligible(p) || !p->st.matched.valid || p->st.matched.z < Z_KNOWN)
             continue;
+        total += w[nk] = p->a->nbytes;
+        idx[nk++] = i;
+    }
+    sp_progress pp = {0};
+    if (pg != NULL && pg->fn != NULL)
+        pp = (sp_progress){pg->fn, pg->ctx, pg->what, 0, total};
+    rc = sp_audit_par_for(nk, threads, first_map, &pc, w, pp.fn ? &pp : NULL);
+    for (size_t k = 0; k < nk; k++) {
+        size_t i = idx[k];
+        sp_audit_pair *p = &rr->pairs[i];
         int added = 0;
-        rc = take_map(p, p->st.matched_axis, NULL, &ps, i, seed0 + i, &added);
+        if (rc == SP_OK)
+            rc = take_found(p, p->st.matched_axis, maps[k], &ps, i, &added);
+        else
+            free(maps[k]);
+        maps[k] = NULL;
         st[i].has_map[p->st.matched_axis] = 1;
     }
     /* 2, 3. carry them, rounds until nothing new */
@@ -555,26 +646,14 @@ int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index)
         if (ps.n == before)
             break;
     }
-    /* 4. matrices still undecided: both axes recovered from the matrix itself */
-    for (size_t i = 0; i < n && rc == SP_OK; i++) {
-        sp_audit_pair *p = &rr->pairs[i];
-        if (!eligible(p))
-            continue;
-        sp_audit_decide(&p->st);
-        if (p->st.log10p < LONE_GATE || (p->st.prop.valid && p->st.prop.z >= Z_KNOWN))
-            continue;
-        sp_audit_stat m;
-        rc = lone(p, &m, seed0 + 0x9000000ull + i);
-        if (rc != SP_OK || !m.valid)
-            continue;
-        p->st.prop_tried++;
-        if (!p->st.prop.valid || m.z > p->st.prop.z) {
-            p->st.prop = m;
-            p->st.prop_axis = SP_AUDIT_AXIS_ROWS;
-            snprintf(p->prop_from, sizeof p->prop_from, "%s itself (column map from its first half of rows)",
-                     p->a->name);
-        }
-    }
+    /* 4. matrices still undecided: both axes recovered from the matrix itself (each pair
+     * on its own, on the pool) */
+    nk = 0;
+    for (size_t i = 0; i < n && rc == SP_OK; i++)
+        if (eligible(&rr->pairs[i]))
+            idx[nk++] = i;
+    if (rc == SP_OK)
+        rc = sp_audit_par_for(nk, threads, lone_pair, &pc, NULL, NULL);
     for (size_t i = 0; i < n; i++) {
         if (eligible(&rr->pairs[i]))
             sp_audit_decide(&rr->pairs[i].st);
@@ -584,5 +663,8 @@ int sp_audit_propagate(sp_audit_refres *rr, size_t ref_index)
         free(ps.k[k].map);
     free(ps.k);
     free(st);
+    free(idx);
+    free(maps);
+    free(w);
     return rc;
 }

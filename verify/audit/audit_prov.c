@@ -18,7 +18,7 @@
 
 #define BUF (1u << 20)
 
-static int digest_file(sp_audit_prov_file *pf, unsigned char *buf, char *err)
+static int digest_file(sp_audit_prov_file *pf, unsigned char *buf, char *err, const sp_progress *pg)
 {
     struct stat sb;
     char e[SP_ERRMSG_MAX] = "";
@@ -32,6 +32,10 @@ static int digest_file(sp_audit_prov_file *pf, unsigned char *buf, char *err)
     crypto_hash_sha256_init(&sh);
     crypto_generichash_init(&bl, NULL, 0, 32);
     int rc = SP_OK;
+    char what[SP_ERRMSG_MAX];
+    uint64_t done = 0, size = sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+    if (pg != NULL && pg->fn != NULL)
+        snprintf(what, sizeof what, "hashing %s", pf->path);   /* the callback escapes it */
     for (;;) {
         ssize_t k = read(fd, buf, BUF);
         if (k < 0 && errno == EINTR)
@@ -45,6 +49,9 @@ static int digest_file(sp_audit_prov_file *pf, unsigned char *buf, char *err)
             break;
         crypto_hash_sha256_update(&sh, buf, (unsigned long long)k);
         crypto_generichash_update(&bl, buf, (unsigned long long)k);
+        done += (uint64_t)k;
+        if (pg != NULL && pg->fn != NULL)
+            pg->fn(pg->ctx, what, done, size > done ? size : done);
     }
     close(fd);
     unsigned char d1[32], d2[32];
@@ -56,7 +63,7 @@ static int digest_file(sp_audit_prov_file *pf, unsigned char *buf, char *err)
 }
 
 int sp_audit_prov_make(sp_audit_prov *pv, const char *tool, const sp_audit_model *model,
-                       sp_audit_model *const *refs, size_t n, char *err)
+                       sp_audit_model *const *refs, size_t n, char *err, const sp_progress *pg)
 {
     memset(pv, 0, sizeof *pv);
     if (n > 64 || (n > 0 && refs == NULL))
@@ -93,7 +100,7 @@ int sp_audit_prov_make(sp_audit_prov *pv, const char *tool, const sp_audit_model
             sp_audit_prov_file *pf = &pv->files[pv->nfiles++];
             pf->path = sp_audit_model_file(m, i);
             pf->role = pv->roles[r];
-            rc = digest_file(pf, buf, err);
+            rc = digest_file(pf, buf, err, pg);
         }
     }
     free(buf);

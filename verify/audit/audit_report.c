@@ -181,7 +181,7 @@ int sp_audit_report_text(FILE *f, const sp_audit_result *res)
                 fprintf(f, "  layout: %s", lay);
             if (p->st.prop_tried && p->st.prop.valid && p->st.prop.z >= 6.0)
                 fprintf(f, "  carried %s permutation: %s matched %.3f",
-                        esc(eb, sizeof eb, p->prop_from),
+                        esc(eb, sizeof eb, p->prop_from ? p->prop_from : ""),
                         p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols", p->st.prop.value);
             const sp_audit_tinfo *ti = sp_audit_model_info(res->model, (size_t)(p - rr->pairs));
             if (ti != NULL && ti->how != SP_AUDIT_AS_STORED)
@@ -293,7 +293,7 @@ static json_t *pair_json(const sp_audit_result *res, size_t r, const sp_audit_pa
         if (p->st.prop_tried > 0) {
             pm = json_pack("{s:I,s:o}", "candidates", (json_int_t)p->st.prop_tried, "matched", stat_json(&p->st.prop));
             json_object_set_new(pm, "axis", json_string(p->st.prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "cols"));
-            json_object_set_new(pm, "from", p->prop_from[0] ? sp_json_str(p->prop_from) : json_null());
+            json_object_set_new(pm, "from", p->prop_from && p->prop_from[0] ? sp_json_str(p->prop_from) : json_null());
             json_object_set_new(pm, "units_in_place", num(p->unpermuted));
         }
         json_object_set_new(o, "permutation", pm);
@@ -347,6 +347,85 @@ static void numeric_p(json_t *j)
             numeric_p(v);
 }
 
+#define JSON_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) | JSON_ENSURE_ASCII)
+
+/* One element of the root's "tensors" array as json_dumps writes it at depth 0 (malloc'd). */
+static char *tensor_text(const sp_audit_result *res, size_t r, const sp_audit_pair *p)
+{
+    json_t *o = pair_json(res, r, p);
+    if (o == NULL)
+        return NULL;
+    numeric_p(o);
+    char *t = json_dumps(o, JSON_FLAGS);
+    json_decref(o);
+    return t;
+}
+
+/*
+ * Writes an element as json_dumpf writes it inside the whole tree (depth 2: every line
+ * indented 4 more spaces). first: no separating comma before it.
+ */
+static int put_tensor(FILE *f, const char *t, int first)
+{
+    int rc = fputs(first ? "\n  \"tensors\": [\n    " : ",\n    ", f) == EOF ? -1 : 0;
+    for (const char *q = t; rc == 0 && *q;) {
+        const char *nl = strchr(q, '\n');
+        size_t len = nl ? (size_t)(nl - q) : strlen(q);
+        if (fwrite(q, 1, len, f) != len || (nl && fputs("\n    ", f) == EOF))
+            rc = -1;
+        q += len + (nl ? 1 : 0);
+    }
+    return rc;
+}
+
+/*
+ * The tensors are serialised in batches on the pool (each element is independent; jansson
+ * objects are not shared between threads) and written in order, then freed: a million
+ * tensors never form one tree, and two threads halve the time.
+ */
+#define JSON_BATCH 4096u
+
+typedef struct jbatch {
+    const sp_audit_result *res;
+    size_t first;           /* index over (reference, pair) of text[0] */
+    char **text;
+} jbatch;
+
+static int batch_item(void *arg, size_t k)
+{
+    jbatch *b = arg;
+    size_t g = b->first + k, na = b->res->ref[0].npairs, r = g / na, i = g % na;
+    b->text[k] = tensor_text(b->res, r, &b->res->ref[r].pairs[i]);
+    return b->text[k] != NULL ? SP_OK : SP_ENOMEM;
+}
+
+static int put_tensors(FILE *f, const sp_audit_result *res, size_t *nt)
+{
+    size_t na = res->nref ? res->ref[0].npairs : 0, total = res->nref * na;
+    *nt = 0;
+    for (size_t r = 0; r < res->nref; r++)
+        if (res->ref[r].npairs != na)
+            return -1;      /* every reference pairs the model's tensors, one each */
+    char **text = calloc(JSON_BATCH, sizeof *text);
+    if (text == NULL)
+        return -1;
+    int rc = 0;
+    for (size_t first = 0; first < total && rc == 0; first += JSON_BATCH) {
+        size_t n = total - first < JSON_BATCH ? total - first : JSON_BATCH;
+        jbatch b = {res, first, text};
+        if (sp_audit_par_for(n, res->threads, batch_item, &b, NULL, NULL) != SP_OK)
+            rc = -1;
+        for (size_t k = 0; k < n; k++) {
+            if (rc == 0 && put_tensor(f, text[k], (*nt)++ == 0) != 0)
+                rc = -1;
+            free(text[k]);
+            text[k] = NULL;
+        }
+    }
+    free(text);
+    return rc;
+}
+
 int sp_audit_report_json(FILE *f, const sp_audit_result *res)
 {
     char pt[32];
@@ -396,8 +475,6 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
                                               "paired", (json_int_t)rr->paired,
                                               "paired_by_content", (json_int_t)rr->by_content,
                                               "derived", rr->derived, "log10_p", num(rr->log10p)));
-        for (size_t i = 0; i < rr->npairs; i++)
-            json_array_append_new(tens, pair_json(res, r, &rr->pairs[i]));
     }
     for (size_t c = 0; c < res->ncomp; c++) {
         const sp_audit_component *cp = &res->comp[c];
@@ -427,13 +504,28 @@ int sp_audit_report_json(FILE *f, const sp_audit_result *res)
     }
     json_object_set_new(root, "references", refs);
     json_object_set_new(root, "components", comps);
-    json_object_set_new(root, "tensors", tens);
+    json_object_set_new(root, "tensors", tens);   /* empty: a placeholder, streamed below */
     numeric_p(root);
     json_object_set_new(root, "schema", json_string("scratchproof/audit/v1"));
-    int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12) |
-                                     JSON_ENSURE_ASCII);
+    char *text = json_dumps(root, JSON_FLAGS);
     json_decref(root);
+    if (text == NULL)
+        return -1;
+    /* the root's own "tensors" key: at depth 1, right after a newline (a string value never
+     * holds a raw newline: JSON escapes it) */
+    static const char key[] = "\n  \"tensors\": []";
+    const char *at = strstr(text, key);
+    int rc = at != NULL ? 0 : -1;
+    size_t head = at != NULL ? (size_t)(at - text) : 0, nt = 0;
+    if (rc == 0 && fwrite(text, 1, head, f) != head)
+        rc = -1;
     if (rc == 0)
-        fputc('\n', f);
+        rc = put_tensors(f, res, &nt);
+    /* as jansson closes an array: "[]" when empty, else the bracket on its own line */
+    if (rc == 0 && fputs(nt ? "\n  ]" : "\n  \"tensors\": []", f) == EOF)
+        rc = -1;
+    if (rc == 0 && (fputs(at + sizeof key - 1, f) == EOF || fputc('\n', f) == EOF))
+        rc = -1;
+    free(text);
     return rc == 0 && !ferror(f) ? 0 : -1;
 }

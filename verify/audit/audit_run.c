@@ -6,13 +6,10 @@
  * tests for the family-wise level alpha.
  */
 #include "audit.h"
-#include "pool.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Wrappers that name no part of a model, skipped by the automatic component names. */
 static const char *const wrappers[] = {"model", "module", "transformer", "base_model",
@@ -229,17 +226,18 @@ out:
 
 /* ------------------------------------------------------------ workers */
 
+/* One item of work on the pool: a pair to compare, or a model tensor to check for a fixed kind. */
 typedef struct job {
-    sp_audit_pair *pair;
+    sp_audit_pair *pair;      /* NULL: the fixed-kind check of model tensor `tensor` */
+    size_t tensor;
     uint64_t seed, size;
 } job;
 
-typedef struct job_queue {
+typedef struct job_ctx {
     job *jobs;
-    size_t n;
-    atomic_uint_least64_t next;
-    atomic_int rc;            /* first failure, SP_OK while none */
-} job_queue;
+    const sp_audit_model *model;
+    int *fixed_of;
+} job_ctx;
 
 #define LAYOUT_STOP (-10.0)  /* a layout this significant: the others are not tried */
 #define LAYOUT_PICK (-6.0)   /* another layout than the first counts only this significant */
@@ -338,46 +336,50 @@ static int compare_converted(sp_audit_pair *p, uint64_t seed)
     return rc;
 }
 
-static void worker(void *arg, unsigned thread_index)
+static int run_job(void *arg, size_t i)
 {
-    (void)thread_index;
-    job_queue *q = arg;
-    uint64_t end;
-    for (;;) {
-        if (atomic_load_explicit(&q->rc, memory_order_relaxed) != SP_OK)
-            return;
-        uint64_t i = sp_pool_take(&q->next, q->n, 1, &end);
-        if (i >= q->n)
-            return;
-        job *j = &q->jobs[i];
-        int rc = compare_converted(j->pair, j->seed);
-        if (rc != SP_OK) {
-            int ok = SP_OK;
-            atomic_compare_exchange_strong(&q->rc, &ok, rc);
-        }
+    job_ctx *q = arg;
+    job *j = &q->jobs[i];
+    if (j->pair == NULL) {
+        q->fixed_of[j->tensor] = sp_audit_fixed_kind(sp_audit_model_tensor(q->model, j->tensor));
+        return SP_OK;
     }
+    return compare_converted(j->pair, j->seed);
 }
 
 static int job_cmp(const void *x, const void *y)
 {
     const job *a = x, *b = y;
-    return (a->size < b->size) - (a->size > b->size);   /* largest first */
+    if (a->size != b->size)
+        return (a->size < b->size) - (a->size > b->size);   /* largest first */
+    /* then a stable order (qsort is not stable): fixed checks first, by tensor, then pairs */
+    if ((a->pair == NULL) != (b->pair == NULL))
+        return a->pair == NULL ? -1 : 1;
+    if (a->pair == NULL)
+        return (a->tensor > b->tensor) - (a->tensor < b->tensor);
+    return (a->pair > b->pair) - (a->pair < b->pair);
 }
 
-static int run_jobs(job *jobs, size_t n, unsigned threads)
+/*
+ * Every job on the pool, largest first (so that a big tensor does not start last). Each
+ * writes only its own pair or fixed_of slot: the results do not depend on the threads.
+ */
+static int run_jobs(job *jobs, size_t n, const sp_audit_model *model, int *fixed_of,
+                    const sp_audit_options *opt)
 {
     qsort(jobs, n, sizeof *jobs, job_cmp);
-    job_queue q = {.jobs = jobs, .n = n};
-    atomic_init(&q.next, 0);
-    atomic_init(&q.rc, SP_OK);
-    if (threads == 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = c > 0 ? (unsigned)c : 1;
-    }
-    if (threads > n)
-        threads = n ? (unsigned)n : 1;
-    sp_pool_run(threads, worker, &q);
-    return atomic_load(&q.rc);
+    uint64_t *w = malloc((n ? n : 1) * sizeof *w), total = 0;
+    if (w == NULL)
+        return SP_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        total += w[i] = jobs[i].pair != NULL ? jobs[i].size : 0;   /* bytes compared */
+    sp_progress pg = {0};
+    if (opt->progress != NULL && opt->progress->fn != NULL)
+        pg = (sp_progress){opt->progress->fn, opt->progress->ctx, "comparing", 0, total};
+    job_ctx q = {jobs, model, fixed_of};
+    int rc = sp_audit_par_for(n, opt->threads, run_job, &q, w, pg.fn ? &pg : NULL);
+    free(w);
+    return rc;
 }
 
 /* ------------------------------------------------------------ the audit */
@@ -396,6 +398,7 @@ void sp_audit_result_free(sp_audit_result *res)
         {
             free(res->ref[r].pairs[i].owned);
             free(res->ref[r].pairs[i].aowned);
+            free(res->ref[r].pairs[i].prop_from);
         }
         free(res->ref[r].pairs);
     }
@@ -483,7 +486,7 @@ static void decided_by(char *out, size_t len, const sp_audit_pair *p)
                      100.0 * st->exact.value); break;
     case 3: snprintf(out, len, "%sboth axes permuted: %s matched %.3f once the permutation of %s was carried over",
                      pre, st->prop_axis == SP_AUDIT_AXIS_ROWS ? "rows" : "columns", st->prop.value,
-                     p->prop_from); break;
+                     p->prop_from ? p->prop_from : ""); break;
     default: snprintf(out, len, "%sno test beyond independent models", pre); break;
     }
 }
@@ -645,19 +648,22 @@ int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *m
     res->model = model;
     res->alpha = opt->alpha > 0 && opt->alpha < 1 ? opt->alpha : SP_AUDIT_DEFAULT_ALPHA;
     res->nref = n;
+    res->threads = opt->threads;
     size_t na = sp_audit_model_count(model);
     size_t *comp_of = calloc(na ? na : 1, sizeof *comp_of);
     int *fixed_of = calloc(na ? na : 1, sizeof *fixed_of);
-    job *jobs = calloc(na * n > 0 ? na * n : 1, sizeof *jobs);
+    job *jobs = calloc(na * n + na > 0 ? na * n + na : 1, sizeof *jobs);
     res->ref = calloc(n, sizeof *res->ref);
     int rc = SP_ENOMEM;
     if (comp_of == NULL || fixed_of == NULL || jobs == NULL || res->ref == NULL)
         goto out;
     if ((rc = build_components(res, comp_of, opt)) != SP_OK)
         goto out;
-    for (size_t i = 0; i < na; i++)
-        fixed_of[i] = sp_audit_fixed_kind(sp_audit_model_tensor(model, i));
     size_t nj = 0;
+    /* the fixed-kind checks run on the pool with the comparisons; nothing in a comparison
+     * reads them */
+    for (size_t i = 0; i < na; i++)
+        jobs[nj++] = (job){NULL, i, 0, sp_audit_model_tensor(model, i)->nbytes};
     for (size_t r = 0; r < n && rc == SP_OK; r++) {
         sp_audit_refres *rr = &res->ref[r];
         rr->path = ref_paths[r];
@@ -671,16 +677,21 @@ int sp_audit_run(sp_audit_result *res, const char *model_path, sp_audit_model *m
         rc = pair_tensors(rr, model);
         for (size_t i = 0; i < na && rc == SP_OK; i++) {
             rr->pairs[i].component = comp_of[i];
-            rr->pairs[i].fixed = fixed_of[i];
             if (rr->pairs[i].b != NULL)
-                jobs[nj++] = (job){&rr->pairs[i], 0x5eed0000ull + r * 1000003ull + i,
-                                   numel(rr->pairs[i].a)};
+                jobs[nj++] = (job){&rr->pairs[i], i, 0x5eed0000ull + r * 1000003ull + i,
+                                   rr->pairs[i].a->nbytes};
         }
     }
     if (rc == SP_OK)
-        rc = run_jobs(jobs, nj, opt->threads);
+        rc = run_jobs(jobs, nj, model, fixed_of, opt);
     for (size_t r = 0; r < n && rc == SP_OK; r++)
-        rc = sp_audit_propagate(&res->ref[r], r);
+        for (size_t i = 0; i < na; i++)
+            res->ref[r].pairs[i].fixed = fixed_of[i];
+    sp_progress pp = {0};
+    if (opt->progress != NULL && opt->progress->fn != NULL)
+        pp = (sp_progress){opt->progress->fn, opt->progress->ctx, "permutations", 0, 0};
+    for (size_t r = 0; r < n && rc == SP_OK; r++)
+        rc = sp_audit_propagate(&res->ref[r], r, opt->threads, pp.fn ? &pp : NULL);
     if (rc == SP_OK)
         rc = verdicts(res);
 out:

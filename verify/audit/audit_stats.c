@@ -39,6 +39,13 @@ double sp_audit_log10_norm_sf(double z)
     return (-z2 / 2.0 - log(z) - 0.5 * log(2.0 * M_PI) + log(s)) / M_LN10;
 }
 
+/* lgamma without its global sign (signgam): the pairs are compared on several threads */
+static double lgam(double x)
+{
+    int sign;
+    return lgamma_r(x, &sign);
+}
+
 double sp_audit_log10_chi2_sf_even(double x, unsigned k)
 {
     if (!(x > 0.0) || k == 0)
@@ -46,13 +53,13 @@ double sp_audit_log10_chi2_sf_even(double x, unsigned k)
     /* P = exp(-x/2) sum_{j<k} (x/2)^j / j!, summed as logs (log-sum-exp) */
     double h = x / 2.0, lh = log(h), mx = -INFINITY;
     for (unsigned j = 0; j < k; j++) {
-        double t = j * lh - lgamma(j + 1.0);
+        double t = j * lh - lgam(j + 1.0);
         if (t > mx)
             mx = t;
     }
     double s = 0.0;
     for (unsigned j = 0; j < k; j++)
-        s += exp(j * lh - lgamma(j + 1.0) - mx);
+        s += exp(j * lh - lgam(j + 1.0) - mx);
     double lp = (-h + mx + log(s)) / M_LN10;
     return lp > 0.0 ? 0.0 : lp;
 }
@@ -69,7 +76,7 @@ double sp_audit_fisher_log10(const double *log10p, size_t n)
 
 double sp_audit_log10_factorial(uint64_t n)
 {
-    return lgamma((double)n + 1.0) / M_LN10;
+    return lgam((double)n + 1.0) / M_LN10;
 }
 
 const char *sp_audit_p_text(char *out, double log10p)

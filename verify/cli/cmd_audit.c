@@ -22,6 +22,7 @@
 static const char usage[] =
     "usage: scratchproof audit MODEL --ref REF [--ref REF]... [--json] [--html FILE]\n"
     "                          [--alpha X] [--threads N] [--component PREFIX]... [--depth N]\n"
+    "                          [--quiet]\n"
     "\n"
     "Is MODEL derived from a reference model? MODEL and REF are a .safetensors file,\n"
     "a sharded model's index (model.safetensors.index.json) or a directory holding one.\n"
@@ -39,6 +40,7 @@ static const char usage[] =
     "                      (repeatable; longest prefix wins; others by the default rule)\n"
     "  --depth N           default rule: components are the first N name segments\n"
     "                      (default: the first segment, two under a wrapper like model.)\n"
+    "  --quiet             no progress line on stderr (shown on a terminal only)\n"
     "  -V, --version       print the version; -h, --help this text\n"
     "Every value may also be given as --flag=value.\n"
     "\n"
@@ -49,6 +51,7 @@ static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...)
 {
     va_list ap;
+    sp_cli_progress_end();   /* the message on a line of its own, not after a progress line */
     va_start(ap, fmt);
     int rc = sp_cli_vusage_error("audit", fmt, ap);   /* one line, escaped */
     va_end(ap);
@@ -68,22 +71,32 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
+/* Bytes of a model's tensors as the audit reads them (the loading progress). */
+static uint64_t model_bytes(const sp_audit_model *m)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; i < sp_audit_model_count(m); i++)
+        b += sp_audit_model_tensor(m, i)->nbytes;
+    return b;
+}
+
 int sp_cmd_audit(int argc, char **argv)
 {
     enum { O_REF = 'r', O_HTML = 'H', O_JSON = 'j', O_ALPHA = 'a', O_THREADS = 't',
-           O_COMPONENT = 'c', O_DEPTH = 'd', O_HELP = 'h', O_VERSION = 'V' };
+           O_COMPONENT = 'c', O_DEPTH = 'd', O_HELP = 'h', O_VERSION = 'V', O_QUIET = 'q' };
     static const struct option opts[] = {
         {"ref", required_argument, NULL, O_REF},       {"html", required_argument, NULL, O_HTML},
         {"json", no_argument, NULL, O_JSON},           {"alpha", required_argument, NULL, O_ALPHA},
         {"threads", required_argument, NULL, O_THREADS},
         {"component", required_argument, NULL, O_COMPONENT},
         {"depth", required_argument, NULL, O_DEPTH},   {"help", no_argument, NULL, O_HELP},
+        {"quiet", no_argument, NULL, O_QUIET},
         {"version", no_argument, NULL, O_VERSION},     {NULL, 0, NULL, 0}};
     const char *model_path = NULL, *html = NULL;
     const char *refs[MAX_REFS], *prefixes[MAX_PREFIXES];
     size_t nref = 0, npre = 0;
-    int json = 0, c;
-    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, 0, 0, NULL, 0};
+    int json = 0, quiet = 0, c;
+    sp_audit_options opt = {SP_AUDIT_DEFAULT_ALPHA, 0, 0, NULL, 0, NULL};
     optind = 1;
     opterr = 0;
     /* "-": operands come back in order as 1 (MODEL may be before or after the options);
@@ -104,6 +117,9 @@ int sp_cmd_audit(int argc, char **argv)
             return 0;
         case O_JSON:
             json = 1;
+            break;
+        case O_QUIET:
+            quiet = 1;
             break;
         case O_REF:
             if (nref == MAX_REFS)
@@ -162,11 +178,20 @@ int sp_cmd_audit(int argc, char **argv)
 
     char err[SP_ERRMSG_MAX] = "";
     sp_audit_model *model = NULL, *rm[MAX_REFS] = {0};
+    /* progress (SPEC.md 8.6) on a terminal: loading (bytes of the models opened so far),
+     * comparing, permutations, hashing PATH (--html) */
+    sp_cli_progress_enable(!quiet);
+    sp_progress pg = {quiet ? NULL : sp_cli_progress, NULL, NULL, 0, 0};
+    opt.progress = &pg;
+    uint64_t loaded = 0;
+    sp_cli_progress(NULL, "loading", 0, 0);
     int code = 2, rc = sp_audit_model_open(&model, model_path, err);
     if (rc != SP_OK) {
         fail("%s", err[0] ? err : sp_strerror(rc));
         goto out;
     }
+    loaded += model_bytes(model);
+    sp_cli_progress(NULL, "loading", loaded, 0);
     for (size_t r = 0; r < nref; r++) {
         err[0] = '\0';
         rc = sp_audit_model_open(&rm[r], refs[r], err);
@@ -174,9 +199,13 @@ int sp_cmd_audit(int argc, char **argv)
             fail("%s", err[0] ? err : sp_strerror(rc));
             goto out;
         }
+        loaded += model_bytes(rm[r]);
+        sp_cli_progress(NULL, "loading", loaded, 0);
     }
+    sp_cli_progress_end();
     sp_audit_result res;
     rc = sp_audit_run(&res, model_path, model, refs, rm, nref, &opt);
+    sp_cli_progress_end();
     if (rc != SP_OK) {
         fail("%s", sp_strerror(rc));
         goto out;
@@ -185,7 +214,8 @@ int sp_cmd_audit(int argc, char **argv)
     int have_prov = 0;
     if (html != NULL) {   /* the digests a reader cites: read every input file once more */
         err[0] = '\0';
-        rc = sp_audit_prov_make(&prov, "scratchproof " SP_VERSION, model, rm, nref, err);
+        rc = sp_audit_prov_make(&prov, "scratchproof " SP_VERSION, model, rm, nref, err, pg.fn ? &pg : NULL);
+        sp_cli_progress_end();
         if (rc != SP_OK) {
             fail("%s", err[0] ? err : sp_strerror(rc));
             sp_audit_result_free(&res);
@@ -217,6 +247,7 @@ int sp_cmd_audit(int argc, char **argv)
         sp_audit_prov_free(&prov);
     fflush(stdout);
 out:
+    sp_cli_progress_end();   /* a failure mid-phase: the line goes before the message stays */
     for (size_t r = 0; r < nref; r++)
         sp_audit_model_close(rm[r]);
     sp_audit_model_close(model);

@@ -90,25 +90,31 @@ static void tensor_key(unsigned char key[32], uint64_t seed, const char *name, s
  * (w0 mod 8)). Block b is ChaCha20-IETF with nonce 0^4 || u64le(b >> 32) and
  * block counter b mod 2^32; a run never crosses a 2^32-block boundary.
  */
-static void ks_load(ks_window *w, const unsigned char key[32], uint64_t w0, uint64_t w1)
+void sp_init_ks_blocks(unsigned char *buf, const unsigned char key[32], uint64_t b, uint64_t nblk)
 {
-    uint64_t b = w0 >> 3;
-    uint64_t end = ((w1 - 1) >> 3) + 1;
+    static const unsigned char zeros[SP_INIT_KS_BLOCKS_MAX * 64u];
+    uint64_t end = b + nblk;
     size_t off = 0;
-    assert(w1 > w0 && end - b <= KS_BLOCKS);
-    w->blk0 = b;
-    memset(w->buf, 0, (size_t)(end - b) * 64u);
+    assert(nblk > 0 && nblk <= SP_INIT_KS_BLOCKS_MAX);
     while (b < end) {
         uint64_t boundary = ((b >> 32) + 1) << 32;
         uint64_t run = (end < boundary ? end : boundary) - b;
         unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
         for (int i = 0; i < 8; i++)
             nonce[4 + i] = (unsigned char)((b >> 32) >> (8 * i));
-        crypto_stream_chacha20_ietf_xor_ic(w->buf + off, w->buf + off, run * 64u, nonce,
-                                           (uint32_t)b, key);
+        crypto_stream_chacha20_ietf_xor_ic(buf + off, zeros, run * 64u, nonce, (uint32_t)b, key);
         off += (size_t)run * 64u;
         b += run;
     }
+}
+
+static void ks_load(ks_window *w, const unsigned char key[32], uint64_t w0, uint64_t w1)
+{
+    uint64_t b = w0 >> 3;
+    uint64_t end = ((w1 - 1) >> 3) + 1;
+    assert(w1 > w0 && end - b <= KS_BLOCKS);
+    w->blk0 = b;
+    sp_init_ks_blocks(w->buf, key, b, end - b);
 }
 
 static uint64_t ks_word(const ks_window *w, uint64_t j)

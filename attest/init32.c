@@ -243,30 +243,6 @@ size_t sp_init32_bf16_lanes(unsigned lanes, unsigned char *out, const float *f, 
 
 /* ---- keystream and the fill loop ---- */
 
-/*
- * Keystream blocks [b, b + nblk) (nblk <= KS_BLOCKS) into buf: ChaCha20-IETF
- * with nonce 0^4 || u64le(b >> 32) and counter b mod 2^32, split where the
- * nonce changes (SPEC.md 6.2). XORs a constant zero buffer, so nothing is
- * cleared first.
- */
-static void ks_blocks(unsigned char *buf, const unsigned char key[32], uint64_t b, uint64_t nblk)
-{
-    static const unsigned char zeros[KS_BLOCKS * 64u];
-    uint64_t end = b + nblk;
-    size_t off = 0;
-    assert(nblk > 0 && nblk <= KS_BLOCKS);
-    while (b < end) {
-        uint64_t boundary = ((b >> 32) + 1) << 32;
-        uint64_t run = (end < boundary ? end : boundary) - b;
-        unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
-        for (int i = 0; i < 8; i++)
-            nonce[4 + i] = (unsigned char)((b >> 32) >> (8 * i));
-        crypto_stream_chacha20_ietf_xor_ic(buf + off, zeros, run * 64u, nonce, (uint32_t)b, key);
-        off += (size_t)run * 64u;
-        b += run;
-    }
-}
-
 static void store_floats(unsigned char *out, sp_dtype dtype, unsigned lanes, const float *f, size_t n)
 {
     switch (dtype) {
@@ -313,7 +289,7 @@ static void gen_batch(float *f, const sp_init_scheme *s, unsigned lanes, const u
     if (s->kind == SP_INIT_UNIFORM32) {
         double low = s->p[0], span = s->p[1] - s->p[0];
         uint64_t b0 = i >> 4;
-        ks_blocks(ks, key, b0, ((end - 1) >> 4) - b0 + 1);
+        sp_init_ks_blocks(ks, key, b0, ((end - 1) >> 4) - b0 + 1);
         const unsigned char *w = ks + (size_t)(i - (b0 << 4)) * 4u;
         size_t done = sp_init32_uniform_lanes(lanes, f, w, n, low, span);
         for (size_t k = done; k < n; k++)
@@ -324,7 +300,7 @@ static void gen_batch(float *f, const sp_init_scheme *s, unsigned lanes, const u
     float m = (float)s->p[0], sd = (float)s->p[1];
     uint64_t p0 = i / 2, p1 = (end - 1) / 2, pa = (i + 1) / 2, pb = end / 2;
     uint64_t b0 = (2 * p0) >> 4;
-    ks_blocks(ks, key, b0, ((2 * p1 + 1) >> 4) - b0 + 1);
+    sp_init_ks_blocks(ks, key, b0, ((2 * p1 + 1) >> 4) - b0 + 1);
     const unsigned char *w = ks + (size_t)(2 * p0 - (b0 << 4)) * 4u;  /* word 2 * p0 */
     float pair[2];
     if (i & 1) {   /* the sine half of pair p0 */

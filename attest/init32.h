@@ -33,6 +33,16 @@ int sp_init32_check(const sp_init_scheme *s) SP_NONNULL(1);
 void sp_init32_fill(unsigned char *out, sp_dtype dtype, const unsigned char key[32],
                     const sp_init_scheme *s, uint64_t first, uint64_t count) SP_NONNULL(1, 3, 4);
 
+/*
+ * Keystream blocks [b, b + nblk) of the tensor key (SPEC.md 6.2) into buf
+ * (nblk * 64 bytes, 1 <= nblk <= SP_INIT_KS_BLOCKS_MAX): ChaCha20-IETF with
+ * nonce 0^4 || u64le(b >> 32) and counter b mod 2^32, split where the nonce
+ * changes. Shared by both element mappings (init.c, init32.c).
+ */
+#define SP_INIT_KS_BLOCKS_MAX 64u
+void sp_init_ks_blocks(unsigned char *buf, const unsigned char key[32], uint64_t b, uint64_t nblk)
+    SP_NONNULL(1, 2);
+
 /* ---- the binary32 functions of SPEC.md 6.8, exposed for tests ---- */
 
 /* ln of a positive normal binary32 x (no special cases: the kernel only sees [2^-24, 1]). */

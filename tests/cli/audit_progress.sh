@@ -31,23 +31,7 @@ for phase in 'comparing' 'permutations' "hashing $t/b.safetensors" "hashing $t/a
   grep -aqE "$phase: [0-9.]+ [MG]iB / [0-9.]+ [MG]iB +[0-9]+%" "$t/tty.log" && ok "progress of '$phase' in bytes of a total" \
     || bad "no progress line for '$phase': $(tr '\r\033' '|~' <"$t/tty.log" | head -c 600)"
 done
-"$PY" - "$t/tty.log" <<'PYEOF' && ok "every progress line shows a rate and an ETA (or '- /s' on its first redraw)" || bad "rate: $(tr '\r\033' '|~' <"$t/tty.log" | head -c 600)"
-import re, sys
-text = open(sys.argv[1], "rb").read().decode("utf-8", "replace")
-seen, bad = {}, []
-for line in text.split("\r"):
-    m = re.match(r"([^\n]*?): [0-9.]+ [MG]iB / [0-9.]+ [MG]iB +[0-9]+%(.*)", line)
-    if not m:
-        continue
-    phase, rest = m.group(1), m.group(2)
-    n = seen.get(phase, 0); seen[phase] = n + 1
-    has_rate = re.search(r"  [0-9.]+ ([KMGT]i)?B/s  ETA [0-9]+:[0-9]{2}:[0-9]{2}", rest)
-    placeholder = rest.startswith("  - /s  ETA -")
-    if not has_rate and not (n == 0 and placeholder):
-        bad.append(line)
-if not seen or bad:
-    print("progress lines without a rate:", bad[:3], file=sys.stderr); sys.exit(1)
-PYEOF
+"$PY" tests/progress_lines.py "$t/tty.log" && ok "every progress line shows a rate and an ETA (or '- /s' on its first redraw)" || bad "rate: $(tr '\r\033' '|~' <"$t/tty.log" | head -c 600)"
 grep -aq $'\r\033\[K' "$t/tty.log" && ok "the progress line is cleared" || bad "progress line not cleared"
 # the report starts on a clean line: the last progress line was cleared before it
 "$PY" - "$t/tty.log" <<'PYEOF' && ok "the report does not share a line with a progress line" || bad "report after an uncleared progress line"

@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "init.h"
+#include "init_test_util.h"
 
 #define NAME "blocks.0.attn.weight"
 #define N_VEC 4099
@@ -65,18 +66,6 @@ static const vector vectors[] = {
 };
 #define N_VECTORS (sizeof vectors / sizeof vectors[0])
 
-static void hex_digest(char out[65], const void *data, size_t n)
-{
-    unsigned char d[32];
-    crypto_generichash(d, sizeof d, data, n, NULL, 0);
-    sodium_bin2hex(out, 65, d, sizeof d);
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static uint16_t le16(const unsigned char *p)
 {
     return (uint16_t)(p[0] | p[1] << 8);
@@ -91,22 +80,6 @@ static float f32_at(const unsigned char *p)
 }
 
 /* splitmix64: deterministic pseudo-random slice choices */
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static unsigned char *xmalloc(size_t n)
-{
-    unsigned char *p = malloc(n ? n : 1);
-    assert_non_null(p);
-    return p;
-}
-
 /* ---------------------------------------------------------------- known answers */
 
 static void test_vectors(void **state)

@@ -24,6 +24,7 @@
 #include "digest.h"
 #include "init.h"
 #include "init32.h"
+#include "init_test_util.h"
 
 #define NAME "blocks.0.attn.weight"
 #define N_VEC 4099
@@ -52,48 +53,6 @@ static const struct {
       0xbc1b7bd8}},
 };
 #define N_VECTORS (sizeof vectors / sizeof vectors[0])
-
-static void hex_digest(char out[65], const void *data, size_t n)
-{
-    unsigned char d[32];
-    crypto_generichash(d, sizeof d, data, n, NULL, 0);
-    sodium_bin2hex(out, 65, d, sizeof d);
-}
-
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint32_t f_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-static float bits_f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
-static unsigned char *xmalloc(size_t n)
-{
-    unsigned char *p = malloc(n ? n : 1);
-    assert_non_null(p);
-    return p;
-}
 
 /* ---------------------------------------------------------------- known answers */
 

@@ -15,40 +15,19 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 #include <float.h>
 #include <math.h>
 
 #include "init.h"
 #include "init_math.h"
-
-static float bits_f(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static uint32_t f_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
+#include "init_test_util.h"
 
 static double bits_d(uint64_t u)
 {
     double d;
     memcpy(&d, &u, sizeof d);
     return d;
-}
-
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-    uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
 }
 
 /* ---------------------------------------------------------------- conversions */

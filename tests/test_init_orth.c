@@ -19,15 +19,9 @@
 
 #include "digest.h"
 #include "init.h"
+#include "init_test_util.h"
 
 #define NAME "blocks.0.attn.weight"
-
-static void hex_digest(char out[65], const void *data, size_t n)
-{
-    unsigned char d[32];
-    crypto_generichash(d, sizeof d, data, n, NULL, 0);
-    sodium_bin2hex(out, 65, d, sizeof d);
-}
 
 static sp_init_scheme orth(double gain, double rows, double cols)
 {

@@ -16,6 +16,7 @@ ConfigSource = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]"]
 
 
 def _u64(x: int, what: str) -> int:
+    """x as an int in [0, 2**64): ints and integer scalars (numpy, 0-d torch), not bools."""
     try:
         if isinstance(x, bool):
             raise TypeError

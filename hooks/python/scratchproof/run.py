@@ -13,7 +13,6 @@ writing safetensors files, which is write_seconds: a job writes its checkpoints
 anyway; the hook's cost is what recording them adds.
 """
 import ctypes
-import operator
 import os
 import threading
 import time
@@ -22,7 +21,7 @@ from . import _device
 from . import _lib
 from . import _tensors
 from . import derive
-from .derive import ConfigSource
+from .derive import ConfigSource, _u64
 from .errors import BusyError, Error, StateError, from_code
 from .schemes import Ranges, as_init
 
@@ -31,19 +30,6 @@ REPLAY_LEDGER = "replay.ledger"   # the ledger a replay writes in its {out} dire
 _open_ledgers = set()          # real paths of ledgers this process holds open
 _open_lock = threading.Lock()
 _METRICS = ("loss", "lr", "tokens")
-
-
-def _u64(x, what):
-    """x as an int in [0, 2**64): ints and integer scalars (numpy, 0-d torch), not bools."""
-    try:
-        if isinstance(x, bool):
-            raise TypeError
-        x = operator.index(x)
-    except TypeError:
-        raise TypeError("scratchproof: %s must be an int, got %r" % (what, x)) from None
-    if not 0 <= x < 1 << 64:
-        raise ValueError("scratchproof: %s must be in [0, 2**64), got %d" % (what, x))
-    return x
 
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")   # DistributedDataParallel/DataParallel, torch.compile

@@ -48,6 +48,18 @@ int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp
     SP_WUR SP_NONNULL(1);
 
 /*
+ * sp_envelope_decode_in and sp_record_decode_in with the same answers and
+ * the same decoded values, except that bytes fields may point into buf, which
+ * must outlive the result and not change (SPEC.md 3.5). The canonical
+ * encoding (what this library writes) is read without copies by wire.h;
+ * any other encoding goes to protobuf-c. arena is required.
+ */
+int sp_envelope_decode_view(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena,
+                            char *err) SP_WUR SP_NONNULL(1, 4);
+int sp_record_decode_view(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena,
+                          char *err) SP_WUR SP_NONNULL(1, 4);
+
+/*
  * SP_OK when some signature of env verifies under pk over PAE(type, payload)
  * and every signature that verifies carries keyid(pk) (SPEC.md 4.4);
  * SP_EMISMATCH when a signature verifies but names another keyid (the

@@ -2,6 +2,7 @@
  * record.c - DSSE envelopes and Record validation (record.h, SPEC.md 3).
  */
 #include "record.h"
+#include "wire.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -91,9 +92,30 @@ static void envelope_drop(Sp__Envelope *env, sp_arena *arena)
         sp__envelope__free_unpacked(env, NULL);
 }
 
-int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena, char *err)
+/* The structure of a decoded envelope (sp_envelope_decode); SP_EFORMAT with err. */
+static int check_envelope(const Sp__Envelope *env, char *err)
 {
-    *out = NULL;
+    if (env->payload_type == NULL || strcmp(env->payload_type, SP_PAYLOAD_TYPE) != 0) {
+        sp_errf(err, "payload type is not " SP_PAYLOAD_TYPE);
+        return SP_EFORMAT;
+    }
+    if (env->n_signatures == 0 || env->n_signatures > MAX_SIGNATURES) {
+        sp_errf(err, "envelope has %zu signatures (1..16 allowed)", env->n_signatures);
+        return SP_EFORMAT;
+    }
+    for (size_t i = 0; i < env->n_signatures; i++) {
+        const Sp__Signature *s = env->signatures[i];
+        if (s == NULL || s->sig.len != SP_SIG_BYTES || s->keyid == NULL ||
+            strlen(s->keyid) > MAX_KEYID) {
+            sp_errf(err, "signature %zu is malformed", i);
+            return SP_EFORMAT;
+        }
+    }
+    return SP_OK;
+}
+
+static int envelope_size_ok(const uint8_t *buf, size_t len, char *err)
+{
     if (buf == NULL || len == 0) {
         sp_errf(err, "empty envelope");
         return SP_EFORMAT;
@@ -102,36 +124,59 @@ int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp
         sp_errf(err, "envelope of %zu bytes is too large", len);
         return SP_EFORMAT;
     }
-    Sp__Envelope *env = sp__envelope__unpack(arena ? &arena->pc : NULL, len, buf);
-    if (env == NULL && arena != NULL && arena->oom) {
+    return SP_OK;
+}
+
+/* protobuf-c's decode of an envelope, into arena or malloc. */
+static int envelope_unpack(Sp__Envelope **env, const uint8_t *buf, size_t len, sp_arena *arena,
+                           char *err)
+{
+    *env = sp__envelope__unpack(arena ? &arena->pc : NULL, len, buf);
+    if (*env == NULL && arena != NULL && arena->oom) {
         sp_errf(err, "out of memory decoding an envelope of %zu bytes", len);
         return SP_ENOMEM;
     }
-    if (env == NULL) {
+    if (*env == NULL) {
         sp_errf(err, "not a protobuf envelope (%zu bytes)", len);
         return SP_EFORMAT;
     }
-    if (env->payload_type == NULL || strcmp(env->payload_type, SP_PAYLOAD_TYPE) != 0) {
-        sp_errf(err, "payload type is not " SP_PAYLOAD_TYPE);
-        goto bad;
-    }
-    if (env->n_signatures == 0 || env->n_signatures > MAX_SIGNATURES) {
-        sp_errf(err, "envelope has %zu signatures (1..16 allowed)", env->n_signatures);
-        goto bad;
-    }
-    for (size_t i = 0; i < env->n_signatures; i++) {
-        const Sp__Signature *s = env->signatures[i];
-        if (s == NULL || s->sig.len != SP_SIG_BYTES || s->keyid == NULL ||
-            strlen(s->keyid) > MAX_KEYID) {
-            sp_errf(err, "signature %zu is malformed", i);
-            goto bad;
-        }
+    return SP_OK;
+}
+
+int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena, char *err)
+{
+    *out = NULL;
+    Sp__Envelope *env;
+    int rc = envelope_size_ok(buf, len, err);
+    if (rc != SP_OK || (rc = envelope_unpack(&env, buf, len, arena, err)) != SP_OK)
+        return rc;
+    if ((rc = check_envelope(env, err)) != SP_OK) {
+        envelope_drop(env, arena);
+        return rc;
     }
     *out = env;
     return SP_OK;
-bad:
-    envelope_drop(env, arena);
-    return SP_EFORMAT;
+}
+
+int sp_envelope_decode_view(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_arena *arena,
+                            char *err)
+{
+    *out = NULL;
+    Sp__Envelope *env;
+    int rc = envelope_size_ok(buf, len, err);
+    if (rc != SP_OK)
+        return rc;
+    rc = sp_wire_envelope(&env, buf, len, arena);
+    if (rc == SP_ENOMEM) {
+        sp_errf(err, "out of memory decoding an envelope of %zu bytes", len);
+        return rc;
+    }
+    if (rc != SP_OK && (rc = envelope_unpack(&env, buf, len, arena, err)) != SP_OK)
+        return rc;
+    if ((rc = check_envelope(env, err)) != SP_OK)
+        return rc;
+    *out = env;
+    return SP_OK;
 }
 
 void sp_envelope_free(Sp__Envelope *env)
@@ -422,13 +467,10 @@ int sp_record_decode(Sp__Record **out, const uint8_t *payload, size_t len, char 
     return sp_record_decode_in(out, payload, len, NULL, err);
 }
 
-int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+/* protobuf-c's decode of a payload, into arena or malloc, then check_record. */
+static int record_unpack(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena,
+                         char *err)
 {
-    *out = NULL;
-    if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
-        sp_errf(err, "record payload of %zu bytes", len);
-        return SP_EFORMAT;
-    }
     Sp__Record *r = sp__record__unpack(arena ? &arena->pc : NULL, len, payload);
     if (r == NULL && arena != NULL && arena->oom) {
         sp_errf(err, "out of memory decoding a record of %zu bytes", len);
@@ -444,6 +486,38 @@ int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp
             sp__record__free_unpacked(r, NULL);
         return rc;
     }
+    *out = r;
+    return SP_OK;
+}
+
+int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+{
+    *out = NULL;
+    if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
+        sp_errf(err, "record payload of %zu bytes", len);
+        return SP_EFORMAT;
+    }
+    return record_unpack(out, payload, len, arena, err);
+}
+
+int sp_record_decode_view(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena,
+                          char *err)
+{
+    *out = NULL;
+    if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
+        sp_errf(err, "record payload of %zu bytes", len);
+        return SP_EFORMAT;
+    }
+    Sp__Record *r;
+    int rc = sp_wire_record(&r, payload, len, arena);
+    if (rc == SP_ENOMEM) {
+        sp_errf(err, "out of memory decoding a record of %zu bytes", len);
+        return rc;
+    }
+    if (rc != SP_OK)   /* not the canonical form: protobuf-c decides */
+        return record_unpack(out, payload, len, arena, err);
+    if ((rc = check_record(r, err)) != SP_OK)
+        return rc;
     *out = r;
     return SP_OK;
 }

@@ -40,6 +40,7 @@ struct sp_ledger {
     unsigned flags;   /* SP_LEDGER_RDONLY or SP_LEDGER_CREATE */
     int failed;       /* set after a failed append: every later call is SP_EBADSTATE */
     size_t mapsize;   /* current map size of a writer */
+    MDB_txn *held;    /* sp_ledger_hold_snapshot's transaction, or NULL */
     char *path;
     char errmsg[SP_ERRMSG_MAX];
 };
@@ -120,6 +121,8 @@ void sp_ledger_close(sp_ledger *l)
 {
     if (l == NULL)
         return;
+    if (l->held != NULL)
+        mdb_txn_abort(l->held);
     if (l->env != NULL)
         mdb_env_close(l->env);
     if (l->lock_fd >= 0)
@@ -583,4 +586,16 @@ int sp_ledger_foreach_counted(sp_ledger *l, sp_ledger_count_fn on_count, sp_ledg
     mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return ret;
+}
+
+int sp_ledger_hold_snapshot(sp_ledger *l)
+{
+    if (l->held != NULL)
+        return fail_handle(l, SP_EBADSTATE, "%s: a snapshot is already held", l->path);
+    int rc = begin_read(l, &l->held);
+    if (rc != MDB_SUCCESS) {
+        l->held = NULL;
+        return fail_handle(l, SP_ELEDGER, "%s: mdb_txn_begin: %s", l->path, mdb_strerror(rc));
+    }
+    return SP_OK;
 }

@@ -65,6 +65,15 @@ typedef int (*sp_ledger_count_fn)(void *ctx, uint64_t n);
 int sp_ledger_foreach_counted(sp_ledger *l, sp_ledger_count_fn on_count, sp_ledger_visit_fn fn,
                               void *ctx) SP_WUR SP_NONNULL(1, 3);
 
+/*
+ * Begins a read transaction that stays open until sp_ledger_close. LMDB
+ * reuses a page only once no reader older than its release remains, so the
+ * bytes of every record a later walk hands out stay where they are, in the
+ * file, until the handle closes (the child reader of source.h, whose parent
+ * reads the values by offset). SP_ELEDGER; SP_EBADSTATE when already held.
+ */
+int sp_ledger_hold_snapshot(sp_ledger *l) SP_WUR SP_NONNULL(1);
+
 /* Big-endian key encoding helpers. */
 void sp_seq_key(uint8_t key[8], uint64_t seq) SP_NONNULL(1);
 

@@ -19,6 +19,7 @@
 
 #include "bundle.h"
 #include "lmdb_meta.h"
+#include "record.h"
 #include "source_child.h"
 
 #define DEFAULT_TIMEOUT_MS 60000u
@@ -29,6 +30,11 @@ void sp_source_test_fault(sp_source_fault f, unsigned after)
 {
     sp_child_fault = f;
     sp_child_fault_after = after;
+}
+
+void sp_source_test_by_value(int on)
+{
+    sp_child_by_value = on != 0;
 }
 
 void sp_source_test_timeout(unsigned ms)
@@ -50,6 +56,9 @@ struct sp_source {
     char errmsg[SP_ERRMSG_MAX];
     uint8_t *head;
     size_t headlen;
+    int by_ref;               /* the child sends references into child.file_fd (SPEC.md 14.2) */
+    uint8_t *vbuf;            /* one value read by reference */
+    size_t vcap;
 };
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
@@ -74,6 +83,62 @@ static int file_read(void *ctx, uint8_t *buf, size_t len, size_t *got, char *err
         sp_errf(err, "read error: %s", strerror(errno));
         return SP_EIO;
     }
+    return SP_OK;
+}
+
+static uint64_t get_u64le(const uint8_t *b)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+/*
+ * The stored value an entry of a by-reference stream names: its offset and
+ * length are checked against the limits and the file, and the bytes read
+ * with pread (a file shortened meanwhile is a short read, never a fault).
+ * SP_EFORMAT with err when the reference is not one; SP_ENOMEM.
+ */
+static int fetch_value(sp_source *s, const uint8_t **v, size_t *vl, char *err)
+{
+    if (*vl != SP_CHILD_REF_BYTES) {
+        sp_errf(err, "entry %llu is %zu bytes, not a %d-byte reference", ull(s->seen), *vl,
+                SP_CHILD_REF_BYTES);
+        return SP_EFORMAT;
+    }
+    uint64_t off = get_u64le(*v), len = get_u64le(*v + 8);
+    if (len > SP_RECORD_MAX || off > (uint64_t)INT64_MAX - len) {
+        sp_errf(err, "entry %llu refers to %llu bytes at offset %llu (at most %u bytes)",
+                ull(s->seen), ull(len), ull(off), SP_RECORD_MAX);
+        return SP_EFORMAT;
+    }
+    if (len > s->vcap) {
+        size_t cap = s->vcap ? s->vcap : 65536;
+        while (cap < len)
+            cap *= 2;
+        uint8_t *b = realloc(s->vbuf, cap);
+        if (b == NULL) {
+            sp_errf(err, "out of memory reading a value of %llu bytes", ull(len));
+            return SP_ENOMEM;
+        }
+        s->vbuf = b;
+        s->vcap = cap;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(s->child.file_fd, s->vbuf + done, (size_t)len - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            sp_errf(err, "entry %llu refers to %llu bytes at offset %llu, %s", ull(s->seen),
+                    ull(len), ull(off), n < 0 ? strerror(errno) : "past the end of the file");
+            return n < 0 ? SP_EIO : SP_EFORMAT;
+        }
+        done += (size_t)n;
+    }
+    *v = s->vbuf;
+    *vl = (size_t)len;
     return SP_OK;
 }
 
@@ -132,7 +197,16 @@ static int open_ledger(sp_source *s, uint64_t size, char *err)
     s->child.timeout_ms = test_timeout_ms ? test_timeout_ms : DEFAULT_TIMEOUT_MS;
     if ((rc = sp_child_start(&s->child, s->path, &info, err)) != SP_OK)
         return rc;
-    rc = sp_bundle_reader_open(&s->rd, sp_child_read, &s->child, e);
+    uint8_t mode = 0;
+    size_t got = 0;
+    rc = sp_child_read(&s->child, &mode, 1, &got, e);
+    if (rc == SP_OK && got == 1 && mode != SP_CHILD_MODE_REF && mode != SP_CHILD_MODE_VALUE) {
+        rc = SP_EFORMAT;
+        sp_errf(e, "the stream does not start with a mode byte");
+    }
+    s->by_ref = got == 1 && mode == SP_CHILD_MODE_REF;
+    if (rc == SP_OK)   /* nothing at all (got 0) fails here, as the child's report explains */
+        rc = sp_bundle_reader_open(&s->rd, sp_child_read, &s->child, e);
     if (rc != SP_OK) {
         char ce[SP_ERRMSG_MAX] = "";
         int crc = end_child(s, 0, e, ce);
@@ -237,6 +311,14 @@ int sp_source_foreach(sp_source *s, sp_ledger_visit_fn fn, void *ctx)
         if (rc <= 0)
             break;
         s->seen++;
+        if (s->by_ref && (rc = fetch_value(s, &v, &vl, e)) != SP_OK) {
+            if (rc == SP_ENOMEM) {
+                (void)end_child(s, 1, NULL, e);
+                sp_errf(s->errmsg, "%s: out of memory", s->path);
+                return rc;
+            }
+            break;
+        }
         int vrc = fn(ctx, k, kl, v, vl);
         if (vrc != 0) {
             if (s->kind == SP_SOURCE_LEDGER)
@@ -303,6 +385,7 @@ void sp_source_close(sp_source *s)
     if (s->file != NULL)
         fclose(s->file);
     sp_bundle_reader_free(s->rd);
+    free(s->vbuf);
     free(s->head);
     free(s->path);
     free(s);

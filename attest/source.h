@@ -74,5 +74,7 @@ typedef enum sp_source_fault {
 } sp_source_fault;
 void sp_source_test_fault(sp_source_fault f, unsigned after);
 void sp_source_test_timeout(unsigned ms);
+/* Testing only: later ledger children send the values themselves, not references (SPEC.md 14.2). */
+void sp_source_test_by_value(int on);
 
 #endif

@@ -22,6 +22,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,6 +40,7 @@
 
 sp_source_fault sp_child_fault = SP_FAULT_NONE;
 unsigned sp_child_fault_after = 0;
+int sp_child_by_value = 0;
 
 #define CHILD_EXIT_REPORTED 3   /* the child wrote a status message */
 
@@ -54,6 +56,11 @@ typedef struct out_buf {
     int fd;
     size_t n;
     unsigned entries;
+    int by_ref;                 /* values as references into the file (SP_CHILD_BY_REF) */
+    dev_t dev;                  /* the ledger file's device and inode */
+    ino_t ino;
+    uintptr_t map_lo, map_hi;   /* the mapping of it that holds the last value */
+    uint64_t map_off;           /* the file offset at map_lo */
     uint8_t b[65536];
 } out_buf;
 
@@ -124,6 +131,44 @@ static void inject(out_buf *o)
     }
 }
 
+/*
+ * Finds, in /proc/self/maps, the mapping of the ledger file that holds
+ * [p, p+len): LMDB maps the file read-only, so a value it hands out is
+ * bytes of the file at a known offset. SP_OK with o->map_*, else SP_ERANGE.
+ */
+static int find_mapping(out_buf *o, uintptr_t p, size_t len)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (f == NULL)
+        return SP_ERANGE;
+    char line[4096 + 256];
+    int rc = SP_ERANGE;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi, maj, mi;
+        unsigned long long off, ino;
+        char perm[8];
+        if (sscanf(line, "%lx-%lx %7s %llx %lx:%lx %llu", &lo, &hi, perm, &off, &maj, &mi, &ino) != 7)
+            continue;
+        if (p < lo || p >= hi || len > hi - p)
+            continue;
+        if ((ino_t)ino == o->ino && makedev(maj, mi) == o->dev) {
+            o->map_lo = lo;
+            o->map_hi = hi;
+            o->map_off = off;
+            rc = SP_OK;
+        }
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+static void put_u64le(uint8_t *b, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(v >> (8 * i));
+}
+
 static int child_entry(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
     out_buf *o = ctx;
@@ -133,6 +178,19 @@ static int child_entry(void *ctx, const uint8_t *key, size_t keylen, const uint8
         sp_errf(child_why, "entry %u has a key of %zu bytes and a value of %zu bytes (limits: "
                 "1..%u, %u)", o->entries, keylen, len, SP_BUNDLE_KEY_MAX, SP_RECORD_MAX);
         return SP_ERANGE;
+    }
+    uint8_t ref[SP_CHILD_REF_BYTES];
+    if (o->by_ref) {   /* where the value lies in the file, not the value (SPEC.md 14.2) */
+        uintptr_t p = (uintptr_t)val;
+        if ((p < o->map_lo || p >= o->map_hi || len > o->map_hi - p) &&
+            find_mapping(o, p, len) != SP_OK) {
+            sp_errf(child_why, "entry %u: its value is not in the ledger file's mapping", o->entries);
+            return SP_ERANGE;
+        }
+        put_u64le(ref, o->map_off + (uint64_t)(p - o->map_lo));
+        put_u64le(ref + 8, (uint64_t)len);
+        val = ref;
+        len = sizeof ref;
     }
     int rc = sp_bundle_write_entry(out_write, o, key, keylen, val, len);
     if (rc == SP_OK && sp_child_fault == SP_FAULT_EXTRA && o->entries == sp_child_fault_after)
@@ -222,7 +280,7 @@ static void set_limits(const sp_lmdb_info *info)
 
 /* path: the ledger, or the parent's patched copy of it (SPEC.md 14.3). */
 static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, int msg_fd,
-                       pid_t parent)
+                       int release_fd, pid_t parent)
 {
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* an orphan never outlives the verifier */
     if (getppid() != parent)
@@ -251,7 +309,18 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
     }
     static out_buf o;
     o.fd = data_fd;
-    rc = sp_ledger_foreach_counted(l, child_count, child_entry, &o);
+    struct stat st;
+    /* By reference when the file can be told among the mappings, with a snapshot held
+     * so that no writer reuses a page before the parent has read it (SPEC.md 14.2). */
+    o.by_ref = !sp_child_by_value && stat(path, &st) == 0 && sp_ledger_hold_snapshot(l) == SP_OK;
+    if (o.by_ref) {
+        o.dev = st.st_dev;
+        o.ino = st.st_ino;
+    }
+    const uint8_t mode = o.by_ref ? SP_CHILD_MODE_REF : SP_CHILD_MODE_VALUE;
+    rc = out_write(&o, &mode, 1);
+    if (rc == SP_OK)
+        rc = sp_ledger_foreach_counted(l, child_count, child_entry, &o);
     if (rc == SP_OK)
         rc = out_flush(&o);
     if (rc != SP_OK) {
@@ -263,6 +332,10 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
         report(msg_fd, rc, 0, why);
         _exit(CHILD_EXIT_REPORTED);
     }
+    close(data_fd);   /* the end of the stream; the snapshot stays held */
+    uint8_t b;
+    while (read(release_fd, &b, 1) < 0 && errno == EINTR)
+        ;             /* end of file: the parent has read every value */
     _exit(0);
 }
 
@@ -270,9 +343,9 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
 
 int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char *err)
 {
-    int d[2], m[2];
+    int d[2], m[2], r[2];
     c->pid = -1;
-    c->data_fd = c->msg_fd = -1;
+    c->data_fd = c->msg_fd = c->release_fd = c->file_fd = -1;
     c->timed_out = 0;
     c->rpos = c->rlen = 0;
     if (pipe2(d, O_CLOEXEC) != 0) {
@@ -285,6 +358,11 @@ int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char
         close(d[1]);
         return SP_EIO;
     }
+    if (pipe2(r, O_CLOEXEC) != 0) {
+        sp_errf(err, "%s: cannot start the ledger reader: pipe: %s", path, strerror(errno));
+        close(d[0]); close(d[1]); close(m[0]); close(m[1]);
+        return SP_EIO;
+    }
     c->dir[0] = c->copy[0] = '\0';
     const char *open_path = path;
     /* The copy is plain reads and writes, safe here; LMDB maps it only in the child. */
@@ -295,7 +373,16 @@ int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char
         if (c->dir[0] != '\0')
             remove_copy(c->dir, c->copy);
         c->dir[0] = '\0';
-        close(d[0]); close(d[1]); close(m[0]); close(m[1]);
+        close(d[0]); close(d[1]); close(m[0]); close(m[1]); close(r[0]); close(r[1]);
+        return SP_EIO;
+    }
+    /* The values are read from this descriptor, of the file the child reads. */
+    if ((c->file_fd = open(open_path, O_RDONLY | O_CLOEXEC)) < 0) {
+        sp_errf(err, "%s: cannot open: %s", open_path, strerror(errno));
+        if (c->dir[0] != '\0')
+            remove_copy(c->dir, c->copy);
+        c->dir[0] = '\0';
+        close(d[0]); close(d[1]); close(m[0]); close(m[1]); close(r[0]); close(r[1]);
         return SP_EIO;
     }
     pid_t parent = getpid();
@@ -306,20 +393,25 @@ int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char
         if (c->dir[0] != '\0')
             remove_copy(c->dir, c->copy);
         c->dir[0] = '\0';
-        close(d[0]); close(d[1]); close(m[0]); close(m[1]);
+        close(d[0]); close(d[1]); close(m[0]); close(m[1]); close(r[0]); close(r[1]);
+        close(c->file_fd);
+        c->file_fd = -1;
         return SP_EIO;
     }
     if (pid == 0) {
         close(d[0]);
         close(m[0]);
-        child_main(open_path, info, d[1], m[1], parent);
+        close(r[1]);
+        child_main(open_path, info, d[1], m[1], r[0], parent);
         _exit(1); /* not reached */
     }
     close(d[1]);
     close(m[1]);
+    close(r[0]);
     c->pid = pid;
     c->data_fd = d[0];
     c->msg_fd = m[0];
+    c->release_fd = r[1];
     return SP_OK;
 }
 
@@ -371,9 +463,12 @@ int sp_child_finish(sp_child *c, int kill_it, int *code, char *why)
     why[0] = '\0';
     if (c->pid < 0)
         return SP_CHILD_DAMAGED;
-    /* A child still writing gets EPIPE or SIGPIPE now instead of blocking. */
+    /* A child still writing gets EPIPE or SIGPIPE now instead of blocking; one that
+     * holds its snapshot for the values read by reference exits. */
     close(c->data_fd);
     c->data_fd = -1;
+    close(c->release_fd);
+    c->release_fd = -1;
     child_msg m;
     memset(&m, 0, sizeof m);
     size_t have = 0;
@@ -402,6 +497,9 @@ int sp_child_finish(sp_child *c, int kill_it, int *code, char *why)
         ;
     close(c->msg_fd);
     c->msg_fd = -1;
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->file_fd = -1;
     c->pid = -1;
     if (c->dir[0] != '\0') { /* the private copy, whatever became of the child */
         remove_copy(c->dir, c->copy);

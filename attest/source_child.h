@@ -17,6 +17,8 @@ typedef struct sp_child {
     pid_t pid;           /* -1 when not running */
     int data_fd;         /* read end of the record stream */
     int msg_fd;          /* read end of the child's one status message */
+    int release_fd;      /* write end of the pipe whose end of file lets the child go */
+    int file_fd;         /* the file the child reads, for the values it refers to */
     unsigned timeout_ms; /* longest silence allowed from the child */
     int timed_out;
     size_t rpos, rlen;   /* unread bytes rbuf[rpos..rlen) */
@@ -24,6 +26,16 @@ typedef struct sp_child {
     char copy[4200];
     uint8_t rbuf[65536];
 } sp_child;
+
+/*
+ * The stream starts with one mode byte. SP_CHILD_MODE_REF: every entry's
+ * value is SP_CHILD_REF_BYTES, u64le offset then u64le length of the stored
+ * value in the file (read from file_fd); SP_CHILD_MODE_VALUE: the values
+ * themselves (SPEC.md 14.2).
+ */
+#define SP_CHILD_MODE_REF 'R'
+#define SP_CHILD_MODE_VALUE 'V'
+#define SP_CHILD_REF_BYTES 16
 
 /* Outcomes of sp_child_finish. */
 enum { SP_CHILD_OK = 0, SP_CHILD_UNREADABLE = 1, SP_CHILD_DAMAGED = 2, SP_CHILD_STOPPED = 3 };
@@ -54,5 +66,6 @@ int sp_child_finish(sp_child *c, int kill, int *code, char *why) SP_NONNULL(1, 3
 /* The fault injection of source.h, applied by later children. */
 extern sp_source_fault sp_child_fault;
 extern unsigned sp_child_fault_after;
+extern int sp_child_by_value;   /* sp_source_test_by_value */
 
 #endif

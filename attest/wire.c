@@ -8,8 +8,9 @@
  * The subset, per message: tags in strictly increasing field number, except
  * that a repeated message field's elements follow one another; the wire type
  * the schema gives (repeated scalars packed, one run each); known fields
- * only; varints of at most 10 bytes whose value fits the field (uint32 fields
- * below 2^32); at most one member of the oneof `body`.
+ * only; varints (tags, lengths, values) in their minimal form, of at most 10
+ * bytes, whose value fits the field (uint32 fields below 2^32); at most one
+ * member of the oneof `body`.
  */
 #include "wire.h"
 
@@ -21,7 +22,7 @@ typedef struct rd {
     const uint8_t *p, *end;
 } rd;
 
-/* A varint of at most 10 bytes (the 10th holding only bit 63). */
+/* A varint in its minimal form, of at most 10 bytes (the 10th holding only bit 63). */
 static int varint_slow(rd *r, uint64_t *v)
 {
     uint64_t x = 0;
@@ -33,6 +34,8 @@ static int varint_slow(rd *r, uint64_t *v)
             return SP_EFORMAT;
         x |= (uint64_t)(b & 0x7f) << shift;
         if ((b & 0x80) == 0) {
+            if (b == 0)
+                return SP_EFORMAT;   /* not minimal: a final byte of zeros */
             *v = x;
             return SP_OK;
         }

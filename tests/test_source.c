@@ -231,6 +231,130 @@ static void test_child_faults(void **state)
     expect_fault(SP_FAULT_EXTRA, 2, "malformed", NREC);
 }
 
+/* The same records and the same faults when the child sends the values themselves. */
+static void test_by_value(void **state)
+{
+    (void)state;
+    sp_source_test_by_value(1);
+    got g;
+    char d[512];
+    assert_int_equal(read_all(ledger_path, &g, d, sizeof d), SP_OK);
+    assert_int_equal(g.n, NREC);
+    assert_false(g.bad);
+    assert_string_equal(d, "");
+    expect_fault(SP_FAULT_SEGV, 2, "the reader died of SIGSEGV", (unsigned)-1);
+    expect_fault(SP_FAULT_GARBAGE, 1, "malformed", 1);
+    expect_fault(SP_FAULT_EXTRA, 2, "malformed", NREC);
+    sp_source_test_by_value(0);
+    assert_no_children();
+}
+
+/* Values of several pages (LMDB's overflow pages) read by reference, each byte right. */
+static uint8_t big_byte(unsigned rec, size_t i)
+{
+    return (uint8_t)((i * 131u + rec * 7u) ^ (i >> 9));
+}
+
+typedef struct big_got {
+    unsigned n;
+    int bad;
+} big_got;
+
+static int big_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    big_got *g = ctx;
+    (void)key;
+    (void)keylen;
+    size_t want = 70000 + 4096 * (size_t)g->n;
+    if (len != want)
+        g->bad = 1;
+    for (size_t i = 0; !g->bad && i < len; i++)
+        if (val[i] != big_byte(g->n, i))
+            g->bad = 1;
+    g->n++;
+    return 0;
+}
+
+static void test_large_values(void **state)
+{
+    (void)state;
+    char p[256];
+    tpath(p, "big.ledger");
+    sp_ledger *l;
+    assert_int_equal(sp_ledger_open(&l, p, SP_LEDGER_CREATE, NULL), SP_OK);
+    static uint8_t v[70000 + 4096 * 8];
+    for (unsigned r = 0; r < 8; r++) {
+        size_t n = 70000 + 4096 * (size_t)r;
+        for (size_t i = 0; i < n; i++)
+            v[i] = big_byte(r, i);
+        assert_int_equal(sp_ledger_append(l, r, v, n), SP_OK);
+    }
+    sp_ledger_close(l);
+    for (int mode = 0; mode < 2; mode++) {   /* by reference, then by value */
+        sp_source_test_by_value(mode == 1);
+        sp_source *s;
+        char err[SP_ERRMSG_MAX];
+        assert_int_equal(sp_source_open(&s, p, err), SP_OK);
+        big_got g = {0};
+        assert_int_equal(sp_source_foreach(s, big_visit, &g), SP_OK);
+        assert_null(sp_source_damage(s));
+        assert_int_equal(g.n, 8);
+        if (g.bad)
+            fail_msg("mode %d: a value read back differs", mode);
+        sp_source_close(s);
+        assert_no_children();
+    }
+    sp_source_test_by_value(0);
+}
+
+/*
+ * A writer appending while the records are read: its commits copy the leaf
+ * pages that hold the small records and reuse freed pages, unless a reader
+ * still holds the snapshot that uses them. The child holds it until the
+ * parent has read every value by reference, so every value reads back right.
+ */
+static char writer_path[256];
+
+static int writer_visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
+{
+    got *g = ctx;
+    if (g->n == 0) {
+        sp_ledger *w;
+        assert_int_equal(sp_ledger_open(&w, writer_path, SP_LEDGER_CREATE, NULL), SP_OK);
+        for (unsigned i = 0; i < 300; i++) {
+            char v[64];
+            snprintf(v, sizeof v, "a later record %u, written meanwhile", i);
+            assert_int_equal(sp_ledger_append(w, NREC + i, v, strlen(v)), SP_OK);
+        }
+        sp_ledger_close(w);
+    }
+    return check_visit(ctx, key, keylen, val, len);
+}
+
+static void test_writer_meanwhile(void **state)
+{
+    (void)state;
+    tpath(writer_path, "writer.ledger");
+    sp_ledger *l;
+    assert_int_equal(sp_ledger_open(&l, writer_path, SP_LEDGER_CREATE, NULL), SP_OK);
+    for (unsigned i = 0; i < NREC; i++) {
+        char v[64];
+        value_of(v, sizeof v, i);
+        assert_int_equal(sp_ledger_append(l, i, v, strlen(v)), SP_OK);
+    }
+    sp_ledger_close(l);
+    sp_source *s;
+    char err[SP_ERRMSG_MAX];
+    assert_int_equal(sp_source_open(&s, writer_path, err), SP_OK);
+    got g = {0};
+    assert_int_equal(sp_source_foreach(s, writer_visit, &g), SP_OK);
+    assert_null(sp_source_damage(s));
+    assert_int_equal(g.n, NREC);   /* the snapshot the child took */
+    assert_false(g.bad);
+    sp_source_close(s);
+    assert_no_children();
+}
+
 /* Writes a copy of the ledger with the byte at off replaced by the function's result. */
 static const char *mutate(char *out, const char *name, void (*fn)(uint8_t *b, size_t n))
 {
@@ -364,6 +488,8 @@ int main(void)
         cmocka_unit_test(test_ledger_reads),  cmocka_unit_test(test_bundle_reads),
         cmocka_unit_test(test_visitor_stops), cmocka_unit_test(test_child_faults),
         cmocka_unit_test(test_meta_pages),    cmocka_unit_test(test_unreadable),
+        cmocka_unit_test(test_by_value),      cmocka_unit_test(test_large_values),
+        cmocka_unit_test(test_writer_meanwhile),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

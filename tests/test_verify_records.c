@@ -315,13 +315,19 @@ static void test_arena_reset(void **state)
     unsigned char *p = sp_arena_alloc(&a, 100);
     assert_non_null(p);
     memset(p, 0xab, 100);
-    for (int i = 0; i < 3; i++)                  /* more blocks */
+    unsigned char *first = sp_arena_alloc(&a, 300u << 10);   /* past the first block: a new one */
+    assert_non_null(first);
+    for (int i = 0; i < 2; i++)
         assert_non_null(sp_arena_alloc(&a, 300u << 10));
     unsigned char *big = sp_arena_alloc(&a, 1000);
+    assert_non_null(big);
+    memset(first, 0xcd, 300u << 10);             /* all of it is usable memory */
     sp_arena_reset(&a);
     unsigned char *q = sp_arena_alloc(&a, 1000);
-    assert_ptr_equal(q, big);                    /* the newest block, from its start */
-    assert_non_null(sp_arena_alloc(&a, 2u << 20));
+    assert_ptr_equal(q, first);                  /* the newest block, from its start */
+    unsigned char *huge = sp_arena_alloc(&a, 5u << 20);   /* larger than a block: its own */
+    assert_non_null(huge);
+    memset(huge, 0xef, 5u << 20);
     assert_int_equal(a.oom, 0);
     sp_arena_release(&a);
     assert_null(a.head);

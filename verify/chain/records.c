@@ -22,18 +22,18 @@ void sp_loaded_init(loaded *L, sp_report *rep)
         sp_arena_init(&L->arena[k]);
         sp_arena_init(&L->scratch[k]);
     }
+    sp_arena_init(&L->vals);
 }
 
 void sp_loaded_free(loaded *L)
 {
     if (L == NULL)
         return;
-    for (size_t i = 0; i < L->n; i++)
-        free(L->v[i].val);
     for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
         sp_arena_release(&L->arena[k]);
         sp_arena_release(&L->scratch[k]);
     }
+    sp_arena_release(&L->vals);
     free(L->v);
     L->v = NULL;
     L->n = L->cap = 0;
@@ -42,6 +42,7 @@ void sp_loaded_free(loaded *L)
 /* ---- items 1, 2 and 5 while the ledger is read: decoding, digests, signatures, roots, tensor sets ---- */
 
 static void check_one(rec *x, const Sp__Record *g);
+static void same_tensors(const Sp__Record *g, rec *x);
 
 #define CHUNK 1024   /* records per chunk while reading: a chunk never moves */
 
@@ -61,6 +62,7 @@ typedef struct stream {
     size_t n;                        /* records read (the reader's) */
     size_t published, next;
     int done, g_ready, read_rc;
+    int lists;                       /* keep every record's tensor list */
     const Sp__Record *g;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -98,7 +100,7 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    x->val = malloc(len ? len : 1);
+    x->val = sp_arena_alloc(&st->L->vals, len ? len : 1);   /* only the reader allocates here */
     if (x->val == NULL) {
         st->L->oom = 1;
         return SP_ENOMEM;
@@ -121,18 +123,53 @@ typedef struct thread_mem {
 } thread_mem;
 
 /*
- * The envelope is decoded into scratch memory reused record after record:
- * the record decodes into its own copies, and the signature's verdict, its
- * reason and the claimed keyid are kept, so nothing needs the envelope
- * afterwards. Only the decoded record stays (in keep).
+ * A record's summary for keeps: the record and its body copied, the tensor
+ * list left out (the caller asked for no lists, records.h). Bytes fields
+ * still point into the stored value. NULL when keep is out of memory.
  */
-static void decode_one(rec *x, thread_mem *m, const uint8_t *pk)
+static Sp__Record *summary(const Sp__Record *r, sp_arena *keep)
+{
+    Sp__Record *s = sp_arena_alloc(keep, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    *s = *r;
+    if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
+        Sp__Checkpoint *c = sp_arena_alloc(keep, sizeof *c);
+        if (c == NULL)
+            return NULL;
+        *c = *r->checkpoint;
+        c->n_tensors = 0;
+        c->tensors = NULL;
+        s->checkpoint = c;
+    } else if (r->body_case == SP__RECORD__BODY_FINAL) {
+        Sp__Final *f = sp_arena_alloc(keep, sizeof *f);
+        if (f == NULL)
+            return NULL;
+        *f = *r->final;
+        f->n_tensors = 0;
+        f->tensors = NULL;
+        s->final = f;
+    }
+    return s;
+}
+
+/*
+ * The envelope and the record are decoded into scratch memory reused record
+ * after record, their bytes fields pointing into the stored value (x->val,
+ * kept with the records; sp_*_decode_view); the signature's verdict, its
+ * reason and the claimed keyid are kept, so nothing needs the envelope
+ * afterwards. Item 5 is checked on the decoded record (against g, the
+ * genesis, NULL for record 0) while it is in the cache. What stays, in keep,
+ * is the whole record when lists are kept or it is record 0 (the genesis
+ * every other record is checked against), else its summary: memory touched
+ * for the first time costs more than decoding (SPEC.md 17.4).
+ */
+static void decode_one(rec *x, size_t i, thread_mem *m, const uint8_t *pk, const Sp__Record *g,
+                       int lists)
 {
     Sp__Envelope *env = NULL;
     sp_arena_reset(m->scratch);
-    x->decode_rc = sp_envelope_decode_in(&env, x->val, x->len, m->scratch, x->why);
-    free(x->val);                        /* the envelope holds its own copy of every field */
-    x->val = NULL;
+    x->decode_rc = sp_envelope_decode_view(&env, x->val, x->len, m->scratch, x->why);
     if (x->decode_rc != SP_OK)
         return;
     x->env_ok = 1;
@@ -144,7 +181,26 @@ static void decode_one(rec *x, thread_mem *m, const uint8_t *pk)
         return;
     }
     x->sig_ok = x->sig_rc == SP_OK;
-    x->decode_rc = sp_record_decode_in(&x->r, env->payload.data, env->payload.len, m->keep, x->why);
+    int whole = lists || i == 0;
+    Sp__Record *r;
+    x->decode_rc = sp_record_decode_view(&r, env->payload.data, env->payload.len,
+                                         whole ? m->keep : m->scratch, x->why);
+    if (x->decode_rc != SP_OK)
+        return;
+    x->r = r;
+    check_one(x, g);
+    if (!whole) {
+        x->lists_dropped = 1;
+        char *name = NULL;
+        if (x->tensor != NULL && (name = sp_arena_alloc(m->keep, strlen(x->tensor) + 1)) != NULL)
+            memcpy(name, x->tensor, strlen(x->tensor) + 1);   /* the finding outlives scratch */
+        x->tensor = name;
+        if ((x->r = summary(r, m->keep)) == NULL || (x->tensors != SP_TENSORS_SAME && name == NULL)) {
+            x->r = NULL;
+            x->decode_rc = SP_ENOMEM;
+            sp_errf(x->why, "out of memory");
+        }
+    }
 }
 
 static void stream_worker(void *arg, unsigned thread_index)
@@ -171,27 +227,26 @@ static void stream_worker(void *arg, unsigned thread_index)
         while (i > 0 && !st->g_ready)    /* record 0 is being decoded on another thread */
             pthread_cond_wait(&st->cv, &st->mu);
         pthread_mutex_unlock(&st->mu);
-        decode_one(x, &m, st->pk);
+        decode_one(x, i, &m, st->pk, i == 0 ? NULL : st->g, st->lists);
         if (i == 0) {
             const Sp__Record *r0 = x->r;
             const Sp__Record *g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
-            check_one(x, g);
+            if (g != NULL)
+                same_tensors(g, x);
             pthread_mutex_lock(&st->mu);
             st->g = g;
             st->g_ready = 1;
             pthread_cond_broadcast(&st->cv);
             pthread_mutex_unlock(&st->mu);
-        } else {
-            check_one(x, st->g);         /* while its digests are in the cache */
         }
     }
     free(m.pae);
     sp_arena_release(m.scratch);
 }
 
-int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads)
+int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads, int lists)
 {
-    stream st = {.L = L, .src = src, .pk = pk, .read_rc = SP_OK};
+    stream st = {.L = L, .src = src, .pk = pk, .read_rc = SP_OK, .lists = lists != 0};
     pthread_mutex_init(&st.mu, NULL);
     pthread_cond_init(&st.cv, NULL);
     sp_pool_run(threads, stream_worker, &st);
@@ -199,11 +254,8 @@ int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned thread
     pthread_mutex_destroy(&st.mu);
     /* one array in ledger order for the checks that follow */
     L->v = malloc((st.n ? st.n : 1) * sizeof *L->v);
-    if (L->v == NULL) {
+    if (L->v == NULL)
         L->oom = 1;
-        for (size_t i = 0; i < st.n; i++)
-            free(st.chunk[i / CHUNK][i % CHUNK].val);
-    }
     for (size_t i = 0; L->v != NULL && i < st.n; i++)
         L->v[i] = st.chunk[i / CHUNK][i % CHUNK];
     for (size_t k = 0; k < st.nchunks; k++)

@@ -21,8 +21,8 @@ enum { SP_TENSORS_SAME = 0, SP_TENSORS_MISSING, SP_TENSORS_EXTRA, SP_TENSORS_SHA
 typedef struct rec {
     uint64_t key;
     int key_ok;
-    uint8_t *val;                        /* the stored value, copied out of the source;
-                                            freed once the envelope is decoded */
+    uint8_t *val;                        /* the stored value, copied out of the source into
+                                            L->vals: the decoded record points into it */
     size_t len;
     int env_ok;                          /* the value is a valid envelope (decoded, checked
                                             and dropped: the record keeps what it needs) */
@@ -37,6 +37,8 @@ typedef struct rec {
     int root_bad;                        /* the root is not its tensor list's (item 5) */
     int tensors;                         /* SP_TENSORS_*, against the genesis */
     const char *tensor;                  /* the tensor named by that difference */
+    int lists_dropped;                   /* r is a summary: its tensor list was checked and
+                                            left out (sp_loaded_read without lists) */
 } rec;
 
 typedef struct loaded {
@@ -46,6 +48,7 @@ typedef struct loaded {
     int oom;
     sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
     sp_arena scratch[SP_MAX_THREADS];    /* one envelope at a time, reused, per thread */
+    sp_arena vals;                       /* the stored values (the reading thread's) */
     const Sp__Record *g;                 /* record 0 when it decoded as a genesis, else NULL */
 } loaded;
 
@@ -59,11 +62,14 @@ void sp_loaded_free(loaded *L);
  * signature of each, and checks item 5 as each is decoded: its root is its
  * tensor list's root, and, when record 0 is a genesis (L->g), every other
  * record lists the genesis's tensor names and shapes. The findings wait in
- * the records (sp_loaded_decode_report, sp_loaded_check_records). Returns
+ * the records (sp_loaded_decode_report, sp_loaded_check_records). With
+ * lists 0, every record but record 0 keeps only its summary, its tensor
+ * list left out once checked (x->lists_dropped): for a verify that binds
+ * no files and replays nothing, which never reads those lists. Returns
  * what sp_source_foreach returned (SP_ENOMEM, with L->oom, when a record
  * could not be stored); L->v holds the records read either way.
  */
-int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads)
+int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned threads, int lists)
     SP_WUR SP_NONNULL(1, 2, 3);
 
 /* Reports the records that do not decode (item 1). SP_ENOMEM when one ran out of memory. */

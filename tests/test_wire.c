@@ -19,7 +19,10 @@
  *
  * The decoders are referenced weakly: until the library holds wire.o and
  * the _view functions, the tests that need them are skipped (cmocka prints
- * SKIPPED); if only some of the four are linked they fail.
+ * SKIPPED); if only some of the four are linked they fail. A weak reference
+ * pulls nothing out of libscratchproof.a: they resolve because record.o,
+ * linked for sp_record_decode_in, defines the _view functions and those call
+ * wire.o. Once both are merged the four #pragma weak lines may go.
  *
  * SP_WRITE_CORPUS=DIR writes the seed corpus of tests/fuzz/fuzz_wire.c
  * (tests/corpus/wire) into DIR.

@@ -16,13 +16,7 @@
  * decoder must refuse (SP_EFORMAT) and the _view decoders must still read as
  * protobuf-c does; invalid encodings; every truncation of real records; and
  * a fixed-seed mutation loop.
- *
- * The decoders are referenced weakly: until the library holds wire.o and
- * the _view functions, the tests that need them are skipped (cmocka prints
- * SKIPPED); if only some of the four are linked they fail. A weak reference
- * pulls nothing out of libscratchproof.a: they resolve because record.o,
- * linked for sp_record_decode_in, defines the _view functions and those call
- * wire.o. Once both are merged the four #pragma weak lines may go.
+
  *
  * SP_WRITE_CORPUS=DIR writes the seed corpus of tests/fuzz/fuzz_wire.c
  * (tests/corpus/wire) into DIR.
@@ -47,24 +41,6 @@
 #include "source.h"
 #include "wire.h"
 #include "wire_cmp.h"
-
-#pragma weak sp_wire_record
-#pragma weak sp_wire_envelope
-#pragma weak sp_record_decode_view
-#pragma weak sp_envelope_decode_view
-
-/* 1 when the four decoders under test are linked; skips the test when none is. */
-static int need_decoders(void)
-{
-    int n = (sp_wire_record != NULL) + (sp_wire_envelope != NULL) + (sp_record_decode_view != NULL) +
-            (sp_envelope_decode_view != NULL);
-    if (n == 0) {
-        print_message("wire.h / sp_*_decode_view are not in the library yet: skipped\n");
-        skip();
-    }
-    assert_int_equal(n, 4);
-    return 1;
-}
 
 /* ---- a growable byte buffer, and the protobuf encoding by hand ---- */
 
@@ -655,7 +631,6 @@ static void test_fixtures(void **state)
 static void test_canonical(void **state)
 {
     (void)state;
-    need_decoders();
     make_fixtures();
     for (size_t k = 0; k < nfix; k++) {
         print_message("%s (%zu bytes)\n", fix[k].name, fix[k].n);
@@ -791,7 +766,6 @@ static void make_ledger(void)
 static void test_ledger_records(void **state)
 {
     (void)state;
-    need_decoders();
     make_ledger();
     for (size_t k = 0; k < ledger_values.count; k++) {
         check_envelope(ledger_values.p[k], ledger_values.n[k], SP_OK);
@@ -971,7 +945,6 @@ static void hand_record(buf *r, int v)
 static void test_noncanonical_records(void **state)
 {
     (void)state;
-    need_decoders();
     init_bytes();
     for (int v = 0; v < V_NVARIANTS; v++) {
         buf r = {0};
@@ -1049,7 +1022,6 @@ static void hand_envelope(buf *e, int v)
 static void test_noncanonical_envelopes(void **state)
 {
     (void)state;
-    need_decoders();
     make_fixtures();
     for (int v = 0; v < ENV_VARIANTS; v++) {
         buf e = {0};
@@ -1072,7 +1044,6 @@ static void test_noncanonical_envelopes(void **state)
 static void test_explicit_defaults(void **state)
 {
     (void)state;
-    need_decoders();
     init_bytes();
     for (int v = 0; v < 5; v++) {
         buf r = {0}, c = {0}, t = {0};
@@ -1125,7 +1096,6 @@ static void test_explicit_defaults(void **state)
 static void test_invalid(void **state)
 {
     (void)state;
-    need_decoders();
     init_bytes();
     /* each case must be refused by protobuf-c, hence by the hand decoder (key property) */
     for (int v = 0; v < 16; v++) {
@@ -1235,7 +1205,6 @@ static void test_invalid(void **state)
 static void test_truncations(void **state)
 {
     (void)state;
-    need_decoders();
     make_fixtures();
     make_ledger();
     const uint8_t *src[4] = {GENESIS->p, NEGZERO->p, ENV16->p, ledger_values.p[1]};
@@ -1257,7 +1226,6 @@ static void test_truncations(void **state)
 static void test_mutations(void **state)
 {
     (void)state;
-    need_decoders();
     make_fixtures();
     make_ledger();
     rng_state = 20261201;

@@ -7,9 +7,6 @@
  * answers otherwise than sp_*_decode_in or decodes other values. Replayed
  * over tests/corpus/wire by make test (written by SP_WRITE_CORPUS=DIR
  * build/tests/test_wire).
- *
- * The decoders are referenced weakly: before the library holds them, only
- * the _in decoders run.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,11 +17,6 @@
 #include "record.h"
 #include "wire.h"
 #include "../wire_cmp.h"
-
-#pragma weak sp_wire_record
-#pragma weak sp_wire_envelope
-#pragma weak sp_record_decode_view
-#pragma weak sp_envelope_decode_view
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -42,7 +34,7 @@ static void one_record(const uint8_t *p, size_t len)
     sp_arena_init(&ai);
     Sp__Record *i = NULL;
     int ri = sp_record_decode_in(&i, p, len, &ai, NULL);
-    if (sp_wire_record != NULL && sp_record_decode_view != NULL) {
+    {
         Sp__Record *w = NULL, *v = NULL;
         int rc = sp_wire_record(&w, p, len, &a);
         if (rc != SP_OK && rc != SP_EFORMAT)
@@ -80,7 +72,7 @@ static void one_envelope(const uint8_t *p, size_t len)
     int ri = sp_envelope_decode_in(&i, p, len, &ai, NULL);
     if (ri == SP_OK)
         one_record(i->payload.data, i->payload.len);
-    if (sp_wire_envelope != NULL && sp_envelope_decode_view != NULL) {
+    {
         Sp__Envelope *w = NULL, *v = NULL;
         int rc = sp_wire_envelope(&w, p, len, &a);
         if (rc != SP_OK && rc != SP_EFORMAT)

@@ -7,39 +7,48 @@
 
 #define ARENA_BLOCK (256u << 10)
 #define HUGE_BLOCK ((size_t)2 << 20)   /* a transparent huge page on x86-64 and arm64 */
+#define MAX_GROWTH ((size_t)64 << 20)  /* blocks double up to this size */
 
 struct sp_arena_block {
     sp_arena_block *next;
     size_t cap;
-    size_t mapped;                 /* bytes mapped (a huge block), or 0 (malloc'd) */
+    size_t mapped;                 /* bytes mapped, this header included */
     _Alignas(16) unsigned char data[];
 };
 
 /*
- * An arena's first block is malloc'd; when it grows past it, its blocks are
- * 2 MiB-aligned mappings offered to the kernel as huge pages: an arena that
- * holds a ledger's records would otherwise take a page fault per 4 KiB it
- * touches, which costs verify more than decoding (SPEC.md 17.4). NULL when
- * the mapping fails.
+ * Blocks are mappings of their own, not malloc'd: memory a process had
+ * before it forked (verify forks its ledger reader) is copy-on-write, and
+ * the first write to each of its pages costs a fault and a TLB shootdown on
+ * every core. An arena's blocks double in size; from 2 MiB on they are
+ * 2 MiB-aligned and offered to the kernel as huge pages: an arena that holds
+ * a ledger's records would otherwise take a fault per 4 KiB it touches
+ * (SPEC.md 17.4). NULL when the mapping fails.
  */
-static sp_arena_block *huge_block(size_t need)
+static sp_arena_block *map_block(size_t need, size_t want)
 {
     if (need > SIZE_MAX - sizeof(sp_arena_block) - 2 * HUGE_BLOCK)
         return NULL;
-    size_t bytes = (sizeof(sp_arena_block) + need + HUGE_BLOCK - 1) & ~(HUGE_BLOCK - 1);
-    unsigned char *p = mmap(NULL, bytes + HUGE_BLOCK, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    size_t bytes = sizeof(sp_arena_block) + need;
+    if (bytes < want)
+        bytes = want;
+    int huge = bytes >= HUGE_BLOCK;
+    size_t align = huge ? HUGE_BLOCK : 4096;
+    bytes = (bytes + align - 1) & ~(align - 1);
+    size_t extra = huge ? HUGE_BLOCK : 0;
+    unsigned char *p = mmap(NULL, bytes + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    uintptr_t base = ((uintptr_t)p + HUGE_BLOCK - 1) & ~(uintptr_t)(HUGE_BLOCK - 1);
-    unsigned char *a = (unsigned char *)base;
-    if (a > p)
-        (void)munmap(p, (size_t)(a - p));
-    if (p + HUGE_BLOCK > a)
+    unsigned char *a = p;
+    if (huge) {
+        a = (unsigned char *)(((uintptr_t)p + HUGE_BLOCK - 1) & ~(uintptr_t)(HUGE_BLOCK - 1));
+        if (a > p)
+            (void)munmap(p, (size_t)(a - p));
         (void)munmap(a + bytes, (size_t)(p + HUGE_BLOCK - a));
 #ifdef MADV_HUGEPAGE
-    (void)madvise(a, bytes, MADV_HUGEPAGE);   /* advice only: without it, 4 KiB pages */
+        (void)madvise(a, bytes, MADV_HUGEPAGE);   /* advice only: without it, 4 KiB pages */
 #endif
+    }
     sp_arena_block *b = (sp_arena_block *)a;
     b->mapped = bytes;
     b->cap = bytes - sizeof *b;
@@ -48,10 +57,7 @@ static sp_arena_block *huge_block(size_t need)
 
 static void block_free(sp_arena_block *b)
 {
-    if (b->mapped)
-        (void)munmap(b, b->mapped);
-    else
-        free(b);
+    (void)munmap(b, b->mapped);
 }
 
 static void *pc_alloc(void *ctx, size_t n)
@@ -83,16 +89,10 @@ void *sp_arena_alloc(sp_arena *a, size_t n)
         return NULL;
     }
     if (a->head == NULL || a->cap - a->used < need) {
-        sp_arena_block *b;
-        if (a->head != NULL || need > ARENA_BLOCK) {
-            b = huge_block(need);
-        } else {
-            b = malloc(sizeof *b + ARENA_BLOCK);
-            if (b != NULL) {
-                b->cap = ARENA_BLOCK;
-                b->mapped = 0;
-            }
-        }
+        size_t want = ARENA_BLOCK;
+        if (a->head != NULL)
+            want = a->head->mapped < MAX_GROWTH ? 2 * a->head->mapped : MAX_GROWTH;
+        sp_arena_block *b = map_block(need, want);
         if (b == NULL) {
             a->oom = 1;
             return NULL;

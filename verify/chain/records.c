@@ -11,8 +11,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
+
+/* What a value buffer holds for len bytes: room for the next record, a little longer. */
+static size_t value_cap(size_t len)
+{
+    size_t c = len + len / 8;
+    return c < len || c > SIZE_MAX - 4095 ? len : (c + 4095) & ~(size_t)4095;
+}
+
+/*
+ * Value buffers are mappings of their own, made after the reader was forked:
+ * pages of the heap from before the fork are copy-on-write, and writing to
+ * each costs a fault and a TLB shootdown on every core.
+ */
+static uint8_t *value_map(size_t cap)
+{
+    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void value_unmap(uint8_t *b, size_t cap)
+{
+    if (b != NULL)
+        (void)munmap(b, cap);
+}
+
 
 void sp_loaded_init(loaded *L, sp_report *rep)
 {
@@ -22,18 +48,18 @@ void sp_loaded_init(loaded *L, sp_report *rep)
         sp_arena_init(&L->arena[k]);
         sp_arena_init(&L->scratch[k]);
     }
-    sp_arena_init(&L->vals);
 }
 
 void sp_loaded_free(loaded *L)
 {
     if (L == NULL)
         return;
+    for (size_t i = 0; i < L->n; i++)
+        value_unmap(L->v[i].val, value_cap(L->v[i].len ? L->v[i].len : 1));
     for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
         sp_arena_release(&L->arena[k]);
         sp_arena_release(&L->scratch[k]);
     }
-    sp_arena_release(&L->vals);
     free(L->v);
     L->v = NULL;
     L->n = L->cap = 0;
@@ -45,6 +71,14 @@ static void check_one(rec *x, const Sp__Record *g);
 static void same_tensors(const Sp__Record *g, rec *x);
 
 #define CHUNK 1024   /* records per chunk while reading: a chunk never moves */
+#define WINDOW 32    /* records read ahead of their decoding, at most (without lists) */
+
+/* A thread's memory: the records it keeps, and what one record needs only while it is checked. */
+typedef struct thread_mem {
+    sp_arena *keep, *scratch;
+    uint8_t *pae;                        /* the signed bytes of one envelope, reused */
+    size_t pae_cap;
+} thread_mem;
 
 /*
  * The reading thread appends records to chunks and publishes them; every
@@ -63,10 +97,98 @@ typedef struct stream {
     size_t published, next;
     int done, g_ready, read_rc;
     int lists;                       /* keep every record's tensor list */
+    size_t finished;                 /* records decoded */
+    struct thread_mem *reader_mem;   /* thread 0's, for the records it decodes while reading */
+    uint8_t **spare;                 /* stored-value buffers free for reuse, and their sizes */
+    size_t *spare_cap, nspare, cap_spare;
     const Sp__Record *g;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } stream;
+
+/* A buffer of at least len bytes for a stored value: a spare one when there is one. */
+static uint8_t *value_buffer(stream *st, size_t len)
+{
+    uint8_t *b = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&st->mu);
+    if (st->nspare > 0) {
+        st->nspare--;
+        b = st->spare[st->nspare];
+        cap = st->spare_cap[st->nspare];
+    }
+    pthread_mutex_unlock(&st->mu);
+    if (b != NULL && cap >= len)
+        return b;
+    value_unmap(b, cap);
+    return value_map(value_cap(len));
+}
+
+/* Hands a value no record points into back for reuse (frees it when the list is full). */
+static void value_spare(stream *st, uint8_t *b, size_t cap)
+{
+    if (st->nspare == st->cap_spare) {
+        size_t c = st->cap_spare ? 2 * st->cap_spare : WINDOW + SP_MAX_THREADS + 2;
+        uint8_t **t = realloc(st->spare, c * sizeof *t);
+        if (t != NULL)
+            st->spare = t;
+        size_t *u = t != NULL ? realloc(st->spare_cap, c * sizeof *u) : NULL;
+        if (u != NULL) {
+            st->spare_cap = u;
+            st->cap_spare = c;
+        }
+    }
+    if (st->nspare < st->cap_spare) {
+        st->spare[st->nspare] = b;
+        st->spare_cap[st->nspare++] = cap;
+    } else {
+        value_unmap(b, cap);
+    }
+}
+
+static void decode_one(rec *x, size_t i, thread_mem *m, const uint8_t *pk, const Sp__Record *g,
+                       int lists);
+
+/*
+ * Takes the next published record and decodes and checks it; with wait,
+ * waits for one while the reading goes on. 0 when there was none to take.
+ */
+static int decode_next(stream *st, thread_mem *m, int wait)
+{
+    pthread_mutex_lock(&st->mu);
+    while (wait && st->next >= st->published && !st->done)
+        pthread_cond_wait(&st->cv, &st->mu);
+    if (st->next >= st->published) {
+        pthread_mutex_unlock(&st->mu);
+        return 0;
+    }
+    size_t i = st->next++;
+    rec *x = &st->chunk[i / CHUNK][i % CHUNK];
+    while (i > 0 && !st->g_ready)    /* record 0 is being decoded on another thread */
+        pthread_cond_wait(&st->cv, &st->mu);
+    pthread_mutex_unlock(&st->mu);
+    decode_one(x, i, m, st->pk, i == 0 ? NULL : st->g, st->lists);
+    const Sp__Record *g = NULL;
+    if (i == 0) {
+        const Sp__Record *r0 = x->r;
+        g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
+        if (g != NULL)
+            same_tensors(g, x);
+    }
+    pthread_mutex_lock(&st->mu);
+    if (i == 0) {
+        st->g = g;
+        st->g_ready = 1;
+    }
+    if (x->lists_dropped || x->r == NULL) {   /* nothing points into the stored value now */
+        value_spare(st, x->val, value_cap(x->len ? x->len : 1));
+        x->val = NULL;
+    }
+    st->finished++;
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    return 1;
+}
 
 /* Takes one stored value (an sp_ledger_visit_fn) and publishes it. */
 static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
@@ -100,8 +222,7 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    x->val = sp_arena_alloc(&st->L->vals, len ? len : 1);   /* only the reader allocates here */
-    if (x->val == NULL) {
+    if ((x->val = value_buffer(st, len ? len : 1)) == NULL) {
         st->L->oom = 1;
         return SP_ENOMEM;
     }
@@ -111,21 +232,52 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
     pthread_mutex_lock(&st->mu);
     st->published = st->n;
     pthread_cond_broadcast(&st->cv);
+    /* Without lists the values are reused: read no further ahead than WINDOW records,
+       decoding here meanwhile, so that memory stays bounded and warm (SPEC.md 17.4). */
+    while (!st->lists && st->n - st->finished > WINDOW) {
+        pthread_mutex_unlock(&st->mu);
+        if (!decode_next(st, st->reader_mem, 0)) {
+            pthread_mutex_lock(&st->mu);
+            if (st->n - st->finished > WINDOW && st->next >= st->published)
+                pthread_cond_wait(&st->cv, &st->mu);   /* all taken: wait for one to finish */
+            continue;
+        }
+        pthread_mutex_lock(&st->mu);
+    }
     pthread_mutex_unlock(&st->mu);
     return 0;
 }
 
-/* A thread's memory: the records it keeps, and what one record needs only while it is checked. */
-typedef struct thread_mem {
-    sp_arena *keep, *scratch;
-    uint8_t *pae;                        /* the signed bytes of one envelope, reused */
-    size_t pae_cap;
-} thread_mem;
+
+/* Copies of a bytes field and a string into keep (the stored value is reused). 0 when out of memory. */
+static int keep_bytes(ProtobufCBinaryData *b, sp_arena *keep)
+{
+    if (b->len == 0)
+        return 1;
+    uint8_t *c = sp_arena_alloc(keep, b->len);
+    if (c == NULL)
+        return 0;
+    memcpy(c, b->data, b->len);
+    b->data = c;
+    return 1;
+}
+
+static int keep_string(char **p, sp_arena *keep)
+{
+    size_t n = strlen(*p) + 1;
+    char *c = sp_arena_alloc(keep, n);
+    if (c == NULL)
+        return 0;
+    memcpy(c, *p, n);
+    *p = c;
+    return 1;
+}
 
 /*
- * A record's summary for keeps: the record and its body copied, the tensor
- * list left out (the caller asked for no lists, records.h). Bytes fields
- * still point into the stored value. NULL when keep is out of memory.
+ * A record's summary for keeps: the record and its body copied with their
+ * bytes and strings, the tensor list left out (the caller asked for no
+ * lists, records.h). Nothing in it points into the stored value or scratch
+ * memory. NULL when keep is out of memory.
  */
 static Sp__Record *summary(const Sp__Record *r, sp_arena *keep)
 {
@@ -133,13 +285,27 @@ static Sp__Record *summary(const Sp__Record *r, sp_arena *keep)
     if (s == NULL)
         return NULL;
     *s = *r;
-    if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
+    int ok = keep_bytes(&s->prev, keep) && keep_bytes(&s->run_id, keep);
+    if (r->body_case == SP__RECORD__BODY_GENESIS) {
+        Sp__Genesis *g = sp_arena_alloc(keep, sizeof *g);
+        if (g == NULL)
+            return NULL;
+        *g = *r->genesis;
+        g->n_tensors = 0;
+        g->tensors = NULL;
+        ok = ok && keep_string(&g->model_name, keep) && keep_string(&g->tool, keep) &&
+             keep_bytes(&g->config_digest, keep) && keep_bytes(&g->root, keep) &&
+             keep_bytes(&g->public_key, keep) && keep_bytes(&g->sharding_digest, keep);
+        s->genesis = g;
+    } else if (r->body_case == SP__RECORD__BODY_CHECKPOINT) {
         Sp__Checkpoint *c = sp_arena_alloc(keep, sizeof *c);
         if (c == NULL)
             return NULL;
         *c = *r->checkpoint;
         c->n_tensors = 0;
         c->tensors = NULL;
+        ok = ok && keep_bytes(&c->root, keep) && keep_bytes(&c->optimizer_digest, keep) &&
+             keep_bytes(&c->batches_digest, keep);
         s->checkpoint = c;
     } else if (r->body_case == SP__RECORD__BODY_FINAL) {
         Sp__Final *f = sp_arena_alloc(keep, sizeof *f);
@@ -148,9 +314,10 @@ static Sp__Record *summary(const Sp__Record *r, sp_arena *keep)
         *f = *r->final;
         f->n_tensors = 0;
         f->tensors = NULL;
+        ok = ok && keep_bytes(&f->root, keep) && keep_bytes(&f->batches_digest, keep);
         s->final = f;
     }
-    return s;
+    return ok ? s : NULL;
 }
 
 /*
@@ -208,38 +375,15 @@ static void stream_worker(void *arg, unsigned thread_index)
     stream *st = arg;
     thread_mem m = {.keep = &st->L->arena[thread_index], .scratch = &st->L->scratch[thread_index]};
     if (thread_index == 0) {             /* the calling thread reads, then decodes too */
+        st->reader_mem = &m;
         st->read_rc = sp_source_foreach(st->src, visit, st);
         pthread_mutex_lock(&st->mu);
         st->done = 1;
         pthread_cond_broadcast(&st->cv);
         pthread_mutex_unlock(&st->mu);
     }
-    for (;;) {
-        pthread_mutex_lock(&st->mu);
-        while (st->next >= st->published && !st->done)
-            pthread_cond_wait(&st->cv, &st->mu);
-        if (st->next >= st->published) {
-            pthread_mutex_unlock(&st->mu);
-            break;
-        }
-        size_t i = st->next++;
-        rec *x = &st->chunk[i / CHUNK][i % CHUNK];
-        while (i > 0 && !st->g_ready)    /* record 0 is being decoded on another thread */
-            pthread_cond_wait(&st->cv, &st->mu);
-        pthread_mutex_unlock(&st->mu);
-        decode_one(x, i, &m, st->pk, i == 0 ? NULL : st->g, st->lists);
-        if (i == 0) {
-            const Sp__Record *r0 = x->r;
-            const Sp__Record *g = r0 != NULL && r0->body_case == SP__RECORD__BODY_GENESIS ? r0 : NULL;
-            if (g != NULL)
-                same_tensors(g, x);
-            pthread_mutex_lock(&st->mu);
-            st->g = g;
-            st->g_ready = 1;
-            pthread_cond_broadcast(&st->cv);
-            pthread_mutex_unlock(&st->mu);
-        }
-    }
+    while (decode_next(st, &m, 1))
+        ;
     free(m.pae);
     sp_arena_release(m.scratch);
 }
@@ -250,12 +394,21 @@ int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned thread
     pthread_mutex_init(&st.mu, NULL);
     pthread_cond_init(&st.cv, NULL);
     sp_pool_run(threads, stream_worker, &st);
+    for (size_t k = 0; k < st.nspare; k++)
+        value_unmap(st.spare[k], st.spare_cap[k]);
+    free(st.spare);
+    free(st.spare_cap);
     pthread_cond_destroy(&st.cv);
     pthread_mutex_destroy(&st.mu);
     /* one array in ledger order for the checks that follow */
     L->v = malloc((st.n ? st.n : 1) * sizeof *L->v);
-    if (L->v == NULL)
+    if (L->v == NULL) {
         L->oom = 1;
+        for (size_t i = 0; i < st.n; i++) {
+            rec *x = &st.chunk[i / CHUNK][i % CHUNK];
+            value_unmap(x->val, value_cap(x->len ? x->len : 1));
+        }
+    }
     for (size_t i = 0; L->v != NULL && i < st.n; i++)
         L->v[i] = st.chunk[i / CHUNK][i % CHUNK];
     for (size_t k = 0; k < st.nchunks; k++)

@@ -21,8 +21,9 @@ enum { SP_TENSORS_SAME = 0, SP_TENSORS_MISSING, SP_TENSORS_EXTRA, SP_TENSORS_SHA
 typedef struct rec {
     uint64_t key;
     int key_ok;
-    uint8_t *val;                        /* the stored value, copied out of the source into
-                                            L->vals: the decoded record points into it */
+    uint8_t *val;                        /* the stored value, copied out of the source: the
+                                            decoded record points into it; NULL once it is
+                                            no longer needed (a summary, or no record) */
     size_t len;
     int env_ok;                          /* the value is a valid envelope (decoded, checked
                                             and dropped: the record keeps what it needs) */
@@ -48,7 +49,6 @@ typedef struct loaded {
     int oom;
     sp_arena arena[SP_MAX_THREADS];      /* the decoded records, one arena per thread */
     sp_arena scratch[SP_MAX_THREADS];    /* one envelope at a time, reused, per thread */
-    sp_arena vals;                       /* the stored values (the reading thread's) */
     const Sp__Record *g;                 /* record 0 when it decoded as a genesis, else NULL */
 } loaded;
 

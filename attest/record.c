@@ -229,6 +229,27 @@ int sp_envelope_verify_buf(const Sp__Envelope *env, const uint8_t *pk, uint8_t *
     return verify_pae(env, pk, p, total, err);
 }
 
+int sp_envelope_verify_room(const Sp__Envelope *env, const uint8_t *pk, size_t room, uint8_t **buf,
+                            size_t *cap, char *err)
+{
+    char head[96], mid[32];
+    const char *type = env->payload_type;
+    size_t tlen = strlen(type), len = env->payload.len;
+    int h = snprintf(head, sizeof head, "DSSEv1 %zu ", tlen);
+    int m = snprintf(mid, sizeof mid, " %zu ", len);
+    if (h < 0 || m < 0 || len > SIZE_MAX - 256 - tlen || env->payload.data == NULL)
+        return sp_envelope_verify_buf(env, pk, buf, cap, err);
+    size_t hl = (size_t)h + tlen + (size_t)m;
+    if (hl > room)
+        return sp_envelope_verify_buf(env, pk, buf, cap, err);
+    /* the same bytes as sp_pae, its header written just before the payload */
+    uint8_t *p = env->payload.data - hl;
+    memcpy(p, head, (size_t)h);
+    memcpy(p + h, type, tlen);
+    memcpy(p + h + tlen, mid, (size_t)m);
+    return verify_pae(env, pk, p, hl + len, err);
+}
+
 static int verify_pae(const Sp__Envelope *env, const uint8_t *pk, const uint8_t *pae, size_t paelen,
                       char *err)
 {

@@ -80,6 +80,15 @@ int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *e
 int sp_envelope_verify_buf(const Sp__Envelope *env, const uint8_t *pk, uint8_t **buf, size_t *cap,
                            char *err) SP_WUR SP_NONNULL(1, 2, 3, 4);
 
+/*
+ * sp_envelope_verify_buf without copying the payload: PAE's header is
+ * written into the `room` bytes just before env->payload.data, which the
+ * caller owns and lets be overwritten (the payload itself is not changed).
+ * With less room than the header, it is sp_envelope_verify_buf.
+ */
+int sp_envelope_verify_room(const Sp__Envelope *env, const uint8_t *pk, size_t room, uint8_t **buf,
+                            size_t *cap, char *err) SP_WUR SP_NONNULL(1, 2, 4, 5);
+
 /* sp_envelope_verify_keyid without the message. */
 int sp_envelope_verify(const Sp__Envelope *env, const uint8_t *pk) SP_WUR SP_NONNULL(1, 2);
 

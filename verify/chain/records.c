@@ -15,28 +15,33 @@
 
 static unsigned long long ull(uint64_t x) { return (unsigned long long)x; }
 
+#define HEADROOM 128   /* bytes before each stored value in its buffer (see value_map) */
+
 /* What a value buffer holds for len bytes: room for the next record, a little longer. */
 static size_t value_cap(size_t len)
 {
-    size_t c = len + len / 8;
-    return c < len || c > SIZE_MAX - 4095 ? len : (c + 4095) & ~(size_t)4095;
+    size_t c = len + len / 8 + HEADROOM;
+    return c < len || c > SIZE_MAX - 4095 ? 0 : (c + 4095) & ~(size_t)4095;   /* 0: no mapping */
 }
 
 /*
  * Value buffers are mappings of their own, made after the reader was forked:
  * pages of the heap from before the fork are copy-on-write, and writing to
- * each costs a fault and a TLB shootdown on every core.
+ * each costs a fault and a TLB shootdown on every core. Each has HEADROOM
+ * bytes before the value, where the signature check writes PAE's header
+ * instead of copying the payload (sp_envelope_verify_room).
  */
 static uint8_t *value_map(size_t cap)
 {
-    void *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    uint8_t *p = cap ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                     : MAP_FAILED;
+    return p == MAP_FAILED ? NULL : p + HEADROOM;
 }
 
 static void value_unmap(uint8_t *b, size_t cap)
 {
     if (b != NULL)
-        (void)munmap(b, cap);
+        (void)munmap(b - HEADROOM, cap);
 }
 
 
@@ -118,7 +123,7 @@ static uint8_t *value_buffer(stream *st, size_t len)
         cap = st->spare_cap[st->nspare];
     }
     pthread_mutex_unlock(&st->mu);
-    if (b != NULL && cap >= len)
+    if (b != NULL && cap >= len + HEADROOM)
         return b;
     value_unmap(b, cap);
     return value_map(value_cap(len));
@@ -342,7 +347,12 @@ static void decode_one(rec *x, size_t i, thread_mem *m, const uint8_t *pk, const
     x->env_ok = 1;
     snprintf(x->keyid, sizeof x->keyid, "%s", env->signatures[0]->keyid);
     (void)sp_record_digest(x->digest, env->payload.data, env->payload.len);
-    x->sig_rc = sp_envelope_verify_buf(env, pk, &m->pae, &m->pae_cap, x->sig_why);
+    /* The room before the payload is the buffer's when the payload lies in it (the
+       canonical decode); protobuf-c's copy (any other encoding) has none. */
+    const uint8_t *pl = env->payload.data;
+    size_t room = pl != NULL && pl >= x->val && env->payload.len <= x->len &&
+                  (size_t)(pl - x->val) <= x->len - env->payload.len ? HEADROOM + (size_t)(pl - x->val) : 0;
+    x->sig_rc = sp_envelope_verify_room(env, pk, room, &m->pae, &m->pae_cap, x->sig_why);
     if (x->sig_rc == SP_ENOMEM) {
         x->decode_rc = SP_ENOMEM;
         return;

@@ -100,7 +100,8 @@ static uint64_t get_u64le(const uint8_t *b)
  * with pread (a file shortened meanwhile is a short read, never a fault).
  * SP_EFORMAT with err when the reference is not one; SP_ENOMEM.
  */
-static int fetch_value(sp_source *s, const uint8_t **v, size_t *vl, char *err)
+static int fetch_value(sp_source *s, const uint8_t **v, size_t *vl, sp_source_alloc_fn alloc,
+                       void *ctx, char *err)
 {
     if (*vl != SP_CHILD_REF_BYTES) {
         sp_errf(err, "entry %llu is %zu bytes, not a %d-byte reference", ull(s->seen), *vl,
@@ -113,21 +114,29 @@ static int fetch_value(sp_source *s, const uint8_t **v, size_t *vl, char *err)
                 ull(s->seen), ull(len), ull(off), SP_RECORD_MAX);
         return SP_EFORMAT;
     }
-    if (len > s->vcap) {
-        size_t cap = s->vcap ? s->vcap : 65536;
-        while (cap < len)
-            cap *= 2;
-        uint8_t *b = realloc(s->vbuf, cap);
-        if (b == NULL) {
-            sp_errf(err, "out of memory reading a value of %llu bytes", ull(len));
-            return SP_ENOMEM;
+    uint8_t *dst;
+    if (alloc != NULL) {
+        dst = alloc(ctx, (size_t)len);
+    } else {
+        if (len > s->vcap) {
+            size_t cap = s->vcap ? s->vcap : 65536;
+            while (cap < len)
+                cap *= 2;
+            uint8_t *b = realloc(s->vbuf, cap);
+            if (b != NULL) {
+                s->vbuf = b;
+                s->vcap = cap;
+            }
         }
-        s->vbuf = b;
-        s->vcap = cap;
+        dst = len <= s->vcap ? s->vbuf : NULL;
+    }
+    if (dst == NULL) {
+        sp_errf(err, "out of memory reading a value of %llu bytes", ull(len));
+        return SP_ENOMEM;
     }
     size_t done = 0;
     while (done < len) {
-        ssize_t n = pread(s->child.file_fd, s->vbuf + done, (size_t)len - done, (off_t)(off + done));
+        ssize_t n = pread(s->child.file_fd, dst + done, (size_t)len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -137,7 +146,7 @@ static int fetch_value(sp_source *s, const uint8_t **v, size_t *vl, char *err)
         }
         done += (size_t)n;
     }
-    *v = s->vbuf;
+    *v = dst;
     *vl = (size_t)len;
     return SP_OK;
 }
@@ -293,7 +302,19 @@ int sp_source_open(sp_source **out, const char *path, char *err)
     return SP_OK;
 }
 
+static int foreach(sp_source *s, sp_source_alloc_fn alloc, sp_ledger_visit_fn fn, void *ctx);
+
 int sp_source_foreach(sp_source *s, sp_ledger_visit_fn fn, void *ctx)
+{
+    return foreach(s, NULL, fn, ctx);
+}
+
+int sp_source_foreach_into(sp_source *s, sp_source_alloc_fn alloc, sp_ledger_visit_fn fn, void *ctx)
+{
+    return foreach(s, alloc, fn, ctx);
+}
+
+static int foreach(sp_source *s, sp_source_alloc_fn alloc, sp_ledger_visit_fn fn, void *ctx)
 {
     if (s->used) {
         sp_errf(s->errmsg, "%s: records already read", s->path);
@@ -311,13 +332,24 @@ int sp_source_foreach(sp_source *s, sp_ledger_visit_fn fn, void *ctx)
         if (rc <= 0)
             break;
         s->seen++;
-        if (s->by_ref && (rc = fetch_value(s, &v, &vl, e)) != SP_OK) {
+        if (s->by_ref && (rc = fetch_value(s, &v, &vl, alloc, ctx, e)) != SP_OK) {
             if (rc == SP_ENOMEM) {
                 (void)end_child(s, 1, NULL, e);
                 sp_errf(s->errmsg, "%s: out of memory", s->path);
                 return rc;
             }
             break;
+        }
+        if (!s->by_ref && alloc != NULL) {   /* a value in the stream: copied to the caller's memory */
+            uint8_t *dst = alloc(ctx, vl);
+            if (dst == NULL) {
+                if (s->kind == SP_SOURCE_LEDGER)
+                    (void)end_child(s, 1, NULL, e);
+                sp_errf(s->errmsg, "%s: out of memory", s->path);
+                return SP_ENOMEM;
+            }
+            memcpy(dst, v, vl);
+            v = dst;
         }
         int vrc = fn(ctx, k, kl, v, vl);
         if (vrc != 0) {

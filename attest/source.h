@@ -44,6 +44,17 @@ int sp_source_open(sp_source **out, const char *path, char *err) SP_WUR SP_NONNU
 int sp_source_foreach(sp_source *s, sp_ledger_visit_fn fn, void *ctx) SP_WUR SP_NONNULL(1, 2);
 
 /*
+ * sp_source_foreach writing each value into memory of the caller's: alloc
+ * (ctx, len) returns at least len bytes (NULL stops the walk with
+ * SP_ENOMEM), the value is read into it (from the file itself when the
+ * ledger's child sends references, SPEC.md 14.2: no copy in between), and
+ * fn gets it as val. The memory stays the caller's.
+ */
+typedef uint8_t *(*sp_source_alloc_fn)(void *ctx, size_t len);
+int sp_source_foreach_into(sp_source *s, sp_source_alloc_fn alloc, sp_ledger_visit_fn fn, void *ctx)
+    SP_WUR SP_NONNULL(1, 2, 3);
+
+/*
  * NULL when nothing is wrong with the file, else one line starting "ledger
  * damaged: ..." or "the ledger's newest commit is unreadable; ...": a
  * finding (exit 1), reported as the failed check named `ledger`.

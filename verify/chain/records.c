@@ -106,6 +106,7 @@ typedef struct stream {
     struct thread_mem *reader_mem;   /* thread 0's, for the records it decodes while reading */
     uint8_t **spare;                 /* stored-value buffers free for reuse, and their sizes */
     size_t *spare_cap, nspare, cap_spare;
+    uint8_t *val_buf;                /* value_alloc's last buffer, until visit takes it */
     const Sp__Record *g;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -195,7 +196,15 @@ static int decode_next(stream *st, thread_mem *m, int wait)
     return 1;
 }
 
-/* Takes one stored value (an sp_ledger_visit_fn) and publishes it. */
+/* The buffer the source reads the next stored value into (an sp_source_alloc_fn). */
+static uint8_t *value_alloc(void *ctx, size_t len)
+{
+    stream *st = ctx;
+    st->val_buf = value_buffer(st, len ? len : 1);
+    return st->val_buf;
+}
+
+/* Takes one stored value (an sp_ledger_visit_fn), read into value_alloc's buffer, and publishes it. */
 static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
     stream *st = ctx;
@@ -227,11 +236,12 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    if ((x->val = value_buffer(st, len ? len : 1)) == NULL) {
+    x->val = st->val_buf;   /* value_alloc's buffer, which holds val (sp_source_foreach_into) */
+    st->val_buf = NULL;
+    if (x->val == NULL || val != x->val) {
         st->L->oom = 1;
         return SP_ENOMEM;
     }
-    memcpy(x->val, val, len);
     x->len = len;
     st->n++;
     pthread_mutex_lock(&st->mu);
@@ -386,7 +396,7 @@ static void stream_worker(void *arg, unsigned thread_index)
     thread_mem m = {.keep = &st->L->arena[thread_index], .scratch = &st->L->scratch[thread_index]};
     if (thread_index == 0) {             /* the calling thread reads, then decodes too */
         st->reader_mem = &m;
-        st->read_rc = sp_source_foreach(st->src, visit, st);
+        st->read_rc = sp_source_foreach_into(st->src, value_alloc, visit, st);
         pthread_mutex_lock(&st->mu);
         st->done = 1;
         pthread_cond_broadcast(&st->cv);

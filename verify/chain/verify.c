@@ -304,10 +304,13 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
             rc = sp_init_digest_ranges(d, &x, G->seed, rr, nr, o->threads, o->progress ? &pg : NULL);
         else if (!done && rc == SP_OK)
             rc = sp_init_digest_progress(d, &x, G->seed, &s, o->threads, o->progress ? &pg : NULL);
-        if (nr > 0)
-            ranges_text(sch, sizeof sch, rr, nr);
-        else
-            scheme_text(sch, sizeof sch, &s);
+        int differs = rc == SP_OK && sodium_memcmp(d, t->digest.data, SP_DIGEST_BYTES) != 0;
+        if (rc != SP_OK || differs) {   /* the scheme's words, for the finding only */
+            if (nr > 0)
+                ranges_text(sch, sizeof sch, rr, nr);
+            else
+                scheme_text(sch, sizeof sch, &s);
+        }
         free(rr);
         if (rc == SP_OK)
             pg.base += x.nbytes;
@@ -316,7 +319,7 @@ static void check_genesis(const sp_verify_opts *o, const Sp__Record *g, sp_repor
             sp_report_addf(rep, "init", 0, &(const sp_check_fields){.has_seq = 1, .tensor = t->name},
                            "record 0 tensor '%s': cannot regenerate %s in %s: %s", t->name,
                           sch, sp_dtype_name(x.dtype), sp_strerror(rc));
-        } else if (sodium_memcmp(d, t->digest.data, SP_DIGEST_BYTES) != 0) {
+        } else if (differs) {
             bad++;
             char want[17], got[17];
             sp_hex(want, t->digest.data, 8);

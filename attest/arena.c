@@ -23,7 +23,7 @@ struct sp_arena_block {
  * every core. An arena's blocks double in size; from 2 MiB on they are
  * 2 MiB-aligned and offered to the kernel as huge pages: an arena that holds
  * a ledger's records would otherwise take a fault per 4 KiB it touches
- * (SPEC.md 17.4). NULL when the mapping fails.
+ * (SPEC.md 17, verify at scale). NULL when the mapping fails.
  */
 static sp_arena_block *map_block(size_t need, size_t want)
 {

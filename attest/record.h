@@ -50,7 +50,7 @@ int sp_envelope_decode_in(Sp__Envelope **out, const uint8_t *buf, size_t len, sp
 /*
  * sp_envelope_decode_in and sp_record_decode_in with the same answers and
  * the same decoded values, except that bytes fields may point into buf, which
- * must outlive the result and not change (SPEC.md 3.5). The canonical
+ * must outlive the result and not change (SPEC.md 3.7). The canonical
  * encoding (what this library writes) is read without copies by wire.h;
  * any other encoding goes to protobuf-c. arena is required.
  */

@@ -1,6 +1,6 @@
 /*
  * wire.c - the canonical-encoding decoder of envelopes and records (wire.h,
- * SPEC.md 3.5). Every read is bounded by the end of its enclosing message;
+ * SPEC.md 3.7). Every read is bounded by the end of its enclosing message;
  * every rule of the canonical subset that an input breaks is SP_EFORMAT, and
  * the caller then asks protobuf-c, which is the reference for everything
  * outside it.

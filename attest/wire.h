@@ -1,6 +1,6 @@
 /*
  * wire.h - a hand decoder for the canonical protobuf encoding of envelopes
- * and records (SPEC.md 3.5), the hot path of verify. protobuf-c copies every
+ * and records (SPEC.md 3.7), the hot path of verify. protobuf-c copies every
  * string and bytes field and allocates per field; this decoder reads the
  * encoding protobuf-c itself writes (fields in number order, each singular
  * field at most once, repeated scalars packed, no unknown fields) straight

@@ -1,6 +1,6 @@
 /*
  * test_wire.c - the hand decoder of wire.h against protobuf-c, and the
- * _view decoders of record.h against the _in ones (SPEC.md 3.5).
+ * _view decoders of record.h against the _in ones (SPEC.md 3.7).
  *
  * The key property, checked on every input here: whenever sp_wire_record /
  * sp_wire_envelope says SP_OK, protobuf-c's unpack of the same bytes

@@ -248,7 +248,7 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
     st->published = st->n;
     pthread_cond_broadcast(&st->cv);
     /* Without lists the values are reused: read no further ahead than WINDOW records,
-       decoding here meanwhile, so that memory stays bounded and warm (SPEC.md 17.4). */
+       decoding here meanwhile, so that memory stays bounded and warm (SPEC.md 17, verify at scale). */
     while (!st->lists && st->n - st->finished > WINDOW) {
         pthread_mutex_unlock(&st->mu);
         if (!decode_next(st, st->reader_mem, 0)) {
@@ -344,7 +344,7 @@ static Sp__Record *summary(const Sp__Record *r, sp_arena *keep)
  * genesis, NULL for record 0) while it is in the cache. What stays, in keep,
  * is the whole record when lists are kept or it is record 0 (the genesis
  * every other record is checked against), else its summary: memory touched
- * for the first time costs more than decoding (SPEC.md 17.4).
+ * for the first time costs more than decoding (SPEC.md 17, verify at scale).
  */
 static void decode_one(rec *x, size_t i, thread_mem *m, const uint8_t *pk, const Sp__Record *g,
                        int lists)

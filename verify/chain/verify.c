@@ -661,7 +661,7 @@ int sp_verify_ledger(const sp_verify_opts *o, sp_report *rep, sp_verify_summary 
     }
     loaded L;
     sp_loaded_init(&L, rep);
-    /* Tensor lists are read again only to bind files and to replay (SPEC.md 17.4). */
+    /* Tensor lists are read again only to bind files and to replay (SPEC.md 17, verify at scale). */
     int lists = o->checkpoint_dir != NULL || o->n_models > 0 || o->replay != NULL || o->n_refs > 0;
     rc = sp_loaded_read(&L, ledger, o->pk, o->threads ? o->threads : 1, lists);
     if (sp_source_damage(ledger) != NULL) /* SPEC.md 14.3: damage is a finding */

@@ -76,12 +76,15 @@ void sp_source_close(sp_source *s);
  * later ledger children misbehave after streaming `after` entries:
  * SP_FAULT_SEGV raises SIGSEGV, SP_FAULT_HANG sleeps forever, SP_FAULT_GARBAGE
  * writes bytes that are not the framing, SP_FAULT_EXTRA streams more entries
- * than it declared; SP_FAULT_NONE (the default) off. sp_source_test_timeout
+ * than it declared, SP_FAULT_REF_PAST_END sends a reference to bytes past the
+ * end of the file, SP_FAULT_REF_SHORT a reference of 15 bytes (both by
+ * reference only); SP_FAULT_NONE (the default) off. sp_source_test_timeout
  * sets the reader's inactivity timeout in milliseconds (0 restores the
  * default, SPEC.md 14.2).
  */
 typedef enum sp_source_fault {
-    SP_FAULT_NONE = 0, SP_FAULT_SEGV, SP_FAULT_HANG, SP_FAULT_GARBAGE, SP_FAULT_EXTRA
+    SP_FAULT_NONE = 0, SP_FAULT_SEGV, SP_FAULT_HANG, SP_FAULT_GARBAGE, SP_FAULT_EXTRA,
+    SP_FAULT_REF_PAST_END, SP_FAULT_REF_SHORT
 } sp_source_fault;
 void sp_source_test_fault(sp_source_fault f, unsigned after);
 void sp_source_test_timeout(unsigned ms);

@@ -191,6 +191,10 @@ static int child_entry(void *ctx, const uint8_t *key, size_t keylen, const uint8
         put_u64le(ref + 8, (uint64_t)len);
         val = ref;
         len = sizeof ref;
+        if (sp_child_fault == SP_FAULT_REF_PAST_END && o->entries == sp_child_fault_after)
+            put_u64le(ref, (uint64_t)1 << 40);
+        if (sp_child_fault == SP_FAULT_REF_SHORT && o->entries == sp_child_fault_after)
+            len = sizeof ref - 1;
     }
     int rc = sp_bundle_write_entry(out_write, o, key, keylen, val, len);
     if (rc == SP_OK && sp_child_fault == SP_FAULT_EXTRA && o->entries == sp_child_fault_after)

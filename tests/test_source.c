@@ -229,6 +229,9 @@ static void test_child_faults(void **state)
     expect_fault(SP_FAULT_HANG, 2, "stopped responding", (unsigned)-1);
     expect_fault(SP_FAULT_GARBAGE, 1, "malformed", 1);
     expect_fault(SP_FAULT_EXTRA, 2, "malformed", NREC);
+    /* references the parent cannot follow: the stream is malformed, the records before it stand */
+    expect_fault(SP_FAULT_REF_PAST_END, 3, "past the end of the file", 3);
+    expect_fault(SP_FAULT_REF_SHORT, 1, "not a 16-byte reference", 1);
 }
 
 /* The same records and the same faults when the child sends the values themselves. */

@@ -11,6 +11,7 @@
  * Data is hashed in place through the streaming BLAKE2b API, never copied.
  */
 #include "digest.h"
+#include "le.h"
 #include "pool.h"
 
 #include <errno.h>
@@ -51,12 +52,6 @@ static void put_u32le(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put_u64le(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Starts H(tag || 0x00 || ...). */
 static void tagged_init(crypto_generichash_state *st, const char *tag)
 {
@@ -84,7 +79,7 @@ static void hash_leaf(uint8_t out[SP_DIGEST_BYTES], uint64_t index,
 {
     crypto_generichash_state st;
     uint8_t idx[8];
-    put_u64le(idx, index);
+    sp_put_le64(idx, index);
     tagged_init(&st, TAG_LEAF);
     crypto_generichash_update(&st, idx, sizeof idx);
     crypto_generichash_update(&st, chunk, len);
@@ -97,7 +92,7 @@ static void hash_tree(uint8_t out[SP_DIGEST_BYTES], uint64_t n,
 {
     crypto_generichash_state st;
     uint8_t len[8];
-    put_u64le(len, n);
+    sp_put_le64(len, n);
     tagged_init(&st, TAG_TREE);
     crypto_generichash_update(&st, len, sizeof len);
     if (k > 0)
@@ -123,7 +118,7 @@ static void hash_tensor(uint8_t out[SP_DIGEST_BYTES], const sp_tensor *t,
     put_u32le(buf, t->ndim);
     crypto_generichash_update(&st, buf, 4);
     for (uint32_t i = 0; i < t->ndim; i++) {
-        put_u64le(buf, t->shape[i]);
+        sp_put_le64(buf, t->shape[i]);
         crypto_generichash_update(&st, buf, 8);
     }
     crypto_generichash_update(&st, root, SP_DIGEST_BYTES);
@@ -466,7 +461,7 @@ int sp_checkpoint_root_at(uint8_t out[SP_DIGEST_BYTES], size_t n,
     crypto_generichash_state st;
     /* the digests are gathered 64 at a time: one hash update per 2 KiB, not per 32 bytes */
     uint8_t buf[64 * SP_DIGEST_BYTES];
-    put_u64le(buf, (uint64_t)n);
+    sp_put_le64(buf, (uint64_t)n);
     tagged_init(&st, TAG_CHECKPOINT);
     crypto_generichash_update(&st, buf, 8);
     for (size_t i = 0; i < n;) {

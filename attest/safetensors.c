@@ -13,6 +13,7 @@
  */
 #include "safetensors.h"
 #include "fileio.h"
+#include "le.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -71,13 +72,6 @@ static const char *quote(char *out, const char *s)
     return out;
 }
 
-static uint64_t get_u64le(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 /* A JSON integer >= 0 into *out; 0 when it is anything else. */
 static int get_uint(const json_t *v, uint64_t *out)
@@ -348,7 +342,7 @@ int sp_st_parse(sp_st_file **out, const void *buf, size_t len, char *err)
         return SP_EFORMAT;
     }
     const uint8_t *b = buf;
-    uint64_t hlen = get_u64le(b);
+    uint64_t hlen = sp_get_le64(b);
     if (hlen > SP_ST_HEADER_MAX) {
         sp_errf(err, "header length %llu exceeds the %u-byte limit",
                 (unsigned long long)hlen, SP_ST_HEADER_MAX);

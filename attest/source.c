@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "le.h"
 #include "lmdb_meta.h"
 #include "record.h"
 #include "source_child.h"
@@ -86,14 +87,6 @@ static int file_read(void *ctx, uint8_t *buf, size_t len, size_t *got, char *err
     return SP_OK;
 }
 
-static uint64_t get_u64le(const uint8_t *b)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | b[i];
-    return v;
-}
-
 /*
  * The stored value an entry of a by-reference stream names: its offset and
  * length are checked against the limits and the file, and the bytes read
@@ -108,7 +101,7 @@ static int fetch_value(sp_source *s, const uint8_t **v, size_t *vl, sp_source_al
                 SP_CHILD_REF_BYTES);
         return SP_EFORMAT;
     }
-    uint64_t off = get_u64le(*v), len = get_u64le(*v + 8);
+    uint64_t off = sp_get_le64(*v), len = sp_get_le64(*v + 8);
     if (len > SP_RECORD_MAX || off > (uint64_t)INT64_MAX - len) {
         sp_errf(err, "entry %llu refers to %llu bytes at offset %llu (at most %u bytes)",
                 ull(s->seen), ull(len), ull(off), SP_RECORD_MAX);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "le.h"
 #include "ledger.h"
 #include "record.h"
 
@@ -163,12 +164,6 @@ static int find_mapping(out_buf *o, uintptr_t p, size_t len)
     return rc;
 }
 
-static void put_u64le(uint8_t *b, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-}
-
 static int child_entry(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *val, size_t len)
 {
     out_buf *o = ctx;
@@ -187,12 +182,12 @@ static int child_entry(void *ctx, const uint8_t *key, size_t keylen, const uint8
             sp_errf(child_why, "entry %u: its value is not in the ledger file's mapping", o->entries);
             return SP_ERANGE;
         }
-        put_u64le(ref, o->map_off + (uint64_t)(p - o->map_lo));
-        put_u64le(ref + 8, (uint64_t)len);
+        sp_put_le64(ref, o->map_off + (uint64_t)(p - o->map_lo));
+        sp_put_le64(ref + 8, (uint64_t)len);
         val = ref;
         len = sizeof ref;
         if (sp_child_fault == SP_FAULT_REF_PAST_END && o->entries == sp_child_fault_after)
-            put_u64le(ref, (uint64_t)1 << 40);
+            sp_put_le64(ref, (uint64_t)1 << 40);
         if (sp_child_fault == SP_FAULT_REF_SHORT && o->entries == sp_child_fault_after)
             len = sizeof ref - 1;
     }

@@ -16,6 +16,8 @@
 
 #include <string.h>
 
+#include "le.h"
+
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
 typedef struct rd {
@@ -123,9 +125,7 @@ static int string(rd *r, sp_arena *a, char **out)
 
 static double le_double(const uint8_t *p)
 {
-    uint64_t u = 0;
-    for (int i = 7; i >= 0; i--)
-        u = (u << 8) | p[i];
+    uint64_t u = sp_get_le64(p);
     double d;
     memcpy(&d, &u, sizeof d);
     return d;

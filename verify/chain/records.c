@@ -60,7 +60,7 @@ void sp_loaded_free(loaded *L)
     if (L == NULL)
         return;
     for (size_t i = 0; i < L->n; i++)
-        value_unmap(L->v[i].val, value_cap(L->v[i].len ? L->v[i].len : 1));
+        value_unmap(L->v[i].val, L->v[i].val_cap);
     for (unsigned k = 0; k < SP_MAX_THREADS; k++) {
         sp_arena_release(&L->arena[k]);
         sp_arena_release(&L->scratch[k]);
@@ -107,13 +107,14 @@ typedef struct stream {
     uint8_t **spare;                 /* stored-value buffers free for reuse, and their sizes */
     size_t *spare_cap, nspare, cap_spare;
     uint8_t *val_buf;                /* value_alloc's last buffer, until visit takes it */
+    size_t val_cap;
     const Sp__Record *g;
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } stream;
 
-/* A buffer of at least len bytes for a stored value: a spare one when there is one. */
-static uint8_t *value_buffer(stream *st, size_t len)
+/* A buffer of at least len bytes for a stored value, *cap its mapping's size: a spare one when there is one. */
+static uint8_t *value_buffer(stream *st, size_t len, size_t *got)
 {
     uint8_t *b = NULL;
     size_t cap = 0;
@@ -124,10 +125,13 @@ static uint8_t *value_buffer(stream *st, size_t len)
         cap = st->spare_cap[st->nspare];
     }
     pthread_mutex_unlock(&st->mu);
-    if (b != NULL && cap >= len + HEADROOM)
+    if (b != NULL && cap >= len + HEADROOM) {
+        *got = cap;
         return b;
+    }
     value_unmap(b, cap);
-    return value_map(value_cap(len));
+    *got = value_cap(len);
+    return value_map(*got);
 }
 
 /* Hands a value no record points into back for reuse (frees it when the list is full). */
@@ -187,7 +191,7 @@ static int decode_next(stream *st, thread_mem *m, int wait)
         st->g_ready = 1;
     }
     if (x->lists_dropped || x->r == NULL) {   /* nothing points into the stored value now */
-        value_spare(st, x->val, value_cap(x->len ? x->len : 1));
+        value_spare(st, x->val, x->val_cap);
         x->val = NULL;
     }
     st->finished++;
@@ -200,7 +204,8 @@ static int decode_next(stream *st, thread_mem *m, int wait)
 static uint8_t *value_alloc(void *ctx, size_t len)
 {
     stream *st = ctx;
-    st->val_buf = value_buffer(st, len ? len : 1);
+    value_unmap(st->val_buf, st->val_cap);   /* one the walk did not hand to visit */
+    st->val_buf = value_buffer(st, len ? len : 1, &st->val_cap);
     return st->val_buf;
 }
 
@@ -226,7 +231,7 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
         if (!ok) {
             free(c);
             st->L->oom = 1;
-            return SP_ENOMEM;
+            return SP_ENOMEM;   /* val_buf is unmapped by sp_loaded_read */
         }
     }
     rec *x = &st->chunk[st->n / CHUNK][st->n % CHUNK];   /* only the reader grows the table */
@@ -236,12 +241,13 @@ static int visit(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *va
         for (int i = 0; i < 8; i++)
             x->key = (x->key << 8) | key[i];
     }
-    x->val = st->val_buf;   /* value_alloc's buffer, which holds val (sp_source_foreach_into) */
-    st->val_buf = NULL;
-    if (x->val == NULL || val != x->val) {
+    if (st->val_buf == NULL || val != st->val_buf) {   /* value_alloc's buffer holds val */
         st->L->oom = 1;
         return SP_ENOMEM;
     }
+    x->val = st->val_buf;
+    x->val_cap = st->val_cap;
+    st->val_buf = NULL;
     x->len = len;
     st->n++;
     pthread_mutex_lock(&st->mu);
@@ -414,6 +420,7 @@ int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned thread
     pthread_mutex_init(&st.mu, NULL);
     pthread_cond_init(&st.cv, NULL);
     sp_pool_run(threads, stream_worker, &st);
+    value_unmap(st.val_buf, st.val_cap);
     for (size_t k = 0; k < st.nspare; k++)
         value_unmap(st.spare[k], st.spare_cap[k]);
     free(st.spare);
@@ -426,7 +433,7 @@ int sp_loaded_read(loaded *L, sp_source *src, const uint8_t *pk, unsigned thread
         L->oom = 1;
         for (size_t i = 0; i < st.n; i++) {
             rec *x = &st.chunk[i / CHUNK][i % CHUNK];
-            value_unmap(x->val, value_cap(x->len ? x->len : 1));
+            value_unmap(x->val, x->val_cap);
         }
     }
     for (size_t i = 0; L->v != NULL && i < st.n; i++)

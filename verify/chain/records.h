@@ -24,7 +24,7 @@ typedef struct rec {
     uint8_t *val;                        /* the stored value, copied out of the source: the
                                             decoded record points into it; NULL once it is
                                             no longer needed (a summary, or no record) */
-    size_t len;
+    size_t len, val_cap;                 /* the value's length; its buffer's mapping size */
     int env_ok;                          /* the value is a valid envelope (decoded, checked
                                             and dropped: the record keeps what it needs) */
     Sp__Record *r;                       /* NULL when the payload did not decode */

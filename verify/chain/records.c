@@ -365,9 +365,9 @@ static void decode_one(rec *x, size_t i, thread_mem *m, const uint8_t *pk, const
     (void)sp_record_digest(x->digest, env->payload.data, env->payload.len);
     /* The room before the payload is the buffer's when the payload lies in it (the
        canonical decode); protobuf-c's copy (any other encoding) has none. */
-    const uint8_t *pl = env->payload.data;
-    size_t room = pl != NULL && pl >= x->val && env->payload.len <= x->len &&
-                  (size_t)(pl - x->val) <= x->len - env->payload.len ? HEADROOM + (size_t)(pl - x->val) : 0;
+    uintptr_t pl = (uintptr_t)env->payload.data, v0 = (uintptr_t)x->val;
+    size_t room = pl != 0 && pl >= v0 && env->payload.len <= x->len &&
+                  pl - v0 <= x->len - env->payload.len ? HEADROOM + (size_t)(pl - v0) : 0;
     x->sig_rc = sp_envelope_verify_room(env, pk, room, &m->pae, &m->pae_cap, x->sig_why);
     if (x->sig_rc == SP_ENOMEM) {
         x->decode_rc = SP_ENOMEM;

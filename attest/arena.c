@@ -74,6 +74,7 @@ static void pc_free(void *ctx, void *p)
 void sp_arena_init(sp_arena *a)
 {
     a->head = NULL;
+    a->base = NULL;
     a->used = a->cap = 0;
     a->oom = 0;
     a->pc.alloc = pc_alloc;
@@ -101,6 +102,7 @@ void *sp_arena_alloc(sp_arena *a, size_t n)
         a->head = b;
         a->used = 0;
         a->cap = b->cap;
+        a->base = b->data;
     }
     void *p = a->head->data + a->used;
     a->used += need;
@@ -129,5 +131,6 @@ void sp_arena_reset(sp_arena *a)
     a->head->next = NULL;
     a->used = 0;
     a->cap = a->head->cap;
+    a->base = a->head->data;
     a->oom = 0;
 }

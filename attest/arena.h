@@ -16,6 +16,7 @@ typedef struct sp_arena_block sp_arena_block;
 typedef struct sp_arena {
     sp_arena_block *head;        /* newest block first */
     size_t used, cap;            /* in the head block */
+    void *base;                  /* the head block's data */
     int oom;                     /* an allocation failed since init */
     ProtobufCAllocator pc;       /* hands out this arena to protobuf-c */
 } sp_arena;
@@ -25,6 +26,18 @@ void sp_arena_init(sp_arena *a);
 
 /* n bytes aligned to 16, or NULL (and a->oom set). Valid until sp_arena_release. */
 void *sp_arena_alloc(sp_arena *a, size_t n);
+
+/* sp_arena_alloc, inline while the newest block has room (a decoder calls it per field). */
+static inline void *sp_arena_take(sp_arena *a, size_t n)
+{
+    size_t need = (n + 15) & ~(size_t)15;
+    if (need >= n && a->head != NULL && a->cap - a->used >= need) {
+        void *p = (unsigned char *)a->base + a->used;
+        a->used += need;
+        return p;
+    }
+    return sp_arena_alloc(a, n);
+}
 
 /* Frees every block; the arena is empty again and reusable. NULL is a no-op. */
 void sp_arena_release(sp_arena *a);

@@ -114,7 +114,7 @@ static int string(rd *r, sp_arena *a, char **out)
     if (sub(r, &s) != SP_OK)
         return SP_EFORMAT;
     size_t n = (size_t)(s.end - s.p);
-    char *c = sp_arena_alloc(a, n + 1);
+    char *c = sp_arena_take(a, n + 1);
     if (c == NULL)
         return SP_ENOMEM;
     memcpy(c, s.p, n);
@@ -149,7 +149,7 @@ static int packed_doubles(rd *r, sp_arena *a, size_t *n, double **out)
     *out = NULL;
     if (*n == 0)
         return SP_OK;
-    double *d = sp_arena_alloc(a, *n * sizeof *d);
+    double *d = sp_arena_take(a, *n * sizeof *d);
     if (d == NULL)
         return SP_ENOMEM;
     for (size_t i = 0; i < *n; i++)
@@ -164,20 +164,28 @@ static int packed_u64(rd *r, sp_arena *a, size_t *n, uint64_t **out)
     if (sub(r, &s) != SP_OK)
         return SP_EFORMAT;
     size_t k = 0;
-    for (const uint8_t *q = s.p; q < s.end; q++)
+    uint8_t high = 0;
+    for (const uint8_t *q = s.p; q < s.end; q++) {
         k += (*q & 0x80) == 0;
+        high |= *q;
+    }
     if (s.p < s.end && (s.end[-1] & 0x80) != 0)
         return SP_EFORMAT;   /* the last varint runs past the field */
     *n = k;
     *out = NULL;
     if (k == 0)
         return SP_OK;
-    uint64_t *v = sp_arena_alloc(a, k * sizeof *v);
+    uint64_t *v = sp_arena_take(a, k * sizeof *v);
     if (v == NULL)
         return SP_ENOMEM;
-    for (size_t i = 0; i < k; i++)
-        if (varint(&s, &v[i]) != SP_OK)
-            return SP_EFORMAT;
+    if ((high & 0x80) == 0) {   /* every value one byte (dimensions below 128) */
+        for (size_t i = 0; i < k; i++)
+            v[i] = s.p[i];
+    } else {
+        for (size_t i = 0; i < k; i++)
+            if (varint(&s, &v[i]) != SP_OK)
+                return SP_EFORMAT;
+    }
     *out = v;
     return SP_OK;
 }
@@ -206,8 +214,8 @@ static int message_array(sp_arena *a, size_t n, size_t size, const void *init, v
 {
     if (n > SIZE_MAX / (size + sizeof(void *)))
         return SP_ENOMEM;
-    unsigned char *m = sp_arena_alloc(a, n * size);
-    void **p = sp_arena_alloc(a, n * sizeof *p);
+    unsigned char *m = sp_arena_take(a, n * size);
+    void **p = sp_arena_take(a, n * sizeof *p);
     if (m == NULL || p == NULL)
         return SP_ENOMEM;
     for (size_t i = 0; i < n; i++) {
@@ -302,7 +310,7 @@ static int scheme_new(rd *r, sp_arena *a, Sp__InitScheme **out)
     static const Sp__InitScheme init = SP__INIT_SCHEME__INIT;
     rd s;
     CHECK(sub(r, &s));
-    Sp__InitScheme *m = sp_arena_alloc(a, sizeof *m);
+    Sp__InitScheme *m = sp_arena_take(a, sizeof *m);
     if (m == NULL)
         return SP_ENOMEM;
     *m = init;
@@ -432,7 +440,7 @@ FIELD_FN(final_field, Sp__Final)
         static const type init_ = init;                                                          \
         rd s_;                                                                                   \
         CHECK(sub((r), &s_));                                                                    \
-        type *b_ = sp_arena_alloc((a), sizeof *b_);                                              \
+        type *b_ = sp_arena_take((a), sizeof *b_);                                              \
         if (b_ == NULL)                                                                          \
             return SP_ENOMEM;                                                                    \
         *b_ = init_;                                                                             \
@@ -485,7 +493,7 @@ int sp_wire_record(Sp__Record **out, const uint8_t *buf, size_t len, sp_arena *a
     *out = NULL;
     if (buf == NULL && len != 0)
         return SP_EFORMAT;
-    Sp__Record *m = sp_arena_alloc(arena, sizeof *m);
+    Sp__Record *m = sp_arena_take(arena, sizeof *m);
     if (m == NULL)
         return SP_ENOMEM;
     *m = init;
@@ -538,7 +546,7 @@ int sp_wire_envelope(Sp__Envelope **out, const uint8_t *buf, size_t len, sp_aren
     *out = NULL;
     if (buf == NULL && len != 0)
         return SP_EFORMAT;
-    Sp__Envelope *m = sp_arena_alloc(arena, sizeof *m);
+    Sp__Envelope *m = sp_arena_take(arena, sizeof *m);
     if (m == NULL)
         return SP_ENOMEM;
     *m = init;

@@ -227,10 +227,10 @@ static int message_array(sp_arena *a, size_t n, size_t size, const void *init, v
 }
 
 /*
- * The loop of one message: each tag is checked against the order and wire
- * type rules, then handed to the message's field function. `repeated` is the
- * field number whose tags may follow one another (0: none); the field
- * function reads the whole run at its first tag.
+ * A message's field function: given each tag (field f, wire type wt) in
+ * turn by MESSAGE_LOOP_FROM, which has checked the order, it checks the wire
+ * type and reads the field; for a repeated message field it reads the whole
+ * run at its first tag (READ_RUN).
  */
 #define FIELD_FN(name, type) static int name(rd *r, uint32_t f, unsigned wt, sp_arena *a, type *m)
 

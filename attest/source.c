@@ -385,6 +385,8 @@ const char *sp_source_damage(const sp_source *s)
 
 sp_source_kind sp_source_get_kind(const sp_source *s) { return s->kind; }
 
+int sp_source_by_reference(const sp_source *s) { return s->by_ref; }
+
 const uint8_t *sp_source_head(const sp_source *s, size_t *len)
 {
     *len = s->headlen;

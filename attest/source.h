@@ -90,5 +90,7 @@ void sp_source_test_fault(sp_source_fault f, unsigned after);
 void sp_source_test_timeout(unsigned ms);
 /* Testing only: later ledger children send the values themselves, not references (SPEC.md 14.2). */
 void sp_source_test_by_value(int on);
+/* 1 when a ledger's child sends references (mode R of SPEC.md 14.2), else 0. */
+int sp_source_by_reference(const sp_source *s) SP_NONNULL(1);
 
 #endif

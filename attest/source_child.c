@@ -134,10 +134,11 @@ static void inject(out_buf *o)
 
 /*
  * Finds, in /proc/self/maps, the mapping of the ledger file that holds
- * [p, p+len): LMDB maps the file read-only, so a value it hands out is
- * bytes of the file at a known offset. SP_OK with o->map_*, else SP_ERANGE.
+ * [p, p+len) (with any, the first mapping of the file): LMDB maps the file
+ * read-only, so a value it hands out is bytes of the file at a known offset.
+ * SP_OK with o->map_*, else SP_ERANGE.
  */
-static int find_mapping(out_buf *o, uintptr_t p, size_t len)
+static int find_mapping(out_buf *o, uintptr_t p, size_t len, int any)
 {
     FILE *f = fopen("/proc/self/maps", "re");
     if (f == NULL)
@@ -150,9 +151,10 @@ static int find_mapping(out_buf *o, uintptr_t p, size_t len)
         char perm[8];
         if (sscanf(line, "%lx-%lx %7s %llx %lx:%lx %llu", &lo, &hi, perm, &off, &maj, &mi, &ino) != 7)
             continue;
-        if (p < lo || p >= hi || len > hi - p)
+        int file = (ino_t)ino == o->ino && makedev(maj, mi) == o->dev;
+        if (any ? !file : p < lo || p >= hi || len > hi - p)
             continue;
-        if ((ino_t)ino == o->ino && makedev(maj, mi) == o->dev) {
+        if (file) {
             o->map_lo = lo;
             o->map_hi = hi;
             o->map_off = off;
@@ -178,7 +180,7 @@ static int child_entry(void *ctx, const uint8_t *key, size_t keylen, const uint8
     if (o->by_ref) {   /* where the value lies in the file, not the value (SPEC.md 14.2) */
         uintptr_t p = (uintptr_t)val;
         if ((p < o->map_lo || p >= o->map_hi || len > o->map_hi - p) &&
-            find_mapping(o, p, len) != SP_OK) {
+            find_mapping(o, p, len, 0) != SP_OK) {
             sp_errf(child_why, "entry %u: its value is not in the ledger file's mapping", o->entries);
             return SP_ERANGE;
         }
@@ -311,11 +313,13 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
     struct stat st;
     /* By reference when the file can be told among the mappings, with a snapshot held
      * so that no writer reuses a page before the parent has read it (SPEC.md 14.2). */
-    o.by_ref = !sp_child_by_value && stat(path, &st) == 0 && sp_ledger_hold_snapshot(l) == SP_OK;
+    o.by_ref = !sp_child_by_value && stat(path, &st) == 0;
     if (o.by_ref) {
         o.dev = st.st_dev;
         o.ino = st.st_ino;
     }
+    /* (no /proc, or LMDB not mapping the file: the values themselves) */
+    o.by_ref = o.by_ref && find_mapping(&o, 0, 0, 1) == SP_OK && sp_ledger_hold_snapshot(l) == SP_OK;
     const uint8_t mode = o.by_ref ? SP_CHILD_MODE_REF : SP_CHILD_MODE_VALUE;
     rc = out_write(&o, &mode, 1);
     if (rc == SP_OK)

@@ -30,6 +30,7 @@
 #define NREC 5
 
 static char tmpdir[64];
+static int by_value;   /* sp_source_test_by_value's setting, for the checks */
 static char ledger_path[128];
 
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -107,6 +108,8 @@ static int read_all(const char *path, got *g, char *damage, size_t cap)
     int rc = sp_source_open(&s, path, err);
     if (rc != SP_OK)
         return rc;
+    if (sp_source_get_kind(s) == SP_SOURCE_LEDGER && sp_source_damage(s) == NULL)
+        assert_int_equal(sp_source_by_reference(s), !by_value);   /* the mode asked for */
     assert_int_equal(sp_source_foreach(s, check_visit, g), SP_OK);
     if (sp_source_damage(s) != NULL)
         snprintf(damage, cap, "%s", sp_source_damage(s));
@@ -238,7 +241,7 @@ static void test_child_faults(void **state)
 static void test_by_value(void **state)
 {
     (void)state;
-    sp_source_test_by_value(1);
+    sp_source_test_by_value(by_value = 1);
     got g;
     char d[512];
     assert_int_equal(read_all(ledger_path, &g, d, sizeof d), SP_OK);
@@ -248,7 +251,7 @@ static void test_by_value(void **state)
     expect_fault(SP_FAULT_SEGV, 2, "the reader died of SIGSEGV", (unsigned)-1);
     expect_fault(SP_FAULT_GARBAGE, 1, "malformed", 1);
     expect_fault(SP_FAULT_EXTRA, 2, "malformed", NREC);
-    sp_source_test_by_value(0);
+    sp_source_test_by_value(by_value = 0);
     assert_no_children();
 }
 
@@ -299,6 +302,7 @@ static void test_large_values(void **state)
         char err[SP_ERRMSG_MAX];
         assert_int_equal(sp_source_open(&s, p, err), SP_OK);
         big_got g = {0};
+        assert_int_equal(sp_source_by_reference(s), mode == 0);
         assert_int_equal(sp_source_foreach(s, big_visit, &g), SP_OK);
         assert_null(sp_source_damage(s));
         assert_int_equal(g.n, 8);
@@ -349,6 +353,7 @@ static void test_writer_meanwhile(void **state)
     sp_source *s;
     char err[SP_ERRMSG_MAX];
     assert_int_equal(sp_source_open(&s, writer_path, err), SP_OK);
+    assert_true(sp_source_by_reference(s));   /* the case the held snapshot is for */
     got g = {0};
     assert_int_equal(sp_source_foreach(s, writer_visit, &g), SP_OK);
     assert_null(sp_source_damage(s));

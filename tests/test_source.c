@@ -242,12 +242,7 @@ static void test_by_value(void **state)
 {
     (void)state;
     sp_source_test_by_value(by_value = 1);
-    got g;
-    char d[512];
-    assert_int_equal(read_all(ledger_path, &g, d, sizeof d), SP_OK);
-    assert_int_equal(g.n, NREC);
-    assert_false(g.bad);
-    assert_string_equal(d, "");
+    test_ledger_reads(state);
     expect_fault(SP_FAULT_SEGV, 2, "the reader died of SIGSEGV", (unsigned)-1);
     expect_fault(SP_FAULT_GARBAGE, 1, "malformed", 1);
     expect_fault(SP_FAULT_EXTRA, 2, "malformed", NREC);

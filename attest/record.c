@@ -201,53 +201,58 @@ int sp_envelope_verify_keyid(const Sp__Envelope *env, const uint8_t *pk, char *e
     return rc;
 }
 
-int sp_envelope_verify_buf(const Sp__Envelope *env, const uint8_t *pk, uint8_t **buf, size_t *cap,
-                           char *err)
+/*
+ * PAE's header, "DSSEv1 len(type) type len(payload) ", written at out
+ * (when not NULL); returns its length, or 0 when the lengths overflow.
+ */
+static size_t pae_header(uint8_t *out, const Sp__Envelope *env)
 {
-    /* the same bytes as sp_pae, written into the caller's buffer */
     char head[96], mid[32];
     const char *type = env->payload_type;
     size_t tlen = strlen(type), len = env->payload.len;
     int h = snprintf(head, sizeof head, "DSSEv1 %zu ", tlen);
     int m = snprintf(mid, sizeof mid, " %zu ", len);
     if (h < 0 || m < 0 || len > SIZE_MAX - 256 - tlen)
+        return 0;
+    if (out != NULL) {
+        memcpy(out, head, (size_t)h);
+        memcpy(out + h, type, tlen);
+        memcpy(out + h + tlen, mid, (size_t)m);
+    }
+    return (size_t)h + tlen + (size_t)m;
+}
+
+int sp_envelope_verify_buf(const Sp__Envelope *env, const uint8_t *pk, uint8_t **buf, size_t *cap,
+                           char *err)
+{
+    /* the same bytes as sp_pae, written into the caller's buffer */
+    size_t hl = pae_header(NULL, env), len = env->payload.len;
+    if (hl == 0)
         return SP_ERANGE;
-    size_t total = (size_t)h + tlen + (size_t)m + len;
+    size_t total = hl + len;
     if (*cap < total || *buf == NULL) {
-        uint8_t *nb = realloc(*buf, total ? total : 1);
+        uint8_t *nb = realloc(*buf, total);
         if (nb == NULL)
             return SP_ENOMEM;
         *buf = nb;
-        *cap = total ? total : 1;
+        *cap = total;
     }
-    uint8_t *p = *buf;
-    memcpy(p, head, (size_t)h);
-    memcpy(p + h, type, tlen);
-    memcpy(p + h + tlen, mid, (size_t)m);
+    (void)pae_header(*buf, env);
     if (len > 0)
-        memcpy(p + h + tlen + m, env->payload.data, len);
-    return verify_pae(env, pk, p, total, err);
+        memcpy(*buf + hl, env->payload.data, len);
+    return verify_pae(env, pk, *buf, total, err);
 }
 
 int sp_envelope_verify_room(const Sp__Envelope *env, const uint8_t *pk, size_t room, uint8_t **buf,
                             size_t *cap, char *err)
 {
-    char head[96], mid[32];
-    const char *type = env->payload_type;
-    size_t tlen = strlen(type), len = env->payload.len;
-    int h = snprintf(head, sizeof head, "DSSEv1 %zu ", tlen);
-    int m = snprintf(mid, sizeof mid, " %zu ", len);
-    if (h < 0 || m < 0 || len > SIZE_MAX - 256 - tlen || env->payload.data == NULL)
-        return sp_envelope_verify_buf(env, pk, buf, cap, err);
-    size_t hl = (size_t)h + tlen + (size_t)m;
-    if (hl > room)
+    size_t hl = pae_header(NULL, env);
+    if (hl == 0 || hl > room || env->payload.data == NULL)
         return sp_envelope_verify_buf(env, pk, buf, cap, err);
     /* the same bytes as sp_pae, its header written just before the payload */
     uint8_t *p = env->payload.data - hl;
-    memcpy(p, head, (size_t)h);
-    memcpy(p + h, type, tlen);
-    memcpy(p + h + tlen, mid, (size_t)m);
-    return verify_pae(env, pk, p, hl + len, err);
+    (void)pae_header(p, env);
+    return verify_pae(env, pk, p, hl + env->payload.len, err);
 }
 
 static int verify_pae(const Sp__Envelope *env, const uint8_t *pk, const uint8_t *pae, size_t paelen,
@@ -511,26 +516,31 @@ static int record_unpack(Sp__Record **out, const uint8_t *payload, size_t len, s
     return SP_OK;
 }
 
-int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+static int payload_size_ok(const uint8_t *payload, size_t len, char *err)
 {
-    *out = NULL;
     if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
         sp_errf(err, "record payload of %zu bytes", len);
         return SP_EFORMAT;
     }
-    return record_unpack(out, payload, len, arena, err);
+    return SP_OK;
+}
+
+int sp_record_decode_in(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena, char *err)
+{
+    *out = NULL;
+    int rc = payload_size_ok(payload, len, err);
+    return rc != SP_OK ? rc : record_unpack(out, payload, len, arena, err);
 }
 
 int sp_record_decode_view(Sp__Record **out, const uint8_t *payload, size_t len, sp_arena *arena,
                           char *err)
 {
     *out = NULL;
-    if (payload == NULL || len == 0 || len > SP_RECORD_MAX) {
-        sp_errf(err, "record payload of %zu bytes", len);
-        return SP_EFORMAT;
-    }
     Sp__Record *r;
-    int rc = sp_wire_record(&r, payload, len, arena);
+    int rc = payload_size_ok(payload, len, err);
+    if (rc != SP_OK)
+        return rc;
+    rc = sp_wire_record(&r, payload, len, arena);
     if (rc == SP_ENOMEM) {
         sp_errf(err, "out of memory decoding a record of %zu bytes", len);
         return rc;

@@ -325,25 +325,24 @@ static int foreach(sp_source *s, sp_source_alloc_fn alloc, sp_ledger_visit_fn fn
         if (rc <= 0)
             break;
         s->seen++;
-        if (s->by_ref && (rc = fetch_value(s, &v, &vl, alloc, ctx, e)) != SP_OK) {
-            if (rc == SP_ENOMEM) {
-                (void)end_child(s, 1, NULL, e);
-                sp_errf(s->errmsg, "%s: out of memory", s->path);
-                return rc;
-            }
-            break;
-        }
-        if (!s->by_ref && alloc != NULL) {   /* a value in the stream: copied to the caller's memory */
+        rc = SP_OK;
+        if (s->by_ref) {
+            rc = fetch_value(s, &v, &vl, alloc, ctx, e);
+        } else if (alloc != NULL) {   /* a value in the stream: copied to the caller's memory */
             uint8_t *dst = alloc(ctx, vl);
-            if (dst == NULL) {
-                if (s->kind == SP_SOURCE_LEDGER)
-                    (void)end_child(s, 1, NULL, e);
-                sp_errf(s->errmsg, "%s: out of memory", s->path);
-                return SP_ENOMEM;
-            }
-            memcpy(dst, v, vl);
+            if (dst != NULL)
+                memcpy(dst, v, vl);
             v = dst;
+            rc = dst != NULL ? SP_OK : SP_ENOMEM;
         }
+        if (rc == SP_ENOMEM) {
+            if (s->kind == SP_SOURCE_LEDGER)
+                (void)end_child(s, 1, NULL, e);
+            sp_errf(s->errmsg, "%s: out of memory", s->path);
+            return rc;
+        }
+        if (rc != SP_OK)   /* a reference the parent cannot follow: a malformed stream */
+            break;
         int vrc = fn(ctx, k, kl, v, vl);
         if (vrc != 0) {
             if (s->kind == SP_SOURCE_LEDGER)

@@ -57,7 +57,7 @@ typedef struct out_buf {
     int fd;
     size_t n;
     unsigned entries;
-    int by_ref;                 /* values as references into the file (SP_CHILD_BY_REF) */
+    int by_ref;                 /* values as references into the file (SP_CHILD_MODE_REF) */
     dev_t dev;                  /* the ledger file's device and inode */
     ino_t ino;
     uintptr_t map_lo, map_hi;   /* the mapping of it that holds the last value */
@@ -344,77 +344,73 @@ static void child_main(const char *path, const sp_lmdb_info *info, int data_fd, 
 
 /* ---------------- the parent ---------------- */
 
+/* Closes the first n of the pipes p. */
+static void close_pipes(int p[][2], int n)
+{
+    for (int k = 0; k < n; k++) {
+        close(p[k][0]);
+        close(p[k][1]);
+    }
+}
+
 int sp_child_start(sp_child *c, const char *path, const sp_lmdb_info *info, char *err)
 {
-    int d[2], m[2], r[2];
+    enum { DATA, MSG, RELEASE, NPIPES };
+    int p[NPIPES][2];
     c->pid = -1;
     c->data_fd = c->msg_fd = c->release_fd = c->file_fd = -1;
     c->timed_out = 0;
     c->rpos = c->rlen = 0;
-    if (pipe2(d, O_CLOEXEC) != 0) {
-        sp_errf(err, "%s: cannot start the ledger reader: pipe: %s", path, strerror(errno));
-        return SP_EIO;
-    }
-    if (pipe2(m, O_CLOEXEC) != 0) {
-        sp_errf(err, "%s: cannot start the ledger reader: pipe: %s", path, strerror(errno));
-        close(d[0]);
-        close(d[1]);
-        return SP_EIO;
-    }
-    if (pipe2(r, O_CLOEXEC) != 0) {
-        sp_errf(err, "%s: cannot start the ledger reader: pipe: %s", path, strerror(errno));
-        close(d[0]); close(d[1]); close(m[0]); close(m[1]);
-        return SP_EIO;
-    }
+    for (int k = 0; k < NPIPES; k++)
+        if (pipe2(p[k], O_CLOEXEC) != 0) {
+            sp_errf(err, "%s: cannot start the ledger reader: pipe: %s", path, strerror(errno));
+            close_pipes(p, k);
+            return SP_EIO;
+        }
     c->dir[0] = c->copy[0] = '\0';
     const char *open_path = path;
+    int failed = 0;
     /* The copy is plain reads and writes, safe here; LMDB maps it only in the child. */
     if (info->patch && (open_path = patched_copy(path, info, c->dir, sizeof c->dir, c->copy,
                                                  sizeof c->copy)) == NULL) {
         sp_errf(err, "%s: cannot make a private copy to read the older snapshot: %s", path,
                 strerror(errno));
-        if (c->dir[0] != '\0')
-            remove_copy(c->dir, c->copy);
-        c->dir[0] = '\0';
-        close(d[0]); close(d[1]); close(m[0]); close(m[1]); close(r[0]); close(r[1]);
-        return SP_EIO;
-    }
+        failed = 1;
     /* The values are read from this descriptor, of the file the child reads. */
-    if ((c->file_fd = open(open_path, O_RDONLY | O_CLOEXEC)) < 0) {
+    } else if ((c->file_fd = open(open_path, O_RDONLY | O_CLOEXEC)) < 0) {
         sp_errf(err, "%s: cannot open: %s", open_path, strerror(errno));
-        if (c->dir[0] != '\0')
-            remove_copy(c->dir, c->copy);
-        c->dir[0] = '\0';
-        close(d[0]); close(d[1]); close(m[0]); close(m[1]); close(r[0]); close(r[1]);
-        return SP_EIO;
+        failed = 1;
     }
-    pid_t parent = getpid();
-    fflush(NULL); /* nothing buffered is written twice */
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = -1;
+    if (!failed) {
+        fflush(NULL); /* nothing buffered is written twice */
+        if ((pid = fork()) < 0)
+            sp_errf(err, "%s: cannot start the ledger reader: fork: %s", path, strerror(errno));
+    }
     if (pid < 0) {
-        sp_errf(err, "%s: cannot start the ledger reader: fork: %s", path, strerror(errno));
         if (c->dir[0] != '\0')
             remove_copy(c->dir, c->copy);
         c->dir[0] = '\0';
-        close(d[0]); close(d[1]); close(m[0]); close(m[1]); close(r[0]); close(r[1]);
-        close(c->file_fd);
+        close_pipes(p, NPIPES);
+        if (c->file_fd >= 0)
+            close(c->file_fd);
         c->file_fd = -1;
         return SP_EIO;
     }
     if (pid == 0) {
-        close(d[0]);
-        close(m[0]);
-        close(r[1]);
-        child_main(open_path, info, d[1], m[1], r[0], parent);
+        close(p[DATA][0]);
+        close(p[MSG][0]);
+        close(p[RELEASE][1]);
+        child_main(open_path, info, p[DATA][1], p[MSG][1], p[RELEASE][0], parent);
         _exit(1); /* not reached */
     }
-    close(d[1]);
-    close(m[1]);
-    close(r[0]);
+    close(p[DATA][1]);
+    close(p[MSG][1]);
+    close(p[RELEASE][0]);
     c->pid = pid;
-    c->data_fd = d[0];
-    c->msg_fd = m[0];
-    c->release_fd = r[1];
+    c->data_fd = p[DATA][0];
+    c->msg_fd = p[MSG][0];
+    c->release_fd = p[RELEASE][1];
     return SP_OK;
 }
 
